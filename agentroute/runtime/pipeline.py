@@ -1,0 +1,322 @@
+"""`Pipeline`: declared agents, a router, a budget and a switching policy, run with one call.
+
+One run: route the task to agent(s), let each answer on the tier its policy picks (running
+its tools when the model asks), merge several answers with a refining call, and record every
+decision in the trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from agentroute.agents import Agent, check_handoffs
+from agentroute.budget import Budget, EntropyPolicy, Ledger, SwitchPolicy
+from agentroute.errors import AgentrouteError, ConfigError, RunError, ToolError
+from agentroute.events import ModelSwitch, RouteEvent, RunEnd, RunStart, ToolCallEvent
+from agentroute.models import Model
+from agentroute.routers import Candidate, FirstRouter, ReasoningRouter, Router
+from agentroute.runtime.calls import ModelCaller
+from agentroute.runtime.result import Result
+from agentroute.trace import JsonlSink, Redactor, Sink, Tracer
+from agentroute.types import Completion, Message, ModelRequest, Usage
+
+MAX_TOOL_ROUNDS = 6
+_REFINE = (
+    "You merge answers from several specialists into one reply for the user. Keep what is "
+    "correct and useful. If the specialists disagree, say so in one sentence."
+)
+
+
+def _router_from(router: str | Router | None, agents: Sequence[Agent]) -> Router:
+    if router is None:
+        return FirstRouter() if len(agents) == 1 else ReasoningRouter()
+    if isinstance(router, str):
+        if router == "reasoning":
+            return ReasoningRouter()
+        if router == "first":
+            return FirstRouter()
+        raise ConfigError(f"unknown router {router!r}; use 'reasoning', 'first' or a Router object")
+    if not isinstance(router, Router):
+        raise ConfigError(f"{router!r} does not implement the Router protocol")
+    return router
+
+
+class Pipeline:
+    """Run tasks over a set of agents.
+
+    ``router_model`` serves routing and refining calls (default: the first agent's smallest
+    model). ``trace_dir`` gets one JSONL file per run.
+    """
+
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        *,
+        router: str | Router | None = None,
+        router_model: Model | None = None,
+        budget_usd: float | None = None,
+        budget: Budget | None = None,
+        policy: SwitchPolicy | None = None,
+        trace_dir: str | os.PathLike[str] | None = None,
+        sinks: Sequence[Sink] = (),
+    ) -> None:
+        if not agents:
+            raise ConfigError("a pipeline needs at least one agent")
+        check_handoffs(agents)
+        for a in agents:
+            if not a.models:
+                raise ConfigError(f"agent {a.name!r} declares no model to run on")
+        if budget is not None and budget_usd is not None:
+            raise ConfigError("give either budget or budget_usd, not both")
+        self.agents = {a.name: a for a in agents}
+        self.router = _router_from(router, agents)
+        self.router_model = router_model or agents[0].models[0]
+        self.budget = budget or Budget(usd=budget_usd)
+        self.policy: SwitchPolicy = policy or EntropyPolicy()
+        self.trace_dir = Path(trace_dir) if trace_dir is not None else None
+        self.extra_sinks = list(sinks)
+
+    # -- entry points ---------------------------------------------------------------------
+    def run(self, task: str) -> Result:
+        """Run one task to completion (blocking). Inside an event loop use `arun`."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun(task))
+        raise RunError("Pipeline.run() was called inside a running event loop; await arun()")
+
+    async def arun(self, task: str) -> Result:
+        if not isinstance(task, str) or not task.strip():
+            raise ConfigError("the task must be a non-empty string")
+        sinks = list(self.extra_sinks)
+        tracer = Tracer(sinks=sinks, redactor=Redactor())
+        trace_path = None
+        if self.trace_dir is not None:
+            trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
+            tracer.sinks.append(JsonlSink(trace_path))
+        ledger = Ledger(self.budget)
+        caller = ModelCaller(tracer, ledger)
+        started = time.perf_counter()
+        tracer.emit(
+            RunStart,
+            task=task,
+            agents=tuple(self.agents),
+            router=self.router.name,
+            budget_usd=self.budget.usd,
+        )
+        run = _Run(self, caller, task)
+        try:
+            output = await run.execute()
+        except BaseException as exc:
+            tracer.emit(
+                RunEnd,
+                status="error",
+                error_type=type(exc).__name__,
+                error=str(exc)[:500],
+                output=getattr(exc, "partial", None),
+                cost_usd=ledger.spent_usd,
+                input_tokens=run.usage.input_tokens,
+                output_tokens=run.usage.output_tokens,
+                model_calls=caller.model_calls,
+                wall_s=time.perf_counter() - started,
+            )
+            if isinstance(exc, AgentrouteError):
+                exc.trace = tracer.trace  # type: ignore[attr-defined]
+            raise
+        else:
+            tracer.emit(
+                RunEnd,
+                status="ok",
+                output=output,
+                cost_usd=ledger.spent_usd,
+                input_tokens=run.usage.input_tokens,
+                output_tokens=run.usage.output_tokens,
+                model_calls=caller.model_calls,
+                wall_s=time.perf_counter() - started,
+            )
+        finally:
+            await caller.aclose()
+            tracer.close()
+        wall = time.perf_counter() - started
+        return Result(
+            output=output,
+            agents=run.chosen,
+            models=tuple(run.models_used),
+            usage=run.usage,
+            cost_usd=ledger.spent_usd,
+            model_calls=caller.model_calls,
+            wall_s=wall,
+            trace=tracer.trace,
+            trace_path=trace_path,
+            route_reason=run.route_reason,
+        )
+
+
+class _Run:
+    """The mutable state of one task while it runs."""
+
+    def __init__(self, pipeline: Pipeline, caller: ModelCaller, task: str) -> None:
+        self.p = pipeline
+        self.caller = caller
+        self.tracer = caller.tracer
+        self.task = task
+        self.step = 0
+        self.usage = Usage()
+        self.models_used: list[str] = []
+        self.chosen: tuple[str, ...] = ()
+        self.route_reason = ""
+
+    def _next_step(self) -> int:
+        self.step += 1
+        return self.step
+
+    async def _complete(self, model: Model, request: ModelRequest, agent: str | None) -> Completion:
+        completion = await self.caller.call(model, request, step=self._next_step(), agent=agent)
+        self.usage = self.usage + completion.usage
+        if model.label not in self.models_used:
+            self.models_used.append(model.label)
+        return completion
+
+    async def execute(self) -> str:
+        candidates = [Candidate(a.name, a.description) for a in self.p.agents.values()]
+
+        async def router_complete(req: ModelRequest) -> Completion:
+            return await self._complete(self.p.router_model, req, None)
+
+        decision = await self.p.router.route(self.task, candidates, router_complete)
+        unknown = [c for c in decision.chosen if c not in self.p.agents]
+        if unknown or not decision.chosen:
+            raise RunError(f"router {self.p.router.name!r} chose unknown agents {unknown}")
+        self.tracer.emit(
+            RouteEvent,
+            step=self.step,
+            router=decision.router,
+            candidates=tuple(c.name for c in candidates),
+            chosen=decision.chosen,
+            scores=decision.scores,
+            reason=decision.reason,
+            fallback=decision.fallback,
+        )
+        self.chosen, self.route_reason = decision.chosen, decision.reason
+        answers = await asyncio.gather(*(self.run_agent(self.p.agents[n]) for n in decision.chosen))
+        if len(answers) == 1:
+            return answers[0]
+        return await self.refine(decision.chosen, answers)
+
+    async def run_agent(self, agent: Agent) -> str:
+        system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
+        messages: tuple[Message, ...] = (Message.system(system), Message.user(self.task))
+        model = await self._pick_model(agent, messages)
+        return await self._answer(agent, model, messages)
+
+    async def _pick_model(self, agent: Agent, messages: tuple[Message, ...]) -> Model:
+        """Ask the switching policy for a tier (after a one-token probe if it wants one), then
+        downshift while the budget cannot pay for the chosen tier's worst case."""
+        policy = self.p.policy
+        tiers = tuple(m.tier for m in agent.models)
+        by_tier: dict[str, Model] = {m.tier: m for m in agent.models}
+        budget = self.p.budget.usd
+        signals: dict[str, float] = {}
+        if budget:
+            signals["remaining_ratio"] = self.caller.ledger.remaining_usd() / budget
+        smallest = agent.models[0]
+        if policy.probe_top_logprobs and len(tiers) > 1 and smallest.provider != "anthropic":
+            probe = await self._complete(
+                smallest,
+                ModelRequest(
+                    messages=messages,
+                    max_tokens=1,
+                    logprobs=True,
+                    top_logprobs=policy.probe_top_logprobs,
+                    tools=tuple(t.spec for t in agent.tools),
+                ),
+                agent.name,
+            )
+            if probe.logprobs:
+                signals["first_token_entropy"] = probe.logprobs[0].entropy()
+                signals["first_token_prob"] = probe.logprobs[0].prob
+        decision = policy.choose(tiers, signals)
+        model, reason = by_tier[decision.tier], decision.reason
+        request = ModelRequest(
+            messages=messages, max_tokens=agent.max_tokens, tools=tuple(t.spec for t in agent.tools)
+        )
+        index = agent.models.index(model)
+        while index > 0 and self.caller.affordable(model, request) < agent.max_tokens:
+            index -= 1
+            reason += f"; budget cannot pay for {model.label}: downshift"
+            model = agent.models[index]
+        self.tracer.emit(
+            ModelSwitch,
+            step=self.step,
+            agent=agent.name,
+            policy=policy.name,
+            from_model=None,
+            to_model=model.label,
+            reason=reason,
+            signals=decision.signals,
+        )
+        return model
+
+    async def _answer(self, agent: Agent, model: Model, messages: tuple[Message, ...]) -> str:
+        """The answer from ``model``, running tools the model asks for (bounded rounds)."""
+        for _ in range(MAX_TOOL_ROUNDS):
+            request = ModelRequest(
+                messages=messages,
+                max_tokens=agent.max_tokens,
+                tools=tuple(t.spec for t in agent.tools),
+            )
+            completion = await self._complete(model, request, agent.name)
+            if not completion.tool_calls:
+                return completion.text
+            messages = (*messages, Message.assistant(completion.text, completion.tool_calls))
+            for call in completion.tool_calls:
+                messages = (
+                    *messages,
+                    await self._run_tool(agent, call.id, call.name, call.arguments),
+                )
+        raise RunError(f"agent {agent.name!r} asked for tools {MAX_TOOL_ROUNDS} times in a row")
+
+    async def _run_tool(self, agent: Agent, call_id: str, name: str, arguments: str) -> Message:
+        tool = agent.tool_named(name)
+        started = time.perf_counter()
+        try:
+            args = json.loads(arguments or "{}")
+        except json.JSONDecodeError:
+            args = {}
+        if tool is None:
+            text = f"error: no tool named {name!r}"
+            ok, error = False, text
+        else:
+            try:
+                text = json.dumps(await tool.invoke(arguments))
+                ok, error = True, None
+            except ToolError as exc:
+                text, ok, error = f"error: {exc}", False, str(exc)
+        self.tracer.emit(
+            ToolCallEvent,
+            step=self.step,
+            agent=agent.name,
+            tool=name,
+            call_id=call_id,
+            ok=ok,
+            latency_s=time.perf_counter() - started,
+            arguments=args if isinstance(args, dict) else {},
+            error=error,
+        )
+        return Message.tool(call_id, name, text)
+
+    async def refine(self, names: tuple[str, ...], answers: list[str]) -> str:
+        body = "\n\n".join(f"[{n}] {a}" for n, a in zip(names, answers, strict=True))
+        request = ModelRequest(
+            messages=(
+                Message.system(_REFINE),
+                Message.user(f"User request: {self.task}\n\nSpecialist answers:\n{body}"),
+            ),
+            max_tokens=max(self.p.agents[n].max_tokens for n in names),
+        )
+        return (await self._complete(self.p.router_model, request, "refiner")).text

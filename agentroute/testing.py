@@ -1,0 +1,340 @@
+"""Public test helpers: a real OpenAI- and Anthropic-compatible HTTP server on 127.0.0.1.
+
+Use it in your own tests the way agentroute's tests do: script what the server answers
+(text, logprobs, tool calls, latency, status codes, malformed bodies, cut connections) and
+point a `Model` at ``server.url``. Nothing is patched; real sockets, real HTTP.
+
+    with FakeModelServer() as server:
+        server.script(Fail(429, retry_after=0.1), Reply("4"))
+        model = Model.openai_compatible(server.url, "m")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+LogprobSpec = tuple[str, float, tuple[tuple[str, float], ...]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer. ``usage=None`` omits the usage block, as some servers do."""
+
+    text: str = "ok"
+    logprobs: tuple[LogprobSpec, ...] | None = None
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
+    usage: tuple[int, int] | None = (10, 5)
+    delay_s: float = 0.0
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class Fail:
+    """An HTTP error status, optionally with ``Retry-After``."""
+
+    status: int = 500
+    message: str = "scripted failure"
+    retry_after: float | None = None
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Exactly these bytes with this status and content type (for malformed answers)."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "application/json"
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Announce a full body, send ``fraction`` of it, then close the connection."""
+
+    fraction: float = 0.5
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Wait ``seconds`` before answering with ``then`` (the client usually gives up first)."""
+
+    seconds: float
+    then: Reply = field(default_factory=Reply)
+
+
+Action = Reply | Fail | Raw | Cut | Hang
+Responder = Callable[[dict[str, Any]], Action]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+
+class FakeModelServer:
+    """Threaded HTTP server speaking ``/v1/chat/completions``, ``/v1/messages`` and ``/v1/models``.
+
+    Scripted actions are served in order per model name (or for any model); when the script
+    runs out, ``responder`` decides (default: echo a short reply).
+    """
+
+    def __init__(self, *, responder: Responder | None = None, host: str = "127.0.0.1") -> None:
+        self.responder: Responder = responder or (lambda body: Reply("ok"))
+        self.requests: list[RecordedRequest] = []
+        self._scripts: dict[str, deque[Action]] = {}
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer((host, 0), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL for OpenAI-compatible clients (ends in ``/v1``)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        """Base URL for the Anthropic client (which appends ``/v1/messages`` itself)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeModelServer:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="fake-model-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting --------------------------------------------------------------------------
+    def script(self, *actions: Action, model: str = "*") -> None:
+        with self._lock:
+            self._scripts.setdefault(model, deque()).extend(actions)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+            self.requests.clear()
+
+    def calls(self, path_suffix: str = "") -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith(path_suffix)]
+
+    def _next(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Action:
+        with self._lock:
+            self.requests.append(RecordedRequest(path, headers, body, time.time()))
+            for key in (str(body.get("model", "")), "*"):
+                queue = self._scripts.get(key)
+                if queue:
+                    return queue.popleft()
+        return self.responder(body)
+
+
+def _openai_body(body: dict[str, Any], r: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": r.text}
+    if r.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
+            for i, (name, args) in enumerate(r.tool_calls)
+        ]
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": message,
+        "finish_reason": "tool_calls" if r.tool_calls else r.finish_reason,
+    }
+    if r.logprobs is not None and body.get("logprobs"):
+        choice["logprobs"] = {
+            "content": [
+                {
+                    "token": tok,
+                    "logprob": lp,
+                    "bytes": None,
+                    "top_logprobs": [{"token": t, "logprob": v, "bytes": None} for t, v in top],
+                }
+                for tok, lp, top in r.logprobs
+            ]
+        }
+    out: dict[str, Any] = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [choice],
+    }
+    if r.usage is not None:
+        out["usage"] = {
+            "prompt_tokens": r.usage[0],
+            "completion_tokens": r.usage[1],
+            "total_tokens": sum(r.usage),
+        }
+    return out
+
+
+def _anthropic_body(body: dict[str, Any], r: Reply) -> dict[str, Any]:
+    content: list[dict[str, Any]] = [{"type": "text", "text": r.text}] if r.text else []
+    content += [
+        {"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": args}
+        for i, (name, args) in enumerate(r.tool_calls)
+    ]
+    usage = r.usage or (0, 0)
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "fake"),
+        "content": content,
+        "stop_reason": "tool_use" if r.tool_calls else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+    }
+
+
+def _sse_chunks(body: dict[str, Any], r: Reply) -> list[bytes]:
+    words = r.text.split(" ")
+    chunks = []
+    for i, w in enumerate(words):
+        piece = w if i == 0 else " " + w
+        data = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
+        chunks.append(f"data: {json.dumps(data)}\n\n".encode())
+    done = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "model": body.get("model", "fake"),
+        "choices": [{"index": 0, "delta": {}, "finish_reason": r.finish_reason}],
+    }
+    chunks.append(f"data: {json.dumps(done)}\n\n".encode())
+    chunks.append(b"data: [DONE]\n\n")
+    return chunks
+
+
+def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            pass
+
+        def _send(
+            self,
+            status: int,
+            payload: bytes,
+            content_type: str = "application/json",
+            extra: dict[str, str] | None = None,
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                self._send(
+                    200,
+                    json.dumps(
+                        {
+                            "object": "list",
+                            "data": [{"id": "fake", "object": "model", "owned_by": "agentroute"}],
+                        }
+                    ).encode(),
+                )
+            else:
+                self._send(404, b'{"error": {"message": "not found"}}')
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                self._send(400, b'{"error": {"message": "request body is not JSON"}}')
+                return
+            anthropic_route = self.path.rstrip("/").endswith("/messages")
+            if not (anthropic_route or self.path.rstrip("/").endswith("/chat/completions")):
+                self._send(404, b'{"error": {"message": "unknown route"}}')
+                return
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            action = server._next(self.path, headers, body)
+            # a client that gave up (timeout) closes the socket: nothing left to do then
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._act(action, body, anthropic_route)
+
+        def _act(self, action: Action, body: dict[str, Any], anthropic_route: bool) -> None:
+            if isinstance(action, Hang):
+                time.sleep(action.seconds)
+                action = action.then
+            if action.delay_s:
+                time.sleep(action.delay_s)
+            if isinstance(action, Fail):
+                extra = (
+                    {} if action.retry_after is None else {"Retry-After": f"{action.retry_after:g}"}
+                )
+                err = {"type": "error", "error": {"type": "api_error", "message": action.message}}
+                self._send(action.status, json.dumps(err).encode(), extra=extra)
+            elif isinstance(action, Raw):
+                self._send(action.status, action.body, content_type=action.content_type)
+            elif isinstance(action, Cut):
+                payload = json.dumps(_openai_body(body, Reply("x" * 200))).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: int(len(payload) * action.fraction)])
+                self.wfile.flush()
+                self.close_connection = True
+            elif isinstance(action, Reply):
+                if anthropic_route:
+                    self._send(200, json.dumps(_anthropic_body(body, action)).encode())
+                elif body.get("stream"):
+                    self._stream(body, action)
+                else:
+                    self._send(200, json.dumps(_openai_body(body, action)).encode())
+
+        def _stream(self, body: dict[str, Any], r: Reply) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for chunk in _sse_chunks(body, r):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+            self.close_connection = True
+
+    return Handler

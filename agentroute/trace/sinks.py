@@ -1,0 +1,82 @@
+"""Where trace events go. A sink receives each event as a redacted JSON-ready dict.
+
+`JsonlSink` writes through structlog: one JSON object per line, each line handed to the
+kernel in a single ``write`` on a file opened for append, so records from a crashed run are
+never glued to the next run's (a torn last line is closed off with a newline on reopen).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import structlog
+
+
+@runtime_checkable
+class Sink(Protocol):
+    def write(self, record: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemorySink:
+    """Keeps records in a list; handy in tests."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        pass
+
+
+class _AppendLine:
+    """The structlog "logger" at the end of the chain: one ``os.write`` per record."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        size = os.fstat(self._fd).st_size
+        if size:
+            with path.open("rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    os.write(self._fd, b"\n")  # a previous writer died mid-line
+
+    def msg(self, message: str) -> None:
+        data = memoryview((message + "\n").encode())
+        while data:
+            written = os.write(self._fd, data)
+            data = data[written:]
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _dumps(obj: Any, **kw: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False, **kw)
+
+
+class JsonlSink:
+    """Append events to a JSON Lines file (created with mode 0600)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._out = _AppendLine(self.path)
+        self._log = structlog.wrap_logger(
+            self._out,
+            processors=[structlog.processors.JSONRenderer(serializer=_dumps)],
+            wrapper_class=structlog.BoundLogger,
+            cache_logger_on_first_use=False,
+        )
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._log.msg(**record)
+
+    def close(self) -> None:
+        self._out.close()

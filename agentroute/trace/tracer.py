@@ -1,0 +1,130 @@
+"""The emitter every part of a run writes decisions through, and the `Trace` it yields."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from agentroute.errors import TraceError
+from agentroute.events import EVENT_ADAPTER, EventBase, TraceEvent
+from agentroute.trace.redact import Redactor
+from agentroute.trace.sinks import JsonlSink, Sink
+
+E = TypeVar("E", bound=EventBase)
+
+MAX_TRACE_BYTES = 256 * 1024 * 1024
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+class Trace(Sequence[TraceEvent]):
+    """An ordered, immutable list of trace events with save/load."""
+
+    def __init__(self, events: Iterable[TraceEvent]) -> None:
+        self._events: tuple[TraceEvent, ...] = tuple(events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._events[i]
+
+    def __iter__(self) -> Iterator[TraceEvent]:
+        return iter(self._events)
+
+    def of_kind(self, kind: str) -> list[TraceEvent]:
+        return [e for e in self._events if e.kind == kind]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write (replace) ``path`` as JSON Lines, one event per line."""
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        if tmp.exists():
+            tmp.unlink()
+        sink = JsonlSink(tmp)
+        try:
+            for e in self._events:
+                sink.write(e.model_dump(mode="json"))
+        finally:
+            sink.close()
+        os.replace(tmp, target)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
+        """Parse a JSONL trace. Only data is read: no code runs, oversized or malformed input
+        raises `TraceError` naming the line."""
+        p = Path(path)
+        try:
+            size = p.stat().st_size
+        except OSError as exc:
+            raise TraceError(f"cannot read trace {p}: {exc.strerror}") from exc
+        if size > max_bytes:
+            raise TraceError(f"trace {p} is {size} bytes, over the {max_bytes}-byte limit")
+        events: list[TraceEvent] = []
+        with p.open("rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if len(raw) > MAX_LINE_BYTES:
+                    raise TraceError(f"{p}:{number}: line longer than {MAX_LINE_BYTES} bytes")
+                if not raw.strip():
+                    continue
+                try:
+                    events.append(EVENT_ADAPTER.validate_json(raw))
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    where = ".".join(str(x) for x in first.get("loc", ()))
+                    raise TraceError(
+                        f"{p}:{number}: not a trace event ({where}: {first['msg']})"
+                    ) from exc
+        return cls(events)
+
+
+class Tracer:
+    """Builds events with run id, sequence number and timestamp, redacts them, fans them out.
+
+    The clock is injectable so tests and replays are deterministic.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str | None = None,
+        sinks: Sequence[Sink] = (),
+        redactor: Redactor | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.run_id = run_id or uuid.uuid4().hex[:16]
+        self.sinks = list(sinks)
+        self.redactor = redactor or Redactor()
+        self._clock = clock
+        self._events: list[TraceEvent] = []
+
+    def emit(self, cls: type[E], **fields: Any) -> E:
+        event = cls(run_id=self.run_id, seq=len(self._events), ts=self._clock(), **fields)
+        record = event.model_dump(mode="json")
+        redacted = self.redactor(record)
+        if redacted is not record:
+            record = redacted
+            event = cls.model_validate(record)
+        self._events.append(event)  # type: ignore[arg-type]
+        for sink in self.sinks:
+            sink.write(record)
+        return event
+
+    @property
+    def trace(self) -> Trace:
+        return Trace(self._events)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+def dumps_event(event: TraceEvent) -> str:
+    return json.dumps(event.model_dump(mode="json"), separators=(",", ":"))

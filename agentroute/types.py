@@ -1,0 +1,185 @@
+"""Frozen value types shared by every package.
+
+These are the nouns of the SDK: what goes into a model call, what comes out, what a router
+decided. They are immutable so a value recorded in a trace is the value that was used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Role = Literal["system", "user", "assistant", "tool"]
+Tier = Literal["tiny", "small", "large"]
+TIER_ORDER: dict[str, int] = {"tiny": 0, "small": 1, "large": 2}
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ToolCall(Frozen):
+    """A model's request to run one tool; ``arguments`` is the raw JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+class Message(Frozen):
+    role: Role
+    content: str = ""
+    name: str | None = None
+    tool_call_id: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    @classmethod
+    def system(cls, text: str) -> Message:
+        return cls(role="system", content=text)
+
+    @classmethod
+    def user(cls, text: str) -> Message:
+        return cls(role="user", content=text)
+
+    @classmethod
+    def assistant(cls, text: str, tool_calls: tuple[ToolCall, ...] = ()) -> Message:
+        return cls(role="assistant", content=text, tool_calls=tool_calls)
+
+    @classmethod
+    def tool(cls, call_id: str, name: str, text: str) -> Message:
+        return cls(role="tool", content=text, name=name, tool_call_id=call_id)
+
+
+class ToolSpec(Frozen):
+    """What a model is told about a tool: name, description and a JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class ModelRequest(Frozen):
+    """One chat request, independent of the provider that will serve it."""
+
+    messages: tuple[Message, ...]
+    max_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+    top_logprobs: int = Field(default=0, ge=0, le=20)
+    tools: tuple[ToolSpec, ...] = ()
+    json_mode: bool = False
+    seed: int | None = None
+
+
+class Usage(Frozen):
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class TopLogprob(Frozen):
+    token: str
+    logprob: float
+
+
+class TokenLogprob(Frozen):
+    """Log-probability of one generated token and, when asked for, its strongest rivals."""
+
+    token: str
+    logprob: float
+    top: tuple[TopLogprob, ...] = ()
+
+    @property
+    def prob(self) -> float:
+        return math.exp(self.logprob)
+
+    def entropy(self) -> float:
+        """Shannon entropy (nats) over the returned alternatives, renormalised.
+
+        Only the top-k alternatives are known, so this is a lower bound on the true entropy.
+        """
+        alts = self.top or (TopLogprob(token=self.token, logprob=self.logprob),)
+        probs = [math.exp(a.logprob) for a in alts]
+        total = sum(probs)
+        if total <= 0:
+            return 0.0
+        return -sum((p / total) * math.log(p / total) for p in probs if p > 0)
+
+
+class Completion(Frozen):
+    """What came back from one successful model call."""
+
+    text: str
+    model: str
+    provider: str
+    usage: Usage
+    finish_reason: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    usage_reported: bool = True
+
+    def mean_token_prob(self) -> float | None:
+        """Geometric-mean probability of the generated tokens: a cheap confidence signal."""
+        if not self.logprobs:
+            return None
+        return math.exp(sum(t.logprob for t in self.logprobs) / len(self.logprobs))
+
+
+class Price(Frozen):
+    """USD per million tokens."""
+
+    input_per_mtok: float = Field(default=0.0, ge=0.0)
+    output_per_mtok: float = Field(default=0.0, ge=0.0)
+
+    @field_validator("input_per_mtok", "output_per_mtok")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("price must be finite")
+        return v
+
+    def cost(self, usage: Usage) -> float:
+        return (
+            usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok
+        ) / 1_000_000
+
+    def worst_case(self, input_tokens: int, max_output_tokens: int) -> float:
+        return self.cost(Usage(input_tokens=input_tokens, output_tokens=max_output_tokens))
+
+
+class RouteDecision(Frozen):
+    """A router's choice: one or more candidates, their scores, and a short human reason."""
+
+    router: str
+    chosen: tuple[str, ...]
+    scores: dict[str, float] = Field(default_factory=dict)
+    reason: str = ""
+    fallback: bool = False
+
+
+class Outcome(Frozen):
+    """One attempt's result as the rest of the system learns from it."""
+
+    target: str
+    ok: bool
+    latency_s: float = Field(ge=0.0)
+    error_type: str | None = None
+    status: int | None = None
+    cost_usd: float = Field(default=0.0, ge=0.0)
+
+
+Completer = Callable[[ModelRequest], Awaitable[Completion]]
+"""How routers make the model calls they explicitly need, without importing ``models/``."""
