@@ -84,6 +84,8 @@ class Ledger:
     def affordable_max_tokens(self, price: Price, input_tokens: int, wanted: int) -> int:
         """The largest ``max_tokens`` (at most ``wanted``) whose worst case still fits; 0 if
         not even the prompt fits."""
+        if self.budget.usd is None:
+            return wanted
         left = self.remaining_usd() - price.worst_case(input_tokens, 0)
         if left < 0:
             return 0

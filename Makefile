@@ -1,0 +1,34 @@
+# Set-up and checks. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# llama.cpp is compiled from source on first install (about 7-13 minutes on 2 cores); pip
+# caches the wheel, so later installs take seconds. Multimodal support is not needed.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+
+.PHONY: install models demo test lint clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+models: install
+	$(BIN)/agentroute models pull all
+
+demo: models
+	$(BIN)/agentroute demo
+
+lint: install
+	$(BIN)/ruff check agentroute tests
+	$(BIN)/ruff format --check agentroute tests
+	$(BIN)/mypy
+
+test: models lint
+	AGENTROUTE_REQUIRE_LOCAL=1 $(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) traces .pytest_cache .mypy_cache .ruff_cache

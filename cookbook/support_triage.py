@@ -1,0 +1,41 @@
+"""Customer-support triage: a reasoning router picks the specialist, a one-token entropy
+probe picks the small or the large model, a hard budget holds.
+
+Runs on the embedded local models by default; pass ``--base-url`` (and ``--small``/``--large``
+model names) to use any OpenAI-compatible server instead.
+
+    python cookbook/support_triage.py "My parcel is two weeks late"
+    python cookbook/support_triage.py --base-url http://gpu-box:8000/v1 \
+        --small Qwen/Qwen2.5-7B-Instruct --large Qwen/Qwen2.5-32B-Instruct "..."
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from agentroute import Model
+from agentroute.demo import DEFAULT_TASK, support_pipeline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task", nargs="?", default=DEFAULT_TASK)
+    parser.add_argument("--base-url", help="an OpenAI-compatible server instead of local models")
+    parser.add_argument("--small", default="small")
+    parser.add_argument("--large", default="large")
+    parser.add_argument("--budget-usd", type=float, default=0.002)
+    args = parser.parse_args()
+    small = large = None
+    if args.base_url:
+        small = Model.openai_compatible(args.base_url, args.small, tier="small")
+        large = Model.openai_compatible(args.base_url, args.large, tier="large")
+    result = support_pipeline(small, large, budget_usd=args.budget_usd).run(args.task)
+    print(result.output.strip())
+    print(
+        f"route={'+'.join(result.agents)} models={' -> '.join(result.models)} "
+        f"calls={result.model_calls} cost=${result.cost_usd:.6f} trace={result.trace_path}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from agentroute.models import Model, RetryPolicy
+from agentroute.testing import FakeModelServer
+
+T = TypeVar("T")
+FAST_RETRY = RetryPolicy(
+    max_attempts=3,
+    initial_backoff_s=0.01,
+    max_backoff_s=0.05,
+    attempt_timeout_s=5.0,
+    deadline_s=10.0,
+)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeModelServer]:
+    with FakeModelServer() as s:
+        yield s
+
+
+def fake_model(
+    server: FakeModelServer,
+    name: str = "m",
+    *,
+    tier: str = "small",
+    price_in: float = 1.0,
+    price_out: float = 2.0,
+    api_key: str | None = None,
+    retry: RetryPolicy = FAST_RETRY,
+) -> Model:
+    return Model.openai_compatible(
+        server.url,
+        name,
+        tier=tier,  # type: ignore[arg-type]
+        price_in=price_in,
+        price_out=price_out,
+        api_key=api_key,
+        retry=retry,
+    )

@@ -1,0 +1,163 @@
+"""Ledger accounting and budget enforcement through a real pipeline run."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from agentroute import Agent, Budget, BudgetExceededError, FixedTierPolicy, Pipeline
+from agentroute.budget import Ledger, estimate_input_tokens
+from agentroute.testing import FakeModelServer, Reply
+from agentroute.types import Message, Price, Usage
+from tests.conftest import fake_model
+
+PRICE = Price(input_per_mtok=1_000.0, output_per_mtok=2_000.0)  # $0.001 / $0.002 per token
+
+
+def test_reserve_settle_release_accounting() -> None:
+    ledger = Ledger(Budget(usd=1.0))
+    r = ledger.reserve("m", PRICE, input_tokens=100, max_tokens=50)
+    assert r.amount_usd == pytest.approx(0.1 + 0.1)
+    assert ledger.remaining_usd() == pytest.approx(0.8)
+    actual, over = ledger.settle(r, PRICE, Usage(input_tokens=40, output_tokens=10))
+    assert actual == pytest.approx(0.04 + 0.02) and over == 0
+    assert ledger.spent_usd == pytest.approx(0.06)
+    r2 = ledger.reserve("m", PRICE, 10, 10)
+    ledger.release(r2)
+    assert ledger.remaining_usd() == pytest.approx(0.94)
+
+
+def test_unreported_usage_settles_at_the_worst_case() -> None:
+    ledger = Ledger(Budget(usd=1.0))
+    r = ledger.reserve("m", PRICE, 10, 10)
+    actual, _ = ledger.settle(r, PRICE, None)
+    assert actual == pytest.approx(r.amount_usd)
+
+
+def test_refuses_what_does_not_fit() -> None:
+    ledger = Ledger(Budget(usd=0.05))
+    with pytest.raises(BudgetExceededError) as info:
+        ledger.reserve("m", PRICE, input_tokens=30, max_tokens=30)
+    assert info.value.requested == pytest.approx(0.09)
+    assert ledger.spent_usd == 0 and ledger.reserved_usd == 0
+
+
+def test_call_limit() -> None:
+    ledger = Ledger(Budget(calls=2))
+    ledger.reserve("m", PRICE, 1, 1)
+    ledger.reserve("m", PRICE, 1, 1)
+    with pytest.raises(BudgetExceededError, match="call limit"):
+        ledger.reserve("m", PRICE, 1, 1)
+
+
+def test_affordable_max_tokens_clamps() -> None:
+    ledger = Ledger(Budget(usd=0.1))
+    assert ledger.affordable_max_tokens(PRICE, 50, 1000) == 25
+    assert ledger.affordable_max_tokens(PRICE, 500, 1000) == 0
+    assert Ledger().affordable_max_tokens(PRICE, 10**6, 77) == 77
+
+
+def test_concurrent_reservations_never_exceed_the_limit() -> None:
+    ledger = Ledger(Budget(usd=1.0))
+    granted: list[float] = []
+    lock = threading.Lock()
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(200):
+            try:
+                r = ledger.reserve("m", PRICE, rng.randint(1, 30), rng.randint(1, 30))
+            except BudgetExceededError:
+                continue
+            with lock:
+                granted.append(r.amount_usd)
+            ledger.settle(r, PRICE, Usage(input_tokens=1, output_tokens=rng.randint(0, 1)))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ledger.spent_usd <= 1.0 + 1e-12
+    assert len(granted) > 10
+
+
+def test_input_estimate_is_an_upper_bound_of_bytes() -> None:
+    msgs = (Message.system("héllo"), Message.user("x" * 100))
+    assert estimate_input_tokens(msgs) >= len("héllo".encode()) + 100
+
+
+def _agent(server: FakeModelServer, *, max_tokens: int = 100) -> Agent:
+    small = fake_model(server, "small", tier="small", price_in=1.0, price_out=2.0)
+    large = fake_model(server, "large", tier="large", price_in=10.0, price_out=30.0)
+    return Agent("a", "answers", models=[small, large], max_tokens=max_tokens)
+
+
+def test_budget_pressure_downshifts_to_small(server: FakeModelServer) -> None:
+    agent = _agent(server)
+    # large worst case: ~(16+8+8+19 bytes)*10 + 100*30 = ~3.5e-3 USD; small: ~0.25e-3 USD
+    pipeline = Pipeline([agent], budget_usd=0.001, policy=FixedTierPolicy("large"))
+    result = pipeline.run("hello there")
+    assert result.models == ("openai:small",)
+    [switch] = result.trace.of_kind("model_switch")
+    assert "downshift" in switch.reason  # type: ignore[union-attr]
+    assert result.cost_usd <= 0.001
+    assert [c.body["model"] for c in server.calls()] == ["small"]
+
+
+def test_unaffordable_task_ends_with_typed_error_and_no_request(server: FakeModelServer) -> None:
+    pipeline = Pipeline([_agent(server)], budget_usd=0.00001, policy=FixedTierPolicy("small"))
+    with pytest.raises(BudgetExceededError) as info:
+        pipeline.run("hello there")
+    assert server.calls() == []
+    trace = info.value.trace  # type: ignore[attr-defined]
+    assert [e.kind for e in trace][-2:] == ["budget_refused", "run_end"]
+    assert trace[-1].status == "error" and trace[-1].cost_usd == 0
+
+
+def test_max_tokens_clamped_to_what_the_budget_allows(server: FakeModelServer) -> None:
+    pipeline = Pipeline(
+        [_agent(server, max_tokens=1000)], budget_usd=0.0005, policy=FixedTierPolicy("small")
+    )
+    result = pipeline.run("hi")
+    sent = server.calls()[0].body["max_tokens"]
+    assert 8 <= sent < 1000
+    assert result.cost_usd <= 0.0005
+
+
+def test_server_that_ignores_max_tokens_stops_the_task(server: FakeModelServer) -> None:
+    server.script(Reply("a very long answer", usage=(10, 50_000)))
+    pipeline = Pipeline(
+        [_agent(server, max_tokens=16)], budget_usd=1.0, policy=FixedTierPolicy("small")
+    )
+    with pytest.raises(BudgetExceededError, match="ignored max_tokens") as info:
+        pipeline.run("hi")
+    assert info.value.partial == "a very long answer"
+    trace = info.value.trace  # type: ignore[attr-defined]
+    [esc] = [e for e in trace if e.kind == "escalation"]
+    assert esc.reason == "budget_overshoot"
+    [settle] = [e for e in trace if e.kind == "budget_settle"]
+    assert settle.overshoot_usd > 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_runs_never_overspend(server: FakeModelServer, seed: int) -> None:
+    rng = random.Random(seed)
+    budget = rng.uniform(0.0002, 0.004)
+
+    def responder(body: dict) -> Reply:  # type: ignore[type-arg]
+        return Reply("x", usage=(rng.randint(1, 40), rng.randint(0, body["max_tokens"])))
+
+    server.responder = responder
+    pipeline = Pipeline(
+        [_agent(server)], budget_usd=budget, policy=FixedTierPolicy(rng.choice(["small", "large"]))
+    )
+    spent = 0.0
+    for _ in range(3):
+        try:
+            spent = pipeline.run("question " + "y" * rng.randint(0, 60)).cost_usd
+        except BudgetExceededError as exc:
+            spent = exc.trace[-1].cost_usd  # type: ignore[attr-defined]
+        assert spent <= budget + 1e-12

@@ -1,0 +1,83 @@
+"""Keep DESIGN.md's dependency direction true by reading every module's imports."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "agentroute"
+KERNEL = {"agentroute.types", "agentroute.errors", "agentroute.events"}
+PEERS = ("routers", "health", "aco", "budget", "graph")
+STDLIB = set(sys.stdlib_module_names)
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+MODULES = {_module_name(p): _imports(p) for p in ROOT.rglob("*.py")}
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def test_modules_were_found() -> None:
+    assert "agentroute.types" in MODULES and "agentroute.runtime.pipeline" in MODULES
+
+
+@pytest.mark.parametrize("module", sorted(KERNEL))
+def test_kernel_imports_only_stdlib_pydantic_and_kernel(module: str) -> None:
+    for imp in MODULES[module]:
+        assert _top(imp) in STDLIB | {"pydantic"} or imp in KERNEL, f"{module} imports {imp}"
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_packages_import_only_the_kernel(peer: str) -> None:
+    prefix = f"agentroute.{peer}"
+    for module, imports in MODULES.items():
+        if not (module == prefix or module.startswith(prefix + ".")):
+            continue
+        for imp in imports:
+            if _top(imp) != "agentroute":
+                continue
+            assert imp in KERNEL or imp == prefix or imp.startswith(prefix + "."), (
+                f"{module} imports {imp}: {peer}/ may import only the kernel and itself"
+            )
+
+
+def test_only_models_imports_provider_sdks() -> None:
+    for module, imports in MODULES.items():
+        for imp in imports:
+            if _top(imp) in {"openai", "anthropic"}:
+                assert module.startswith("agentroute.models."), f"{module} imports {imp}"
+
+
+def test_only_the_retry_module_imports_tenacity() -> None:
+    users = {m for m, imps in MODULES.items() if any(_top(i) == "tenacity" for i in imps)}
+    assert users == {"agentroute.models.retry"}
+
+
+def test_no_stray_retry_loops_in_provider_clients() -> None:
+    for path in (ROOT / "models").glob("*.py"):
+        text = path.read_text()
+        if "AsyncOpenAI(" in text or "AsyncAnthropic(" in text:
+            assert "max_retries=0" in text, f"{path.name} builds a client that retries on its own"

@@ -1,0 +1,132 @@
+"""Trace core: JSONL sink, loading, and redaction of secrets during failing calls."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from agentroute import Agent, Pipeline, Trace, TraceError
+from agentroute.errors import AuthenticationError
+from agentroute.events import EVENT_KINDS, Escalation, RunStart
+from agentroute.testing import Fail, FakeModelServer
+from agentroute.trace import JsonlSink, MemorySink, Redactor, Tracer
+from tests.conftest import fake_model
+
+
+def test_every_event_kind_is_listed() -> None:
+    assert len(EVENT_KINDS) == len(set(EVENT_KINDS)) >= 10
+    assert {"route", "model_call", "budget_reserve", "budget_settle"} <= set(EVENT_KINDS)
+
+
+def test_jsonl_sink_writes_one_object_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    tracer = Tracer(sinks=[JsonlSink(path)], clock=lambda: 1.0)
+    tracer.emit(RunStart, task="line one\nline two", agents=("a",), router="first")
+    tracer.emit(Escalation, reason="x", detail={"n": 1})
+    tracer.close()
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 2
+    assert [json.loads(x)["kind"] for x in lines] == ["run_start", "escalation"]
+    assert [json.loads(x)["seq"] for x in lines] == [0, 1]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_torn_last_line_is_closed_before_appending(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"kind": "run_start", "trunc')  # a writer died mid-record
+    sink = JsonlSink(path)
+    sink.write({"kind": "escalation", "n": 1})
+    sink.close()
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 2
+    assert json.loads(lines[1]) == {"kind": "escalation", "n": 1}
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    tracer = Tracer(clock=lambda: 5.0)
+    tracer.emit(RunStart, task="t", agents=("a", "b"), router="reasoning", budget_usd=0.1)
+    tracer.emit(Escalation, reason="no path", detail={"from": "a"})
+    path = tracer.trace.save(tmp_path / "run.jsonl")
+    loaded = Trace.load(path)
+    assert [e.model_dump() for e in loaded] == [e.model_dump() for e in tracer.trace]
+
+
+def test_load_rejects_malformed_lines_with_line_number(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    good = Tracer(clock=lambda: 0.0)
+    good.emit(Escalation, reason="ok")
+    good.trace.save(path)
+    with path.open("a") as f:
+        f.write('{"kind": "no_such_kind", "v": 1}\n')
+    with pytest.raises(TraceError, match=r"bad.jsonl:2"):
+        Trace.load(path)
+    path.write_text("not json at all\n")
+    with pytest.raises(TraceError, match=r":1"):
+        Trace.load(path)
+
+
+def test_load_rejects_oversized_files(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b" " * 2048)
+    with pytest.raises(TraceError, match="limit"):
+        Trace.load(path, max_bytes=1024)
+
+
+def test_load_missing_file() -> None:
+    with pytest.raises(TraceError, match="cannot read"):
+        Trace.load("/nonexistent/trace.jsonl")
+
+
+def test_redactor_masks_known_values_patterns_and_fields() -> None:
+    r = Redactor(["hunter2-long-secret"], include_env=False)
+    out = r(
+        {
+            "msg": "key hunter2-long-secret leaked",
+            "h": "Bearer abc.def-ghi123",
+            "authorization": "whatever",
+            "nested": ["sk-ABCDEFGHIJKL"],
+            "n": 3,
+        }
+    )
+    assert out == {
+        "msg": "key [REDACTED] leaked",
+        "h": "[REDACTED]",
+        "authorization": "[REDACTED]",
+        "nested": ["[REDACTED]"],
+        "n": 3,
+    }
+    clean = {"a": "nothing secret here", "b": [1, 2]}
+    assert r(clean) is clean
+
+
+def test_redactor_picks_up_secret_environment_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-0123456789abcdef")
+    assert "tok-0123" not in Redactor().text("value tok-0123456789abcdef here")
+
+
+def test_no_secret_in_trace_file_after_failing_call(
+    tmp_path: Path, server: FakeModelServer
+) -> None:
+    secret = "custom-credential-7d3f9a2b1c"
+    # the server echoes the credential back in its error message, as some gateways do
+    server.script(Fail(401, message=f"invalid key {secret} (Authorization: Bearer {secret})"))
+    agent = Agent("a", "answers", models=[fake_model(server, api_key=secret)])
+    memory = MemorySink()
+    pipeline = Pipeline([agent], trace_dir=tmp_path, sinks=[memory])
+    with pytest.raises(AuthenticationError) as info:
+        pipeline.run("hello")
+    [file] = list(tmp_path.glob("run-*.jsonl"))
+    text = file.read_text()
+    assert secret not in text
+    assert "[REDACTED]" in text
+    assert secret not in json.dumps(memory.records)
+    kinds = [json.loads(x)["kind"] for x in text.splitlines()]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert "model_call" in kinds
+    assert secret not in str(info.value.trace[-1].model_dump())  # type: ignore[attr-defined]
+    # the credential really was sent to the server, so the test could have failed
+    assert secret in server.calls()[0].headers["authorization"]
+    assert os.path.getsize(file) > 0
