@@ -9,7 +9,7 @@ import asyncio
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints, overload
 
@@ -186,6 +186,3 @@ def check_handoffs(agents: Sequence[Agent]) -> None:
                 f"agent {a.name!r} hands off to unknown agent(s) {unknown}; "
                 f"declared agents are {sorted(known)}"
             )
-
-
-AsyncFn = Callable[..., Awaitable[Any]]

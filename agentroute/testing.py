@@ -58,7 +58,8 @@ class Raw:
 
 @dataclass(frozen=True)
 class Cut:
-    """Announce a full body, send ``fraction`` of it, then close the connection."""
+    """Announce a full body, send ``fraction`` of it, then close the connection. For a
+    streaming request: send that fraction of the chunks and close without ``[DONE]``."""
 
     fraction: float = 0.5
     delay_s: float = 0.0
@@ -310,6 +311,10 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                 self._send(action.status, json.dumps(err).encode(), extra=extra)
             elif isinstance(action, Raw):
                 self._send(action.status, action.body, content_type=action.content_type)
+            elif isinstance(action, Cut) and body.get("stream"):
+                self._stream(
+                    body, Reply("one two three four five six seven eight"), cut=action.fraction
+                )
             elif isinstance(action, Cut):
                 payload = json.dumps(_openai_body(body, Reply("x" * 200))).encode()
                 self.send_response(200)
@@ -327,12 +332,17 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send(200, json.dumps(_openai_body(body, action)).encode())
 
-        def _stream(self, body: dict[str, Any], r: Reply) -> None:
+        def _stream(self, body: dict[str, Any], r: Reply, cut: float | None = None) -> None:
+            """Server-sent events, one chunk per word; with ``cut`` the connection closes
+            after that fraction of the chunks, with no final chunk and no ``[DONE]``."""
+            chunks = _sse_chunks(body, r)
+            if cut is not None:
+                chunks = chunks[: max(1, int((len(chunks) - 2) * cut))]
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
-            for chunk in _sse_chunks(body, r):
+            for chunk in chunks:
                 self.wfile.write(chunk)
                 self.wfile.flush()
             self.close_connection = True

@@ -7,7 +7,6 @@ from typing import Any
 
 import anthropic
 
-from agentroute.errors import ResponseFormatError
 from agentroute.models import translate
 from agentroute.types import Completion, ModelRequest, ToolCall, Usage
 
@@ -73,54 +72,25 @@ class AnthropicEndpoint:
         self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
-        try:
+        with translate.provider_errors(anthropic, provider=self.provider, model=self.model):
             data = await self._client.messages.create(
                 **request_to_anthropic(self.model, request), timeout=timeout_s
             )
-        except anthropic.APIStatusError as exc:
-            raise translate.from_status(
-                exc.status_code,
-                translate.body_message(exc.body, exc.message),
-                exc.response.headers,
-                provider=self.provider,
-                model=self.model,
-            ) from exc
-        except anthropic.APITimeoutError as exc:
-            raise translate.transport(
-                str(exc), provider=self.provider, model=self.model, timed_out=True
-            ) from exc
-        except anthropic.APIConnectionError as exc:
-            raise translate.transport(
-                str(exc), provider=self.provider, model=self.model, timed_out=False
-            ) from exc
-        except anthropic.APIResponseValidationError as exc:
-            raise ResponseFormatError(
-                f"anthropic {self.model}: unreadable response: {exc}",
-                provider=self.provider,
-                model=self.model,
-            ) from exc
-        try:
-            text = "".join(b.text for b in data.content if b.type == "text")
-            calls = tuple(
-                ToolCall(id=b.id, name=b.name, arguments=json.dumps(b.input))
-                for b in data.content
-                if b.type == "tool_use"
-            )
-            usage = data.usage
             return Completion(
-                text=text,
+                text="".join(b.text for b in data.content if b.type == "text"),
                 model=data.model or self.model,
                 provider=self.provider,
-                usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
+                usage=Usage(
+                    input_tokens=data.usage.input_tokens, output_tokens=data.usage.output_tokens
+                ),
                 finish_reason=data.stop_reason or "",
-                tool_calls=calls,
+                tool_calls=tuple(
+                    ToolCall(id=b.id, name=b.name, arguments=json.dumps(b.input))
+                    for b in data.content
+                    if b.type == "tool_use"
+                ),
             )
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise ResponseFormatError(
-                f"anthropic {self.model}: unreadable response: {exc}",
-                provider=self.provider,
-                model=self.model,
-            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover - for type checkers
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -6,12 +6,11 @@ with ``max_retries=0``: retrying belongs to `agentroute.models.retry` alone.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import openai
 
-from agentroute.errors import ModelError, ResponseFormatError
+from agentroute.errors import ResponseFormatError
 from agentroute.models import translate
 from agentroute.types import (
     Completion,
@@ -119,52 +118,17 @@ class OpenAICompatibleEndpoint:
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
         body = request_to_openai(self.model, request)
-        try:
+        with translate.provider_errors(openai, provider=self.provider, model=self.model):
             data = await self._client.chat.completions.create(**body, timeout=timeout_s)
-        except openai.APIStatusError as exc:
-            raise translate.from_status(
-                exc.status_code,
-                translate.body_message(exc.body, exc.message),
-                exc.response.headers,
-                provider=self.provider,
-                model=self.model,
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise translate.transport(
-                str(exc), provider=self.provider, model=self.model, timed_out=True
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise translate.transport(
-                _cause_text(exc), provider=self.provider, model=self.model, timed_out=False
-            ) from exc
-        except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
-            raise ResponseFormatError(
-                f"{self.provider} {self.model}: unreadable response: {exc}",
-                provider=self.provider,
-                model=self.model,
-            ) from exc
-        if isinstance(data, str | bytes):
-            # a server that sends a non-JSON content type makes the client hand back raw text
-            raise ResponseFormatError(
-                f"{self.provider} {self.model}: response is not a JSON chat completion",
-                provider=self.provider,
-                model=self.model,
-            )
-        try:
+            if isinstance(data, str | bytes):
+                # a server that sends a non-JSON content type makes the client return raw text
+                raise ResponseFormatError(
+                    f"{self.provider} {self.model}: response is not a JSON chat completion",
+                    provider=self.provider,
+                    model=self.model,
+                )
             return completion_from_openai(data, provider=self.provider, model=self.model)
-        except ModelError:
-            raise
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise ResponseFormatError(
-                f"{self.provider} {self.model}: unreadable response: {exc}",
-                provider=self.provider,
-                model=self.model,
-            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover - for type checkers
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-def _cause_text(exc: BaseException) -> str:
-    cause = exc.__cause__ or exc.__context__
-    return f"{exc}: {type(cause).__name__}: {cause}" if cause else str(exc)

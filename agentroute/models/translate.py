@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import ModuleType
 
 from agentroute.errors import (
     AttemptTimeoutError,
@@ -16,6 +18,7 @@ from agentroute.errors import (
     BadRequestError,
     ModelError,
     RateLimitedError,
+    ResponseFormatError,
     ServerError,
     TransportError,
 )
@@ -85,3 +88,33 @@ def from_status(
 def transport(message: str, *, provider: str, model: str, timed_out: bool) -> ModelError:
     cls: type[ModelError] = AttemptTimeoutError if timed_out else TransportError
     return cls(f"{provider} {model}: {message[:_MAX_MESSAGE]}", provider=provider, model=model)
+
+
+@contextmanager
+def provider_errors(sdk: ModuleType, *, provider: str, model: str) -> Iterator[None]:
+    """Translate the exceptions of ``openai`` or ``anthropic`` (they share these class names)
+    raised inside the block."""
+    try:
+        yield
+    except sdk.APIStatusError as exc:
+        raise from_status(
+            exc.status_code,
+            body_message(exc.body, exc.message),
+            exc.response.headers,
+            provider=provider,
+            model=model,
+        ) from exc
+    except sdk.APITimeoutError as exc:
+        raise transport(str(exc), provider=provider, model=model, timed_out=True) from exc
+    except sdk.APIConnectionError as exc:
+        cause = exc.__cause__ or exc.__context__
+        detail = f"{exc}: {type(cause).__name__}: {cause}" if cause else str(exc)
+        raise transport(detail, provider=provider, model=model, timed_out=False) from exc
+    except (sdk.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
+        # a body that is not JSON (json.JSONDecodeError is a ValueError) or that lacks the
+        # fields a completion must have
+        raise ResponseFormatError(
+            f"{provider} {model}: unreadable response: {str(exc)[:_MAX_MESSAGE]}",
+            provider=provider,
+            model=model,
+        ) from exc

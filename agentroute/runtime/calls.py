@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from agentroute.budget import Ledger, estimate_input_tokens
 from agentroute.errors import BudgetExceededError, ModelError
@@ -86,7 +87,14 @@ class ModelCaller:
         if allowed < request.max_tokens:
             request = request.model_copy(update={"max_tokens": allowed})
         endpoint = self.endpoint(model)
-        rhash = request_hash(model, request)
+        common: dict[str, Any] = {
+            "step": step,
+            "agent": agent,
+            "provider": model.provider,
+            "model": model.label,
+            "tier": model.tier,
+            "request_hash": request_hash(model, request),
+        }
 
         async def attempt(number: int, timeout_s: float) -> Completion:
             res = self.ledger.reserve(model.label, model.price, tokens_in, request.max_tokens)
@@ -109,11 +117,7 @@ class ModelCaller:
                 self.ledger.release(res)
                 self.tracer.emit(
                     ModelCallEvent,
-                    step=step,
-                    agent=agent,
-                    provider=model.provider,
-                    model=model.label,
-                    tier=model.tier,
+                    **common,
                     attempt=number,
                     ok=False,
                     latency_s=self._clock() - started,
@@ -121,7 +125,6 @@ class ModelCaller:
                     error=str(exc)[:500],
                     status=getattr(exc, "status", None),
                     retryable=exc.retryable if isinstance(exc, ModelError) else False,
-                    request_hash=rhash,
                 )
                 raise
             latency = self._clock() - started
@@ -129,11 +132,7 @@ class ModelCaller:
             actual, overshoot = self.ledger.settle(res, model.price, usage)
             self.tracer.emit(
                 ModelCallEvent,
-                step=step,
-                agent=agent,
-                provider=model.provider,
-                model=model.label,
-                tier=model.tier,
+                **common,
                 attempt=number,
                 ok=True,
                 latency_s=latency,
@@ -143,7 +142,6 @@ class ModelCaller:
                 cost_usd=actual,
                 finish_reason=completion.finish_reason,
                 confidence=completion.mean_token_prob(),
-                request_hash=rhash,
                 text=completion.text,
             )
             self.tracer.emit(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -124,7 +123,3 @@ class Tracer:
     def close(self) -> None:
         for sink in self.sinks:
             sink.close()
-
-
-def dumps_event(event: TraceEvent) -> str:
-    return json.dumps(event.model_dump(mode="json"), separators=(",", ":"))

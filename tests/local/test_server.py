@@ -139,3 +139,24 @@ def test_no_stray_server_when_the_parent_goes(tiny: str, how: str) -> None:
         parent.kill()
     parent.wait(60)
     assert _gone(server_pid, within_s=10), f"server {server_pid} outlived its parent"
+
+
+def test_serve_command_is_found_and_reused(tiny: str) -> None:
+    from agentroute.models.local.server import find_served
+
+    serve = subprocess.Popen([sys.executable, "-m", "agentroute.cli", "serve", "tiny"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert serve.stdout is not None
+        first = serve.stdout.readline()
+        assert "tiny: http://127.0.0.1:" in first
+        url = first.split()[1]
+        assert find_served("tiny") == url
+        assert POOL.url_for("tiny") == url
+        assert POOL.server("tiny") is None  # reused, not started by this process
+        server_pid = int(first.split("pid ")[1].rstrip(")\n"))
+    finally:
+        serve.terminate()
+        serve.wait(30)
+    assert _gone(server_pid, within_s=10)
+    assert find_served("tiny") is None
