@@ -144,8 +144,9 @@ def test_no_stray_server_when_the_parent_goes(tiny: str, how: str) -> None:
 def test_serve_command_is_found_and_reused(tiny: str) -> None:
     from agentroute.models.local.server import find_served
 
-    serve = subprocess.Popen([sys.executable, "-m", "agentroute.cli", "serve", "tiny"],
-                             stdout=subprocess.PIPE, text=True)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "agentroute.cli", "serve", "tiny"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert serve.stdout is not None
         first = serve.stdout.readline()
