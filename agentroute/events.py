@@ -138,9 +138,62 @@ class ModelSwitch(EventBase):
 
 
 class Escalation(EventBase):
+    """No feasible path or a limit was hit: the task is demoted or handed back, never
+    silently dropped."""
+
     kind: Literal["escalation"] = "escalation"
     reason: str
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class HealthSignalEvent(EventBase):
+    """A monitor's signal that changed the graph or claimed the control decision."""
+
+    kind: Literal["health_signal"] = "health_signal"
+    monitor: str
+    target: str
+    signal: str
+    priority: float
+    multiplier: float
+    down: bool
+    winner: bool = False
+    detail: dict[str, float | str] = Field(default_factory=dict)
+
+
+class ReweightEvent(EventBase):
+    """Edge weights that changed since the last step: ``[src, dst, old, new]`` rows."""
+
+    kind: Literal["reweight"] = "reweight"
+    changes: tuple[tuple[str, str, float, float], ...]
+
+
+class PathEvent(EventBase):
+    kind: Literal["path"] = "path"
+    source: str
+    goal: str
+    path: tuple[str, ...]
+    cost: float
+
+
+class RerouteEvent(EventBase):
+    """The plan changed: why, from which path to which, with no LLM call."""
+
+    kind: Literal["reroute"] = "reroute"
+    failed: str | None
+    reason: str
+    old_path: tuple[str, ...]
+    new_path: tuple[str, ...]
+    new_cost: float
+
+
+class NodeRunEvent(EventBase):
+    kind: Literal["node_run"] = "node_run"
+    node: str
+    attempt: int
+    ok: bool
+    latency_s: float
+    error_type: str | None = None
+    error: str | None = None
 
 
 TraceEvent = Annotated[
@@ -154,7 +207,12 @@ TraceEvent = Annotated[
     | BudgetSettle
     | BudgetRefused
     | ModelSwitch
-    | Escalation,
+    | Escalation
+    | HealthSignalEvent
+    | ReweightEvent
+    | PathEvent
+    | RerouteEvent
+    | NodeRunEvent,
     Field(discriminator="kind"),
 ]
 

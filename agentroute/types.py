@@ -183,3 +183,19 @@ class Outcome(Frozen):
 
 Completer = Callable[[ModelRequest], Awaitable[Completion]]
 """How routers make the model calls they explicitly need, without importing ``models/``."""
+
+
+class HealthSignal(Frozen):
+    """What a health monitor reports about one node (agent or tool) at one step.
+
+    ``priority`` in [0, 1] ranks signals for the control decision (highest wins);
+    ``multiplier`` scales the node's edge weights; ``down`` sends them to infinity.
+    """
+
+    monitor: str
+    target: str
+    kind: str
+    priority: float = Field(default=0.0, ge=0.0, le=1.0)
+    multiplier: float = Field(default=1.0, gt=0.0)
+    down: bool = False
+    detail: dict[str, float | str] = Field(default_factory=dict)

@@ -1,0 +1,10 @@
+"""The cost-weighted agent/tool graph: validation, reweighting and Dijkstra routing."""
+
+from agentroute.graph.model import Edge, TaskGraph
+from agentroute.graph.paths import Plan, reachable_lesser_goals, shortest_path
+from agentroute.graph.weights import Weights, changed, node_factors, reweight
+
+__all__ = [
+    "Edge", "Plan", "TaskGraph", "Weights", "changed", "node_factors", "reachable_lesser_goals",
+    "reweight", "shortest_path",
+]  # fmt: skip

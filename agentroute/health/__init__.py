@@ -1,0 +1,17 @@
+"""Health monitors: parallel checks that score runtime conditions and reweight the graph."""
+
+from agentroute.health.breaker import BreakerState, CircuitBreakerMonitor
+from agentroute.health.builtin import (
+    IntentMonitor,
+    LatencyMonitor,
+    RateLimitMonitor,
+    RiskMonitor,
+    RiskRule,
+)
+from agentroute.health.monitor import HealthContext, HealthMonitor, MonitorReport, run_monitors
+
+__all__ = [
+    "BreakerState", "CircuitBreakerMonitor", "HealthContext", "HealthMonitor", "IntentMonitor",
+    "LatencyMonitor", "MonitorReport", "RateLimitMonitor", "RiskMonitor", "RiskRule",
+    "run_monitors",
+]  # fmt: skip

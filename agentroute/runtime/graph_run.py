@@ -1,0 +1,333 @@
+"""Run a task through a `TaskGraph` with self-healing routing.
+
+Each step: monitors run in parallel, the graph is reweighted from their signals, Dijkstra plans
+from where the task stands to the goal, and the next node runs. A node that fails is taken out
+for the rest of the task and the path is recomputed with no LLM call (a ``reroute`` event).
+Only when no feasible path remains is the LLM asked, once, to pick a reachable lesser goal;
+without one the task ends in an explicit escalation. Nothing fails silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agentroute.errors import ConfigError, RunError
+from agentroute.events import (
+    Escalation,
+    HealthSignalEvent,
+    NodeRunEvent,
+    PathEvent,
+    RerouteEvent,
+    ReweightEvent,
+    RunEnd,
+    RunStart,
+)
+from agentroute.graph import (
+    Plan,
+    TaskGraph,
+    Weights,
+    changed,
+    node_factors,
+    reachable_lesser_goals,
+    reweight,
+    shortest_path,
+)
+from agentroute.health import HealthContext, HealthMonitor, run_monitors
+from agentroute.trace import Sink, Trace, Tracer
+from agentroute.types import Completer, Completion, Message, ModelRequest, Outcome
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    task: str
+    node: str
+    results: Mapping[str, Any]
+
+
+Handler = Callable[[NodeContext], Any]
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    status: Literal["completed", "demoted", "escalated"]
+    goal: str
+    path: tuple[str, ...]
+    results: dict[str, Any]
+    reroutes: int
+    llm_calls: int
+    trace: Trace
+    reason: str = ""
+
+
+@dataclass
+class _State:
+    current: str
+    goal: str
+    taken: list[str]
+    results: dict[str, Any] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    excluded: set[str] = field(default_factory=set)
+    plan: Plan | None = None
+    weights: Weights = field(default_factory=dict)
+    last_failed: str | None = None
+    reroutes: int = 0
+    llm_calls: int = 0
+    demoted: bool = False
+
+
+_DEMOTE = (
+    "The task's goal can no longer be reached. Choose the best acceptable lesser goal from "
+    "the list, or escalate to a human. Answer in one line: 'Goal: <id>' or 'Goal: escalate'."
+)
+
+
+class GraphRunner:
+    """Self-healing execution over a `TaskGraph` with user handlers for its nodes.
+
+    ``monitors`` are shared across runs (their state is the fleet's health memory).
+    ``demoter`` is the LLM used only when no feasible path exists.
+    """
+
+    def __init__(
+        self,
+        graph: TaskGraph,
+        handlers: Mapping[str, Handler],
+        *,
+        monitors: Sequence[HealthMonitor] = (),
+        demoter: Completer | None = None,
+        max_node_attempts: int = 1,
+        node_timeout_s: float = 60.0,
+        monitor_timeout_s: float = 0.5,
+        max_steps: int = 200,
+        sinks: Sequence[Sink] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        runnable = {n for n in graph.nodes if n != graph.start}
+        missing = sorted(runnable - set(handlers))
+        if missing:
+            raise ConfigError(f"no handler for node(s) {missing}")
+        unknown = sorted(set(handlers) - set(graph.nodes))
+        if unknown:
+            raise ConfigError(f"handlers for nodes not in the graph: {unknown}")
+        if max_node_attempts < 1:
+            raise ConfigError("max_node_attempts must be >= 1")
+        self.graph = graph
+        self.handlers = dict(handlers)
+        self.monitors = list(monitors)
+        self.demoter = demoter
+        self.max_node_attempts = max_node_attempts
+        self.node_timeout_s = node_timeout_s
+        self.monitor_timeout_s = monitor_timeout_s
+        self.max_steps = max_steps
+        self.sinks = list(sinks)
+        self.clock = clock
+
+    def run(self, task: str) -> GraphResult:
+        return asyncio.run(self.arun(task))
+
+    async def arun(self, task: str) -> GraphResult:
+        tracer = Tracer(sinks=self.sinks)
+        g = self.graph
+        tracer.emit(RunStart, task=task, agents=g.nodes, router="dijkstra")
+        st = _State(current=g.start, goal=g.goal, taken=[g.start])
+        started = self.clock()
+        try:
+            result = await self._loop(task, st, tracer)
+        finally:
+            tracer.emit(
+                RunEnd, status="ok" if st.current == st.goal else "error",
+                output=st.current, cost_usd=0.0, input_tokens=0, output_tokens=0,
+                model_calls=st.llm_calls, wall_s=self.clock() - started,
+            )  # fmt: skip
+            tracer.close()
+        return GraphResult(**{**result.__dict__, "trace": tracer.trace})
+
+    async def _loop(self, task: str, st: _State, tracer: Tracer) -> GraphResult:
+        for step in range(1, self.max_steps + 1):
+            if st.current == st.goal:
+                break
+            weights = await self._reweight(task, step, st, tracer)
+            plan = shortest_path(self.graph, weights, st.current, st.goal)
+            if plan is None:
+                outcome = await self._no_path(task, step, st, tracer, weights)
+                if outcome is not None:
+                    return outcome
+                continue
+            self._note_plan(step, st, plan, tracer)
+            await self._run_node(task, step, plan.path[1], st, tracer)
+        else:
+            raise RunError(f"graph run did not reach a goal in {self.max_steps} steps")
+        return GraphResult(
+            status="demoted" if st.demoted else "completed", goal=st.goal, path=tuple(st.taken),
+            results=st.results, reroutes=st.reroutes, llm_calls=st.llm_calls, trace=Trace(()),
+        )  # fmt: skip
+
+    async def _reweight(self, task: str, step: int, st: _State, tracer: Tracer) -> Weights:
+        ctx = HealthContext(
+            task=task,
+            step=step,
+            nodes=self.graph.nodes,
+            outcomes=tuple(st.outcomes),
+            now=self.clock(),
+        )
+        report = await run_monitors(self.monitors, ctx, timeout_s=self.monitor_timeout_s)
+        winner = report.winner
+        for s in (*report.signals, *report.failures):
+            if s.down or s.priority > 0 or s.multiplier != 1.0 or s in report.failures:
+                tracer.emit(
+                    HealthSignalEvent, step=step, monitor=s.monitor, target=s.target,
+                    signal=s.kind, priority=s.priority, multiplier=s.multiplier, down=s.down,
+                    winner=s is winner, detail=s.detail,
+                )  # fmt: skip
+        weights = reweight(self.graph, node_factors(report.signals, st.excluded))
+        if st.weights:
+            diff = changed(st.weights, weights)
+            if diff:
+                tracer.emit(ReweightEvent, step=step, changes=diff)
+        st.weights = weights
+        return weights
+
+    def _note_plan(self, step: int, st: _State, plan: Plan, tracer: Tracer) -> None:
+        old = st.plan
+        remaining = old.path[old.path.index(st.current) :] if old and st.current in old.path else ()
+        if old is None:
+            tracer.emit(
+                PathEvent,
+                step=step,
+                source=st.current,
+                goal=st.goal,
+                path=plan.path,
+                cost=plan.cost,
+            )
+        elif plan.path != remaining:
+            st.reroutes += 1
+            reason = (
+                f"{st.last_failed} failed; its edges now weigh infinity"
+                if st.last_failed
+                else "health reweighting made another path cheaper"
+            )
+            tracer.emit(
+                RerouteEvent,
+                step=step,
+                failed=st.last_failed,
+                reason=reason,
+                old_path=remaining,
+                new_path=plan.path,
+                new_cost=plan.cost,
+            )
+        st.last_failed = None
+        st.plan = plan
+
+    async def _run_node(self, task: str, step: int, node: str, st: _State, tracer: Tracer) -> None:
+        attempt = st.failures.get(node, 0) + 1
+        started = self.clock()
+        error: BaseException | None = None
+        value: Any = None
+        try:
+            async with asyncio.timeout(self.node_timeout_s):
+                value = self.handlers[node](NodeContext(task, node, dict(st.results)))
+                if inspect.isawaitable(value):
+                    value = await value
+        except Exception as exc:  # a node's failure is data for routing, never a crash
+            error = exc
+        latency = max(0.0, self.clock() - started)
+        st.outcomes.append(
+            Outcome(
+                target=node,
+                ok=error is None,
+                latency_s=latency,
+                error_type=type(error).__name__ if error else None,
+            )
+        )
+        tracer.emit(
+            NodeRunEvent,
+            step=step,
+            agent=node,
+            node=node,
+            attempt=attempt,
+            ok=error is None,
+            latency_s=latency,
+            error_type=type(error).__name__ if error else None,
+            error=str(error)[:300] if error else None,
+        )
+        if error is None:
+            st.results[node] = value
+            st.current = node
+            st.taken.append(node)
+            return
+        st.failures[node] = attempt
+        if attempt >= self.max_node_attempts:
+            st.excluded.add(node)
+            st.last_failed = node
+
+    async def _no_path(
+        self, task: str, step: int, st: _State, tracer: Tracer, weights: Weights
+    ) -> GraphResult | None:
+        """Ask for goal demotion once; otherwise end the task in an explicit escalation."""
+        options = [
+            p
+            for p in reachable_lesser_goals(self.graph, weights, st.current)
+            if p.path[-1] != st.goal
+        ]
+        if st.demoted:
+            options = []  # one demotion per task: a second dead end goes to a human
+        chosen: Plan | None = None
+        reason = "no feasible path to the goal and no reachable lesser goal"
+        if options and self.demoter is not None:
+            st.llm_calls += 1
+            chosen, reason = await self._ask_demoter(task, st, options)
+        elif options:
+            chosen, reason = options[0], "first reachable lesser goal in declared order"
+        if chosen is None:
+            tracer.emit(
+                Escalation,
+                step=step,
+                reason="no_feasible_path",
+                detail={
+                    "goal": st.goal,
+                    "at": st.current,
+                    "why": reason,
+                    "excluded": sorted(st.excluded),
+                },
+            )
+            return GraphResult(
+                status="escalated", goal=st.goal, path=tuple(st.taken), results=st.results,
+                reroutes=st.reroutes, llm_calls=st.llm_calls, trace=Trace(()), reason=reason,
+            )  # fmt: skip
+        tracer.emit(
+            Escalation,
+            step=step,
+            reason="goal_demoted",
+            detail={
+                "from_goal": st.goal,
+                "to_goal": chosen.path[-1],
+                "why": reason,
+                "llm": self.demoter is not None,
+            },
+        )
+        st.goal, st.demoted, st.plan = chosen.path[-1], True, None
+        return None
+
+    async def _ask_demoter(
+        self, task: str, st: _State, options: list[Plan]
+    ) -> tuple[Plan | None, str]:
+        assert self.demoter is not None
+        listing = "\n".join(f"- {p.path[-1]} (cost {p.cost:.3g})" for p in options)
+        request = ModelRequest(messages=(
+            Message.system(_DEMOTE),
+            Message.user(f"Task: {task}\nUnreachable goal: {st.goal}\nLesser goals:\n{listing}"),
+        ), max_tokens=24)  # fmt: skip
+        completion: Completion = await self.demoter(request)
+        m = re.search(r"goal\s*:\s*([\w-]+)", completion.text, re.I)
+        pick = m.group(1) if m else ""
+        by_goal = {p.path[-1]: p for p in options}
+        if pick in by_goal:
+            return by_goal[pick], f"LLM chose {pick!r}"
+        return None, f"LLM answered {completion.text.strip()[:80]!r}: escalate"
