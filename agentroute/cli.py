@@ -22,6 +22,7 @@ from rich.table import Table
 
 from agentroute import __version__
 from agentroute.errors import AgentrouteError
+from agentroute.events import ModelCallEvent
 
 app = typer.Typer(
     help="agentroute: route multi-agent LLM work over a cost-weighted graph.",
@@ -218,21 +219,18 @@ def demo(
         result = support_pipeline(budget_usd=budget_usd, trace_dir=str(trace_dir)).run(text)
     except AgentrouteError as exc:
         raise _fail(exc) from exc
-    console.print(f"[bold]answer:[/] {result.output.strip()}")
-    table = Table(
-        "route", "models", "calls", "tokens in/out", "cost (notional USD)", "wall", "trace"
-    )
-    table.add_row(
-        " + ".join(result.agents),
-        " -> ".join(result.models),
-        str(result.model_calls),
-        f"{result.usage.input_tokens}/{result.usage.output_tokens}",
-        f"${result.cost_usd:.6f} of ${budget_usd:g}",
-        f"{result.wall_s:.1f}s",
-        str(result.trace_path),
-    )
-    console.print(table)
-    console.print(f"router's reason: {result.route_reason}", highlight=False)
+    console.print(f"[bold]answer:[/] {result.output.strip()}", highlight=False)
+    u = result.usage
+    calls = result.trace.events(ModelCallEvent)
+    for key, value in (
+        ("route", f"{' + '.join(result.agents)}  (router: {result.route_reason or 'no reason'})"),
+        ("models", ", ".join(f"{e.model} ({e.purpose})" for e in calls if e.ok)),
+        ("calls", f"{result.model_calls}  ({u.input_tokens} tokens in, {u.output_tokens} out)"),
+        ("cost", f"${result.cost_usd:.6f} of ${budget_usd:g} (notional local prices)"),
+        ("wall", f"{result.wall_s:.1f}s"),
+        ("trace", f"{result.trace_path}  (agentroute trace show {result.trace_path})"),
+    ):
+        console.print(f"[bold]{key:>7}:[/] {value}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

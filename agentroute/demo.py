@@ -19,6 +19,10 @@ from agentroute.models import Model
 from agentroute.routers import ReasoningRouter
 from agentroute.runtime import Pipeline
 
+_STYLE = (
+    "You are the {role} support agent of an online shop, replying to the customer directly. "
+    "Say what you will do next for them. Two or three sentences."
+)
 DEFAULT_TASK = "I was charged twice for order 1234 and I want my money back."
 
 
@@ -36,21 +40,21 @@ def support_pipeline(
         Agent(
             "billing",
             "Refunds, double charges, invoices and failed payments",
-            instructions="You are a billing support agent. Answer in two or three sentences.",
+            instructions=_STYLE.format(role="billing"),
             models=models,
             max_tokens=96,
         ),
         Agent(
             "shipping",
             "Where a parcel is, late or lost deliveries, returns of goods",
-            instructions="You are a shipping support agent. Answer in two or three sentences.",
+            instructions=_STYLE.format(role="shipping"),
             models=models,
             max_tokens=96,
         ),
         Agent(
             "technical",
             "Login problems, app crashes, error messages, passwords",
-            instructions="You are a technical support agent. Answer in two or three sentences.",
+            instructions=_STYLE.format(role="technical"),
             models=models,
             max_tokens=96,
         ),

@@ -61,6 +61,8 @@ class ModelCallEvent(EventBase):
     """One attempt at one model call, successful or not."""
 
     kind: Literal["model_call"] = "model_call"
+    purpose: str = "answer"
+    """What the call was for: route, probe, answer, refine."""
     provider: str
     model: str
     tier: str | None = None

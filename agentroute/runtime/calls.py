@@ -62,7 +62,13 @@ class ModelCaller:
         return self.ledger.affordable_max_tokens(model.price, tokens_in, request.max_tokens)
 
     async def call(
-        self, model: Model, request: ModelRequest, *, step: int, agent: str | None = None
+        self,
+        model: Model,
+        request: ModelRequest,
+        *,
+        step: int,
+        agent: str | None = None,
+        purpose: str = "answer",
     ) -> Completion:
         tokens_in = estimate_input_tokens(request.messages, _tools_bytes(request))
         allowed = self.ledger.affordable_max_tokens(model.price, tokens_in, request.max_tokens)
@@ -93,6 +99,7 @@ class ModelCaller:
             "provider": model.provider,
             "model": model.label,
             "tier": model.tier,
+            "purpose": purpose,
             "request_hash": request_hash(model, request),
         }
 

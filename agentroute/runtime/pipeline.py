@@ -175,8 +175,12 @@ class _Run:
         self.step += 1
         return self.step
 
-    async def _complete(self, model: Model, request: ModelRequest, agent: str | None) -> Completion:
-        completion = await self.caller.call(model, request, step=self._next_step(), agent=agent)
+    async def _complete(
+        self, model: Model, request: ModelRequest, agent: str | None, purpose: str = "answer"
+    ) -> Completion:
+        completion = await self.caller.call(
+            model, request, step=self._next_step(), agent=agent, purpose=purpose
+        )
         self.usage = self.usage + completion.usage
         if model.label not in self.models_used:
             self.models_used.append(model.label)
@@ -186,7 +190,7 @@ class _Run:
         candidates = [Candidate(a.name, a.description) for a in self.p.agents.values()]
 
         async def router_complete(req: ModelRequest) -> Completion:
-            return await self._complete(self.p.router_model, req, None)
+            return await self._complete(self.p.router_model, req, None, "route")
 
         decision = await self.p.router.route(self.task, candidates, router_complete)
         unknown = [c for c in decision.chosen if c not in self.p.agents]
@@ -236,6 +240,7 @@ class _Run:
                     tools=tuple(t.spec for t in agent.tools),
                 ),
                 agent.name,
+                "probe",
             )
             if probe.logprobs:
                 signals["first_token_entropy"] = probe.logprobs[0].entropy()
@@ -319,4 +324,4 @@ class _Run:
             ),
             max_tokens=max(self.p.agents[n].max_tokens for n in names),
         )
-        return (await self._complete(self.p.router_model, request, "refiner")).text
+        return (await self._complete(self.p.router_model, request, "refiner", "refine")).text

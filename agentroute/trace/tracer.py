@@ -40,6 +40,10 @@ class Trace(Sequence[TraceEvent]):
     def of_kind(self, kind: str) -> list[TraceEvent]:
         return [e for e in self._events if e.kind == kind]
 
+    def events(self, cls: type[E]) -> list[E]:
+        """The events of one type, typed (``trace.events(ModelCallEvent)``)."""
+        return [e for e in self._events if isinstance(e, cls)]
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write (replace) ``path`` as JSON Lines, one event per line."""
         target = Path(path)
