@@ -35,3 +35,29 @@ def changed(old: Weights, new: Weights) -> tuple[tuple[str, str, float, float], 
     return tuple(
         (u, v, old.get((u, v), math.nan), w) for (u, v), w in new.items() if old.get((u, v)) != w
     )
+
+
+class Reweighter:
+    """Keeps the current weights and updates only the edges into nodes whose factor changed."""
+
+    def __init__(self, graph: TaskGraph) -> None:
+        self.into: dict[str, list[tuple[str, float]]] = {n: [] for n in graph.nodes}
+        for u, v, base in graph.edges:
+            self.into[v].append((u, base))
+        self.factors: dict[str, float] = {}
+        self.weights: Weights = reweight(graph, {})
+
+    def apply(self, factors: Mapping[str, float]) -> tuple[tuple[str, str, float, float], ...]:
+        """Move to ``factors``; return the ``(src, dst, old, new)`` edges that changed."""
+        out = []
+        for v in set(factors) | set(self.factors):
+            f = factors.get(v, 1.0)
+            if f == self.factors.get(v, 1.0):
+                continue
+            for u, base in self.into[v]:
+                old, new = self.weights[(u, v)], base * f
+                if new != old:
+                    self.weights[(u, v)] = new
+                    out.append((u, v, old, new))
+        self.factors = dict(factors)
+        return tuple(out)

@@ -29,14 +29,13 @@ from agentroute.events import (
     RunStart,
 )
 from agentroute.graph import (
+    GoalTree,
     Plan,
+    Reweighter,
     TaskGraph,
     Weights,
-    changed,
     node_factors,
     reachable_lesser_goals,
-    reweight,
-    shortest_path,
 )
 from agentroute.health import HealthContext, HealthMonitor, run_monitors
 from agentroute.trace import Sink, Trace, Tracer
@@ -75,7 +74,8 @@ class _State:
     failures: dict[str, int] = field(default_factory=dict)
     excluded: set[str] = field(default_factory=set)
     plan: Plan | None = None
-    weights: Weights = field(default_factory=dict)
+    reweighter: Reweighter | None = None
+    tree: GoalTree | None = None
     last_failed: str | None = None
     reroutes: int = 0
     llm_calls: int = 0
@@ -154,7 +154,9 @@ class GraphRunner:
             if st.current == st.goal:
                 break
             weights = await self._reweight(task, step, st, tracer)
-            plan = shortest_path(self.graph, weights, st.current, st.goal)
+            if st.tree is None or st.tree.goal != st.goal:
+                st.tree = GoalTree(self.graph, st.goal, weights)
+            plan = st.tree.path(st.current)
             if plan is None:
                 outcome = await self._no_path(task, step, st, tracer, weights)
                 if outcome is not None:
@@ -186,13 +188,14 @@ class GraphRunner:
                     signal=s.kind, priority=s.priority, multiplier=s.multiplier, down=s.down,
                     winner=s is winner, detail=s.detail,
                 )  # fmt: skip
-        weights = reweight(self.graph, node_factors(report.signals, st.excluded))
-        if st.weights:
-            diff = changed(st.weights, weights)
-            if diff:
-                tracer.emit(ReweightEvent, step=step, changes=diff)
-        st.weights = weights
-        return weights
+        if st.reweighter is None:
+            st.reweighter = Reweighter(self.graph)
+        diff = st.reweighter.apply(node_factors(report.signals, st.excluded))
+        if diff:
+            tracer.emit(ReweightEvent, step=step, changes=diff)
+            if st.tree is not None:
+                st.tree.update(diff)
+        return st.reweighter.weights
 
     def _note_plan(self, step: int, st: _State, plan: Plan, tracer: Tracer) -> None:
         old = st.plan
