@@ -23,8 +23,8 @@ demo: models
 	$(BIN)/agentroute demo
 
 lint: install
-	$(BIN)/ruff check agentroute tests
-	$(BIN)/ruff format --check agentroute tests
+	$(BIN)/ruff check agentroute tests benchmarks cookbook
+	$(BIN)/ruff format --check agentroute tests benchmarks cookbook
 	$(BIN)/mypy
 
 test: models lint
