@@ -188,6 +188,15 @@ class RerouteEvent(EventBase):
     new_cost: float
 
 
+class FanOutEvent(EventBase):
+    """Branches started concurrently to reach the prerequisites of a join."""
+
+    kind: Literal["fanout"] = "fanout"
+    join: str
+    source: str
+    branches: tuple[str, ...]
+
+
 class NodeRunEvent(EventBase):
     kind: Literal["node_run"] = "node_run"
     node: str
@@ -214,6 +223,7 @@ TraceEvent = Annotated[
     | ReweightEvent
     | PathEvent
     | RerouteEvent
+    | FanOutEvent
     | NodeRunEvent,
     Field(discriminator="kind"),
 ]

@@ -31,7 +31,9 @@ class TaskGraph:
     """A validated, immutable cost graph with a start, a goal and optional lesser goals.
 
     ``lesser_goals`` are acceptable outcomes in order of preference (for goal demotion when
-    the real goal becomes unreachable).
+    the real goal becomes unreachable). ``requires`` makes a node a join: it runs only after
+    all its prerequisites have run, and the prerequisites not yet done are reached by branches
+    that run concurrently (fan-out). Every edge into a join must come from a prerequisite.
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class TaskGraph:
         goal: str,
         nodes: Mapping[str, NodeKind] | None = None,
         lesser_goals: Sequence[str] = (),
+        requires: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         g: nx.DiGraph[str] = nx.DiGraph()
         if nodes is not None:
@@ -65,10 +68,25 @@ class TaskGraph:
                 raise ConfigError(f"node {name!r} is not in the graph")
         if not nx.has_path(g, start, goal):
             raise ConfigError(f"goal {goal!r} cannot be reached from {start!r}")
+        joins = {j: tuple(p) for j, p in (requires or {}).items()}
+        for join, prereqs in joins.items():
+            if join not in g or any(p not in g for p in prereqs):
+                raise ConfigError(f"join {join!r} or one of its prerequisites is not in the graph")
+            if len(prereqs) < 2:
+                raise ConfigError(f"join {join!r} needs at least two prerequisites")
+            stray = sorted(set(g.predecessors(join)) - set(prereqs))
+            if stray:
+                raise ConfigError(f"edges into join {join!r} from non-prerequisites {stray}")
+            unlinked = sorted(p for p in prereqs if not g.has_edge(p, join))
+            if unlinked:
+                raise ConfigError(f"prerequisites {unlinked} of join {join!r} have no edge to it")
+        if not nx.is_directed_acyclic_graph(g) and joins:
+            raise ConfigError("a graph with joins must be acyclic")
         self.g = g
         self.start = start
         self.goal = goal
         self.lesser_goals = tuple(lesser_goals)
+        self.requires: dict[str, tuple[str, ...]] = joins
         self._edges = tuple((u, v, float(d["cost"])) for u, v, d in g.edges(data=True))
 
     @property

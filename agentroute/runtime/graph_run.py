@@ -20,6 +20,7 @@ from typing import Any, Literal
 from agentroute.errors import ConfigError, RunError
 from agentroute.events import (
     Escalation,
+    FanOutEvent,
     HealthSignalEvent,
     NodeRunEvent,
     PathEvent,
@@ -80,6 +81,22 @@ class _State:
     reroutes: int = 0
     llm_calls: int = 0
     demoted: bool = False
+    branch: str | None = None
+    inflight: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+
+    def fork(self, goal: str) -> _State:
+        """A branch toward ``goal`` that shares results, outcomes and exclusions."""
+        return _State(
+            current=self.current,
+            goal=goal,
+            taken=[],
+            results=self.results,
+            outcomes=self.outcomes,
+            failures=self.failures,
+            excluded=self.excluded,
+            branch=goal,
+            inflight=self.inflight,
+        )
 
 
 _DEMOTE = (
@@ -163,6 +180,11 @@ class GraphRunner:
                     return outcome
                 continue
             self._note_plan(step, st, plan, tracer)
+            fanned = await self._fan_out(task, step, plan, st, tracer)
+            if isinstance(fanned, GraphResult):
+                return fanned
+            if fanned:
+                continue
             await self._run_node(task, step, plan.path[1], st, tracer)
         else:
             raise RunError(f"graph run did not reach a goal in {self.max_steps} steps")
@@ -228,7 +250,72 @@ class GraphRunner:
         st.last_failed = None
         st.plan = plan
 
+    async def _fan_out(
+        self, task: str, step: int, plan: Plan, st: _State, tracer: Tracer
+    ) -> GraphResult | bool:
+        """When the plan crosses a join whose other prerequisites are not done, reach all of
+        them with concurrent branches. Returns True when it ran branches, a result when a
+        branch could not finish (the task escalates), False when there was nothing to do."""
+        requires = self.graph.requires
+        for i, join in enumerate(plan.path[1:], start=1):
+            if join not in requires or join in st.results:
+                continue
+            via = plan.path[i - 1]
+            unmet = [p for p in requires[join] if p not in st.results]
+            if not [p for p in unmet if p != via]:
+                return False
+            tracer.emit(
+                FanOutEvent,
+                step=step,
+                agent=st.branch,
+                join=join,
+                source=st.current,
+                branches=tuple(unmet),
+            )
+            branches = [st.fork(p) for p in unmet]
+            results = await asyncio.gather(*(self._loop(task, b, tracer) for b in branches))
+            for b, r in zip(branches, results, strict=True):
+                st.taken.extend(n for n in b.taken if n not in st.taken)
+                st.reroutes += r.reroutes
+                st.llm_calls += r.llm_calls
+            failed = [r.goal for r in results if r.status != "completed"]
+            if failed:
+                tracer.emit(
+                    Escalation,
+                    step=step,
+                    agent=st.branch,
+                    reason="branch_failed",
+                    detail={"join": join, "failed_branches": ",".join(failed)},
+                )
+                return GraphResult(
+                    status="escalated", goal=st.goal, path=tuple(st.taken), results=st.results,
+                    reroutes=st.reroutes, llm_calls=st.llm_calls, trace=Trace(()),
+                    reason=f"branches {failed} toward join {join!r} could not finish",
+                )  # fmt: skip
+            st.current, st.plan = via if via in st.results else unmet[0], None
+            return True
+        return False
+
     async def _run_node(self, task: str, step: int, node: str, st: _State, tracer: Tracer) -> None:
+        if node in st.results:  # another branch already ran it
+            st.current = node
+            return
+        pending = st.inflight.get(node)
+        if pending is not None:  # another branch is running it right now: wait, don't repeat
+            if await asyncio.shield(pending):
+                st.current = node
+            else:
+                st.last_failed = node if node in st.excluded else None
+            return
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        st.inflight[node] = done
+        try:
+            await self._execute(task, step, node, st, tracer)
+        finally:
+            del st.inflight[node]
+            done.set_result(node in st.results)
+
+    async def _execute(self, task: str, step: int, node: str, st: _State, tracer: Tracer) -> None:
         attempt = st.failures.get(node, 0) + 1
         started = self.clock()
         error: BaseException | None = None
@@ -279,8 +366,8 @@ class GraphRunner:
             for p in reachable_lesser_goals(self.graph, weights, st.current)
             if p.path[-1] != st.goal
         ]
-        if st.demoted:
-            options = []  # one demotion per task: a second dead end goes to a human
+        if st.demoted or st.branch is not None:
+            options = []  # one demotion per task, none inside a branch: then a human decides
         chosen: Plan | None = None
         reason = "no feasible path to the goal and no reachable lesser goal"
         if options and self.demoter is not None:
