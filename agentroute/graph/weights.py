@@ -27,8 +27,13 @@ def node_factors(signals: Iterable[HealthSignal], excluded: Iterable[str] = ()) 
     return factors
 
 
+def _scaled(base: float, factor: float) -> float:
+    # a down node weighs infinity even behind a zero-cost edge (0 x inf would be NaN)
+    return math.inf if factor == math.inf else base * factor
+
+
 def reweight(graph: TaskGraph, factors: Mapping[str, float]) -> Weights:
-    return {(u, v): base * factors.get(v, 1.0) for u, v, base in graph.edges}
+    return {(u, v): _scaled(base, factors.get(v, 1.0)) for u, v, base in graph.edges}
 
 
 def changed(old: Weights, new: Weights) -> tuple[tuple[str, str, float, float], ...]:
@@ -55,7 +60,7 @@ class Reweighter:
             if f == self.factors.get(v, 1.0):
                 continue
             for u, base in self.into[v]:
-                old, new = self.weights[(u, v)], base * f
+                old, new = self.weights[(u, v)], _scaled(base, f)
                 if new != old:
                     self.weights[(u, v)] = new
                     out.append((u, v, old, new))

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
+
 from agentroute.errors import LocalModelError, ModelError
 from agentroute.models.endpoint import ModelEndpoint
 from agentroute.models.model import Model
 from agentroute.types import Completion, ModelRequest
+
+
+async def prepare(models: Iterable[Model]) -> None:
+    """Start the embedded servers these models need, all at once and off the event loop."""
+    tiers = {m.name for m in models if m.provider == "local"}
+    if not tiers:
+        return
+    from agentroute.models.local.server import POOL
+
+    await asyncio.gather(*(asyncio.to_thread(POOL.url_for, tier) for tier in sorted(tiers)))
 
 
 def connect(model: Model) -> ModelEndpoint:

@@ -18,7 +18,7 @@ from agentroute.agents import Agent, check_handoffs
 from agentroute.budget import Budget, EntropyPolicy, Ledger, SwitchPolicy
 from agentroute.errors import AgentrouteError, ConfigError, RunError, ToolError
 from agentroute.events import ModelSwitch, RouteEvent, RunEnd, RunStart, ToolCallEvent
-from agentroute.models import Model
+from agentroute.models import Model, prepare
 from agentroute.routers import Candidate, FirstRouter, ReasoningRouter, Router
 from agentroute.runtime.calls import ModelCaller
 from agentroute.runtime.result import Result
@@ -111,6 +111,7 @@ class Pipeline:
         )
         run = _Run(self, caller, task)
         try:
+            await prepare([self.router_model, *(m for a in self.agents.values() for m in a.models)])
             output = await run.execute()
         except BaseException as exc:
             tracer.emit(

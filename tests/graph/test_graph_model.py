@@ -63,3 +63,13 @@ def test_changed_lists_only_differences() -> None:
     old = {("a", "b"): 1.0, ("b", "c"): 2.0}
     new = {("a", "b"): 1.0, ("b", "c"): math.inf}
     assert changed(old, new) == (("b", "c", 2.0, math.inf),)
+
+
+def test_down_node_behind_a_zero_cost_edge_weighs_infinity() -> None:
+    from agentroute.graph import Reweighter
+
+    g = TaskGraph([("s", "a", 0.0), ("a", "g", 1.0), ("s", "g", 5.0)], start="s", goal="g")
+    assert reweight(g, {"a": math.inf})[("s", "a")] == math.inf
+    rw = Reweighter(g)
+    assert rw.apply({"a": math.inf}) == (("s", "a", 0.0, math.inf),)
+    assert shortest_path(g, rw.weights, "s", "g").path == ("s", "g")  # type: ignore[union-attr]

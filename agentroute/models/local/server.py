@@ -199,10 +199,15 @@ class ServerPool:
     def __init__(self) -> None:
         self._servers: dict[str, LocalServer] = {}
         self._lock = threading.Lock()
+        self._tier_locks: dict[str, threading.Lock] = {}
         atexit.register(self.stop_all)
 
     def url_for(self, tier: str) -> str:
+        """URL of a live server for ``tier``, starting one if needed (servers of different
+        tiers can start at the same time from different threads)."""
         with self._lock:
+            tier_lock = self._tier_locks.setdefault(tier, threading.Lock())
+        with tier_lock:
             server = self._servers.get(tier)
             if server is not None and server.alive():
                 return server.url
@@ -218,9 +223,10 @@ class ServerPool:
 
     def stop_all(self) -> None:
         with self._lock:
-            for server in self._servers.values():
-                server.stop()
+            servers = list(self._servers.values())
             self._servers.clear()
+        for server in servers:
+            server.stop()
 
 
 POOL = ServerPool()
