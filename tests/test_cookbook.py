@@ -47,3 +47,24 @@ def test_support_triage_on_an_openai_compatible_server(
     assert "Your parcel ships tomorrow." in out.stdout
     assert "route=shipping" in out.stdout
     assert list((tmp_path / "traces").glob("run-*.jsonl"))
+
+
+def test_healing_tools_reroutes_then_escalates(server: FakeModelServer, tmp_path: Path) -> None:
+    server.responder = lambda body: Reply("The lighthouse dates from 1870.")
+    out = subprocess.run(
+        [sys.executable, str(COOKBOOK / "healing_tools.py"), "--base-url", server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [x for x in out.stdout.splitlines() if x.startswith("task ")]
+    assert len(lines) == 5
+    assert "path start > fetch_api > summarize" in lines[0]
+    assert "fetch_api failed -> start > fetch_mirror > summarize" in lines[1]
+    # after two failures the breaker keeps fetch_api out: no more failed attempts, no reroute
+    assert "reroutes none" in lines[3] and "fetch_mirror" in lines[3]
+    assert lines[4].startswith("task 5: escalated") and "no_feasible_path" in lines[4]
+    assert all("LLM control calls 0" in x for x in lines)
+    assert len(server.calls()) == 4  # one summary per completed task, nothing else
