@@ -189,7 +189,8 @@ class HealthSignal(Frozen):
     """What a health monitor reports about one node (agent or tool) at one step.
 
     ``priority`` in [0, 1] ranks signals for the control decision (highest wins);
-    ``multiplier`` scales the node's edge weights; ``down`` sends them to infinity.
+    ``multiplier`` scales the node's edge weights; ``down`` sends them to infinity. A winning
+    signal whose ``action`` is ``escalate`` stops the task with an explicit escalation.
     """
 
     monitor: str
@@ -198,4 +199,5 @@ class HealthSignal(Frozen):
     priority: float = Field(default=0.0, ge=0.0, le=1.0)
     multiplier: float = Field(default=1.0, gt=0.0)
     down: bool = False
+    action: Literal["reweight", "escalate"] = "reweight"
     detail: dict[str, float | str] = Field(default_factory=dict)

@@ -88,6 +88,8 @@ class RiskRule:
     penalty: float = 10.0
     priority: float = 0.95
     reason: str = ""
+    escalate: bool = False
+    """Hand the task to a human when this rule wins the control decision."""
 
 
 @dataclass
@@ -110,6 +112,7 @@ class RiskMonitor:
                         priority=rule.priority,
                         down=rule.block,
                         multiplier=1.0 if rule.block else rule.penalty,
+                        action="escalate" if rule.escalate else "reweight",
                         detail={"rule": rule.pattern, "reason": rule.reason},
                     )
                     for t in rule.targets

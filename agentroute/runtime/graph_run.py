@@ -40,7 +40,14 @@ from agentroute.graph import (
 )
 from agentroute.health import HealthContext, HealthMonitor, run_monitors
 from agentroute.trace import Sink, Trace, Tracer
-from agentroute.types import Completer, Completion, Message, ModelRequest, Outcome
+from agentroute.types import (
+    Completer,
+    Completion,
+    HealthSignal,
+    Message,
+    ModelRequest,
+    Outcome,
+)
 
 
 @dataclass(frozen=True)
@@ -170,7 +177,25 @@ class GraphRunner:
         for step in range(1, self.max_steps + 1):
             if st.current == st.goal:
                 break
-            weights = await self._reweight(task, step, st, tracer)
+            weights, winner = await self._reweight(task, step, st, tracer)
+            if winner is not None and winner.action == "escalate":
+                tracer.emit(
+                    Escalation,
+                    step=step,
+                    agent=st.branch,
+                    reason="health_escalation",
+                    detail={
+                        "monitor": winner.monitor,
+                        "signal": winner.kind,
+                        "target": winner.target,
+                        "priority": winner.priority,
+                    },
+                )
+                return GraphResult(
+                    status="escalated", goal=st.goal, path=tuple(st.taken), results=st.results,
+                    reroutes=st.reroutes, llm_calls=st.llm_calls, trace=Trace(()),
+                    reason=f"{winner.monitor} raised {winner.kind} on {winner.target}",
+                )  # fmt: skip
             if st.tree is None or st.tree.goal != st.goal:
                 st.tree = GoalTree(self.graph, st.goal, weights)
             plan = st.tree.path(st.current)
@@ -193,7 +218,9 @@ class GraphRunner:
             results=st.results, reroutes=st.reroutes, llm_calls=st.llm_calls, trace=Trace(()),
         )  # fmt: skip
 
-    async def _reweight(self, task: str, step: int, st: _State, tracer: Tracer) -> Weights:
+    async def _reweight(
+        self, task: str, step: int, st: _State, tracer: Tracer
+    ) -> tuple[Weights, HealthSignal | None]:
         ctx = HealthContext(
             task=task,
             step=step,
@@ -217,7 +244,7 @@ class GraphRunner:
             tracer.emit(ReweightEvent, step=step, changes=diff)
             if st.tree is not None:
                 st.tree.update(diff)
-        return st.reweighter.weights
+        return st.reweighter.weights, winner
 
     def _note_plan(self, step: int, st: _State, plan: Plan, tracer: Tracer) -> None:
         old = st.plan

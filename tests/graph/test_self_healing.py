@@ -234,3 +234,16 @@ def test_sync_handlers_work_too() -> None:
     result = GraphRunner(g, {"g": lambda ctx: ctx.task.upper()}).run("done")
     assert result.results["g"] == "DONE"
     assert run(GraphRunner(g, {"g": lambda ctx: 1}).arun("x")).status == "completed"
+
+
+def test_winning_escalate_signal_hands_the_task_to_a_human() -> None:
+    g = graph()
+    rule = RiskRule(r"wire \$\d+", ("search_a",), escalate=True, reason="payments need a human")
+    calls = Calls()
+    result = GraphRunner(g, calls.all(g), monitors=[RiskMonitor([rule])]).run("wire $5000 now")
+    assert result.status == "escalated" and calls.calls == []
+    [esc] = result.trace.of_kind("escalation")
+    assert esc.reason == "health_escalation"  # type: ignore[union-attr]
+    assert esc.detail["monitor"] == "risk"  # type: ignore[union-attr]
+    [sig] = result.trace.of_kind("health_signal")
+    assert sig.winner  # type: ignore[union-attr]

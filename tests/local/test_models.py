@@ -129,3 +129,22 @@ def test_embeddings_rank_the_matching_description_first() -> None:
     scores = docs @ query
     assert scores.shape == (3,)
     assert int(scores.argmax()) == 1
+
+
+def test_healing_cookbook_on_the_small_model(small_and_large: None, tmp_path: Path) -> None:
+    cookbook = Path(__file__).resolve().parents[2] / "cookbook" / "healing_tools.py"
+    out = subprocess.run(
+        [sys.executable, str(cookbook)], capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [x for x in out.stdout.splitlines() if x.startswith("task ")]
+    assert [x.split(";")[0] for x in lines] == [
+        "task 1: completed",
+        "task 2: completed",
+        "task 3: completed",
+        "task 4: completed",
+        "task 5: escalated",
+    ]
+    assert "fetch_api failed" in lines[1]
+    summaries = [x for x in out.stdout.splitlines() if x.startswith("  ") and x.strip()]
+    assert len(summaries) == 4  # one real summary per completed task
