@@ -52,9 +52,14 @@ from agentroute.types import (
 
 @dataclass(frozen=True)
 class NodeContext:
+    """What a node's handler gets: the task, its node name, the results so far, and
+    ``facts``, where it may report what it saw for the monitors (for example
+    ``facts["ratelimit:search_api"] = 0.8`` from a rate-limit header)."""
+
     task: str
     node: str
     results: Mapping[str, Any]
+    facts: dict[str, float] = field(default_factory=dict)
 
 
 Handler = Callable[[NodeContext], Any]
@@ -90,6 +95,7 @@ class _State:
     demoted: bool = False
     branch: str | None = None
     inflight: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+    facts: dict[str, float] = field(default_factory=dict)
 
     def fork(self, goal: str) -> _State:
         """A branch toward ``goal`` that shares results, outcomes and exclusions."""
@@ -103,6 +109,7 @@ class _State:
             excluded=self.excluded,
             branch=goal,
             inflight=self.inflight,
+            facts=self.facts,
         )
 
 
@@ -227,6 +234,7 @@ class GraphRunner:
             nodes=self.graph.nodes,
             outcomes=tuple(st.outcomes),
             now=self.clock(),
+            facts=dict(st.facts),
         )
         report = await run_monitors(self.monitors, ctx, timeout_s=self.monitor_timeout_s)
         winner = report.winner
@@ -349,7 +357,7 @@ class GraphRunner:
         value: Any = None
         try:
             async with asyncio.timeout(self.node_timeout_s):
-                value = self.handlers[node](NodeContext(task, node, dict(st.results)))
+                value = self.handlers[node](NodeContext(task, node, dict(st.results), st.facts))
                 if inspect.isawaitable(value):
                     value = await value
         except Exception as exc:  # a node's failure is data for routing, never a crash

@@ -247,3 +247,26 @@ def test_winning_escalate_signal_hands_the_task_to_a_human() -> None:
     assert esc.detail["monitor"] == "risk"  # type: ignore[union-attr]
     [sig] = result.trace.of_kind("health_signal")
     assert sig.winner  # type: ignore[union-attr]
+
+
+def test_handlers_report_rate_limit_headers_as_facts() -> None:
+    from agentroute.health import RateLimitMonitor
+
+    g = TaskGraph(
+        [("s", "a", 1), ("a", "api", 1), ("a", "alt", 1.5), ("api", "g", 1), ("alt", "g", 1)],
+        start="s",
+        goal="g",
+    )
+
+    def a(ctx: NodeContext) -> str:
+        ctx.facts["ratelimit:api"] = 0.9  # e.g. x-ratelimit-remaining is nearly 0
+        return "a"
+
+    result = GraphRunner(
+        g,
+        {"a": a, "api": lambda c: 1, "alt": lambda c: 2, "g": lambda c: 3},
+        monitors=[RateLimitMonitor()],
+    ).run("t")
+    assert result.path == ("s", "a", "alt", "g")
+    [reroute] = result.trace.of_kind("reroute")
+    assert reroute.failed is None and "health" in reroute.reason  # type: ignore[union-attr]
