@@ -15,7 +15,16 @@ from agentroute.types import HealthSignal
 Weights = dict[tuple[str, str], float]
 
 
+EDGE_SEP = "->"
+
+
+def edge_key(src: str, dst: str) -> str:
+    """How a signal targets one edge rather than a node: ``"src->dst"``."""
+    return f"{src}{EDGE_SEP}{dst}"
+
+
 def node_factors(signals: Iterable[HealthSignal], excluded: Iterable[str] = ()) -> dict[str, float]:
+    """Multiply each target's factors (a node, or an edge as ``src->dst``); down is infinite."""
     factors: dict[str, float] = {}
     for s in signals:
         if s.down:
@@ -32,8 +41,18 @@ def _scaled(base: float, factor: float) -> float:
     return math.inf if factor == math.inf else base * factor
 
 
+def _factor(factors: Mapping[str, float], u: str, v: str, per_edge: bool) -> float:
+    f = factors.get(v, 1.0)
+    return f * factors.get(edge_key(u, v), 1.0) if per_edge else f
+
+
+def _per_edge(factors: Mapping[str, float]) -> bool:
+    return any(EDGE_SEP in k for k in factors)
+
+
 def reweight(graph: TaskGraph, factors: Mapping[str, float]) -> Weights:
-    return {(u, v): _scaled(base, factors.get(v, 1.0)) for u, v, base in graph.edges}
+    per_edge = _per_edge(factors)
+    return {(u, v): _scaled(base, _factor(factors, u, v, per_edge)) for u, v, base in graph.edges}
 
 
 def changed(old: Weights, new: Weights) -> tuple[tuple[str, str, float, float], ...]:
@@ -43,26 +62,36 @@ def changed(old: Weights, new: Weights) -> tuple[tuple[str, str, float, float], 
 
 
 class Reweighter:
-    """Keeps the current weights and updates only the edges into nodes whose factor changed."""
+    """Keeps the current weights and updates only the edges whose factors changed."""
 
     def __init__(self, graph: TaskGraph) -> None:
         self.into: dict[str, list[tuple[str, float]]] = {n: [] for n in graph.nodes}
+        self.base: dict[tuple[str, str], float] = {}
         for u, v, base in graph.edges:
             self.into[v].append((u, base))
+            self.base[(u, v)] = base
         self.factors: dict[str, float] = {}
         self.weights: Weights = reweight(graph, {})
 
     def apply(self, factors: Mapping[str, float]) -> tuple[tuple[str, str, float, float], ...]:
         """Move to ``factors``; return the ``(src, dst, old, new)`` edges that changed."""
-        out = []
-        for v in set(factors) | set(self.factors):
-            f = factors.get(v, 1.0)
-            if f == self.factors.get(v, 1.0):
+        edges: set[tuple[str, str]] = set()
+        for key in set(factors) | set(self.factors):
+            if factors.get(key, 1.0) == self.factors.get(key, 1.0):
                 continue
-            for u, base in self.into[v]:
-                old, new = self.weights[(u, v)], _scaled(base, f)
-                if new != old:
-                    self.weights[(u, v)] = new
-                    out.append((u, v, old, new))
+            if EDGE_SEP in key:
+                u, _, v = key.partition(EDGE_SEP)
+                if (u, v) in self.base:
+                    edges.add((u, v))
+            else:
+                edges.update((u, key) for u, _ in self.into.get(key, ()))
+        out = []
+        per_edge = _per_edge(factors)
+        for u, v in edges:
+            old = self.weights[(u, v)]
+            new = _scaled(self.base[(u, v)], _factor(factors, u, v, per_edge))
+            if new != old:
+                self.weights[(u, v)] = new
+                out.append((u, v, old, new))
         self.factors = dict(factors)
         return tuple(out)

@@ -73,3 +73,18 @@ def test_down_node_behind_a_zero_cost_edge_weighs_infinity() -> None:
     rw = Reweighter(g)
     assert rw.apply({"a": math.inf}) == (("s", "a", 0.0, math.inf),)
     assert shortest_path(g, rw.weights, "s", "g").path == ("s", "g")  # type: ignore[union-attr]
+
+
+def test_signals_can_target_a_single_edge() -> None:
+    from agentroute.graph import Reweighter, edge_key
+
+    g = TaskGraph(
+        [("s", "a", 1.0), ("b", "a", 1.0), ("s", "b", 1.0), ("a", "g", 1.0)], start="s", goal="g"
+    )
+    sig = HealthSignal(monitor="m", target=edge_key("s", "a"), kind="slow_link", multiplier=4.0)
+    factors = node_factors([sig])
+    w = reweight(g, factors)
+    assert w[("s", "a")] == 4.0 and w[("b", "a")] == 1.0
+    rw = Reweighter(g)
+    assert rw.apply(factors) == (("s", "a", 1.0, 4.0),)
+    assert rw.apply({}) == (("s", "a", 4.0, 1.0),)
