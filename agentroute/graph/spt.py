@@ -23,72 +23,85 @@ INF = math.inf
 
 
 class GoalTree:
-    """Shortest paths to one goal under weights that change between steps."""
+    """Shortest paths to one goal under weights that change between steps.
+
+    Nodes and edges are numbered once, so the searches run over lists of integers.
+    """
 
     def __init__(
         self, graph: TaskGraph, goal: str, weights: Weights, *, rebuild_below: float = 0.5
     ) -> None:
         self.goal = goal
         self.rebuild_below = rebuild_below
-        self.w: Weights = dict(weights)
-        self.succ: dict[str, list[str]] = {n: list(graph.g.successors(n)) for n in graph.g}
-        self.pred: dict[str, list[str]] = {n: list(graph.g.predecessors(n)) for n in graph.g}
+        self.names: list[str] = list(graph.g)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.edge_id: dict[tuple[str, str], int] = {}
+        self.w: list[float] = []
+        self.succ: list[list[tuple[int, int]]] = [[] for _ in self.names]
+        self.pred: list[list[tuple[int, int]]] = [[] for _ in self.names]
+        for (u, v), weight in weights.items():
+            e = len(self.w)
+            self.edge_id[(u, v)] = e
+            self.w.append(weight)
+            self.succ[self.index[u]].append((self.index[v], e))
+            self.pred[self.index[v]].append((self.index[u], e))
+        self._goal = self.index[goal]
         self.rebuilds = 0
         self._build()
 
     def _build(self) -> None:
         """Reverse Dijkstra from the goal under the current weights."""
-        dist = dict.fromkeys(self.pred, INF)
-        nxt: dict[str, str | None] = dict.fromkeys(self.pred)
-        dist[self.goal] = 0.0
-        heap = [(0.0, self.goal)]
+        n = len(self.names)
+        dist = [INF] * n
+        nxt = [-1] * n
+        dist[self._goal] = 0.0
+        heap = [(0.0, self._goal)]
         w, pred = self.w, self.pred
+        pop, push = heapq.heappop, heapq.heappush
         while heap:
-            d, v = heapq.heappop(heap)
+            d, v = pop(heap)
             if d > dist[v]:
                 continue
-            for u in pred[v]:
-                nd = d + w[(u, v)]
+            for u, e in pred[v]:
+                nd = d + w[e]
                 if nd < dist[u]:
                     dist[u], nxt[u] = nd, v
-                    heapq.heappush(heap, (nd, u))
+                    push(heap, (nd, u))
         self.dist, self.next = dist, nxt
         self.exact = True
         self.scale = 1.0
         self.rebuilds += 1
-        self._cache: dict[str, Plan | None] = {}
+        self._cache: dict[int, Plan | None] = {}
 
     # -- queries ----------------------------------------------------------------------------
     def path(self, source: str) -> Plan | None:
+        s = self.index[source]
         if not self.exact:
-            return self._astar(source)
-        cost = self.dist.get(source, INF)
-        if math.isinf(cost):
+            if s not in self._cache:
+                self._cache[s] = self._astar(s)
+            return self._cache[s]
+        cost = self.dist[s]
+        if cost == INF:
             return None
+        names, nxt, goal = self.names, self.next, self._goal
         path = [source]
-        node = source
-        while node != self.goal:
-            node = self.next[node]  # type: ignore[assignment]
-            path.append(node)
+        while s != goal:
+            s = nxt[s]
+            path.append(names[s])
         return Plan(tuple(path), cost)
 
-    def _astar(self, source: str) -> Plan | None:
-        cached = self._cache.get(source)
-        if cached is not None or source in self._cache:
-            return cached
-        dist, scale, w, succ, goal = self.dist, self.scale, self.w, self.succ, self.goal
+    def _astar(self, source: int) -> Plan | None:
+        dist, scale, w, succ, goal = self.dist, self.scale, self.w, self.succ, self._goal
         # with only heavier edges since the build, an infinite old distance is still infinite
         unknown = 0.0 if scale < 1.0 else INF
         d0 = dist[source]
         if d0 == INF and unknown == INF:
-            self._cache[source] = None
             return None
         g = {source: 0.0}
-        parent: dict[str, str] = {}
-        closed: set[str] = set()
+        parent: dict[int, int] = {}
+        closed: set[int] = set()
         heap = [(unknown if d0 == INF else scale * d0, 0.0, source)]
         pop, push = heapq.heappop, heapq.heappush
-        plan = None
         while heap:
             _, gu, u = pop(heap)
             if u in closed:
@@ -98,12 +111,11 @@ class GoalTree:
                 while u != source:
                     u = parent[u]
                     path.append(u)
-                path.reverse()
-                plan = Plan(tuple(path), gu)
-                break
+                names = self.names
+                return Plan(tuple(names[i] for i in reversed(path)), gu)
             closed.add(u)
-            for v in succ[u]:
-                gv = gu + w[(u, v)]
+            for v, e in succ[u]:
+                gv = gu + w[e]
                 if gv < g.get(v, INF) and v not in closed:
                     dv = dist[v]
                     hv = unknown if dv == INF else scale * dv
@@ -112,17 +124,18 @@ class GoalTree:
                     g[v] = gv
                     parent[v] = u
                     push(heap, (gv + hv, gv, v))
-        self._cache[source] = plan
-        return plan
+        return None
 
     # -- updates ----------------------------------------------------------------------------
     def update(self, changes: Iterable[tuple[str, str, float, float]]) -> None:
         """Apply ``(src, dst, old, new)`` weight changes."""
         self._cache.clear()
+        index, nxt = self.index, self.next
         for u, v, _old, new in changes:
-            old = self.w.get((u, v), INF)
-            self.w[(u, v)] = new
-            if new > old and self.next.get(u) == v:
+            e = self.edge_id[(u, v)]
+            old = self.w[e]
+            self.w[e] = new
+            if new > old and nxt[index[u]] == index[v]:
                 self.exact = False
             elif new < old:
                 self.exact = False
