@@ -23,6 +23,11 @@ _STYLE = (
     "You are the {role} support agent of an online shop, replying to the customer directly. "
     "Say what you will do next for them. Two or three sentences."
 )
+SPECIALISTS = {
+    "billing": "Refunds, double charges, invoices and failed payments",
+    "shipping": "Where a parcel is, late or lost deliveries, returns of goods",
+    "technical": "Login problems, app crashes, error messages, passwords",
+}
 DEFAULT_TASK = "I was charged twice for order 1234 and I want my money back."
 
 
@@ -38,26 +43,9 @@ def support_pipeline(
     models = [small, large]
     agents = [
         Agent(
-            "billing",
-            "Refunds, double charges, invoices and failed payments",
-            instructions=_STYLE.format(role="billing"),
-            models=models,
-            max_tokens=96,
-        ),
-        Agent(
-            "shipping",
-            "Where a parcel is, late or lost deliveries, returns of goods",
-            instructions=_STYLE.format(role="shipping"),
-            models=models,
-            max_tokens=96,
-        ),
-        Agent(
-            "technical",
-            "Login problems, app crashes, error messages, passwords",
-            instructions=_STYLE.format(role="technical"),
-            models=models,
-            max_tokens=96,
-        ),
+            name, description, instructions=_STYLE.format(role=name), models=models, max_tokens=96
+        )
+        for name, description in SPECIALISTS.items()
     ]
     return Pipeline(
         agents,

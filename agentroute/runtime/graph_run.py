@@ -10,6 +10,7 @@ without one the task ends in an explicit escalation. Nothing fails silently.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import re
 import time
@@ -97,6 +98,21 @@ class _State:
     inflight: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
     facts: dict[str, float] = field(default_factory=dict)
 
+    def result(
+        self, status: Literal["completed", "demoted", "escalated"], reason: str = ""
+    ) -> GraphResult:
+        """This state as a result (the runner attaches the trace at the end)."""
+        return GraphResult(
+            status=status,
+            goal=self.goal,
+            path=tuple(self.taken),
+            results=self.results,
+            reroutes=self.reroutes,
+            llm_calls=self.llm_calls,
+            trace=Trace(()),
+            reason=reason,
+        )
+
     def fork(self, goal: str) -> _State:
         """A branch toward ``goal`` that shares results, outcomes and exclusions."""
         return _State(
@@ -178,7 +194,7 @@ class GraphRunner:
                 model_calls=st.llm_calls, wall_s=self.clock() - started,
             )  # fmt: skip
             tracer.close()
-        return GraphResult(**{**result.__dict__, "trace": tracer.trace})
+        return dataclasses.replace(result, trace=tracer.trace)
 
     async def _loop(self, task: str, st: _State, tracer: Tracer) -> GraphResult:
         for step in range(1, self.max_steps + 1):
@@ -198,11 +214,9 @@ class GraphRunner:
                         "priority": winner.priority,
                     },
                 )
-                return GraphResult(
-                    status="escalated", goal=st.goal, path=tuple(st.taken), results=st.results,
-                    reroutes=st.reroutes, llm_calls=st.llm_calls, trace=Trace(()),
-                    reason=f"{winner.monitor} raised {winner.kind} on {winner.target}",
-                )  # fmt: skip
+                return st.result(
+                    "escalated", f"{winner.monitor} raised {winner.kind} on {winner.target}"
+                )
             if st.tree is None or st.tree.goal != st.goal:
                 st.tree = GoalTree(self.graph, st.goal, weights)
             plan = st.tree.path(st.current)
@@ -220,10 +234,7 @@ class GraphRunner:
             await self._run_node(task, step, plan.path[1], st, tracer)
         else:
             raise RunError(f"graph run did not reach a goal in {self.max_steps} steps")
-        return GraphResult(
-            status="demoted" if st.demoted else "completed", goal=st.goal, path=tuple(st.taken),
-            results=st.results, reroutes=st.reroutes, llm_calls=st.llm_calls, trace=Trace(()),
-        )  # fmt: skip
+        return st.result("demoted" if st.demoted else "completed")
 
     async def _reweight(
         self, task: str, step: int, st: _State, tracer: Tracer
@@ -322,11 +333,9 @@ class GraphRunner:
                     reason="branch_failed",
                     detail={"join": join, "failed_branches": ",".join(failed)},
                 )
-                return GraphResult(
-                    status="escalated", goal=st.goal, path=tuple(st.taken), results=st.results,
-                    reroutes=st.reroutes, llm_calls=st.llm_calls, trace=Trace(()),
-                    reason=f"branches {failed} toward join {join!r} could not finish",
-                )  # fmt: skip
+                return st.result(
+                    "escalated", f"branches {failed} toward join {join!r} could not finish"
+                )
             st.current, st.plan = via if via in st.results else unmet[0], None
             return True
         return False
@@ -422,10 +431,7 @@ class GraphRunner:
                     "excluded": sorted(st.excluded),
                 },
             )
-            return GraphResult(
-                status="escalated", goal=st.goal, path=tuple(st.taken), results=st.results,
-                reroutes=st.reroutes, llm_calls=st.llm_calls, trace=Trace(()), reason=reason,
-            )  # fmt: skip
+            return st.result("escalated", reason)
         tracer.emit(
             Escalation,
             step=step,
