@@ -1,6 +1,7 @@
 """The executor that composes routers, budgets, models and traces into runs."""
 
-from agentroute.runtime.graph_run import GraphResult, GraphRunner, NodeContext
+from agentroute.runtime.graph_run import GraphRunner
+from agentroute.runtime.graph_state import GraphResult, NodeContext
 from agentroute.runtime.pipeline import Pipeline
 from agentroute.runtime.result import Result
 

@@ -15,8 +15,7 @@ import inspect
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from agentroute.errors import ConfigError, RunError
 from agentroute.events import (
@@ -40,7 +39,8 @@ from agentroute.graph import (
     reachable_lesser_goals,
 )
 from agentroute.health import HealthContext, HealthMonitor, run_monitors
-from agentroute.trace import Sink, Trace, Tracer
+from agentroute.runtime.graph_state import GraphResult, Handler, NodeContext, State
+from agentroute.trace import Sink, Tracer
 from agentroute.types import (
     Completer,
     Completion,
@@ -49,85 +49,6 @@ from agentroute.types import (
     ModelRequest,
     Outcome,
 )
-
-
-@dataclass(frozen=True)
-class NodeContext:
-    """What a node's handler gets: the task, its node name, the results so far, and
-    ``facts``, where it may report what it saw for the monitors (for example
-    ``facts["ratelimit:search_api"] = 0.8`` from a rate-limit header)."""
-
-    task: str
-    node: str
-    results: Mapping[str, Any]
-    facts: dict[str, float] = field(default_factory=dict)
-
-
-Handler = Callable[[NodeContext], Any]
-
-
-@dataclass(frozen=True)
-class GraphResult:
-    status: Literal["completed", "demoted", "escalated"]
-    goal: str
-    path: tuple[str, ...]
-    results: dict[str, Any]
-    reroutes: int
-    llm_calls: int
-    trace: Trace
-    reason: str = ""
-
-
-@dataclass
-class _State:
-    current: str
-    goal: str
-    taken: list[str]
-    results: dict[str, Any] = field(default_factory=dict)
-    outcomes: list[Outcome] = field(default_factory=list)
-    failures: dict[str, int] = field(default_factory=dict)
-    excluded: set[str] = field(default_factory=set)
-    plan: Plan | None = None
-    reweighter: Reweighter | None = None
-    tree: GoalTree | None = None
-    last_failed: str | None = None
-    reroutes: int = 0
-    llm_calls: int = 0
-    demoted: bool = False
-    branch: str | None = None
-    inflight: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
-    facts: dict[str, float] = field(default_factory=dict)
-
-    def result(
-        self, status: Literal["completed", "demoted", "escalated"], reason: str = ""
-    ) -> GraphResult:
-        """This state as a result (the runner attaches the trace at the end)."""
-        return GraphResult(
-            status=status,
-            goal=self.goal,
-            path=tuple(self.taken),
-            results=self.results,
-            reroutes=self.reroutes,
-            llm_calls=self.llm_calls,
-            trace=Trace(()),
-            reason=reason,
-        )
-
-    def fork(self, goal: str) -> _State:
-        """A branch toward ``goal`` that shares results, outcomes and exclusions."""
-        return _State(
-            current=self.current,
-            goal=goal,
-            taken=[],
-            results=self.results,
-            outcomes=self.outcomes,
-            failures=self.failures,
-            excluded=self.excluded,
-            branch=goal,
-            inflight=self.inflight,
-            facts=self.facts,
-        )
-
 
 _DEMOTE = (
     "The task's goal can no longer be reached. Choose the best acceptable lesser goal from "
@@ -183,7 +104,7 @@ class GraphRunner:
         tracer = Tracer(sinks=self.sinks)
         g = self.graph
         tracer.emit(RunStart, task=task, agents=g.nodes, router="dijkstra")
-        st = _State(current=g.start, goal=g.goal, taken=[g.start])
+        st = State(current=g.start, goal=g.goal, taken=[g.start])
         started = self.clock()
         try:
             result = await self._loop(task, st, tracer)
@@ -196,7 +117,7 @@ class GraphRunner:
             tracer.close()
         return dataclasses.replace(result, trace=tracer.trace)
 
-    async def _loop(self, task: str, st: _State, tracer: Tracer) -> GraphResult:
+    async def _loop(self, task: str, st: State, tracer: Tracer) -> GraphResult:
         for step in range(1, self.max_steps + 1):
             if st.current == st.goal:
                 break
@@ -237,7 +158,7 @@ class GraphRunner:
         return st.result("demoted" if st.demoted else "completed")
 
     async def _reweight(
-        self, task: str, step: int, st: _State, tracer: Tracer
+        self, task: str, step: int, st: State, tracer: Tracer
     ) -> tuple[Weights, HealthSignal | None]:
         ctx = HealthContext(
             task=task,
@@ -265,7 +186,7 @@ class GraphRunner:
                 st.tree.update(diff)
         return st.reweighter.weights, winner
 
-    def _note_plan(self, step: int, st: _State, plan: Plan, tracer: Tracer) -> None:
+    def _note_plan(self, step: int, st: State, plan: Plan, tracer: Tracer) -> None:
         old = st.plan
         remaining = old.path[old.path.index(st.current) :] if old and st.current in old.path else ()
         if old is None:
@@ -297,7 +218,7 @@ class GraphRunner:
         st.plan = plan
 
     async def _fan_out(
-        self, task: str, step: int, plan: Plan, st: _State, tracer: Tracer
+        self, task: str, step: int, plan: Plan, st: State, tracer: Tracer
     ) -> GraphResult | bool:
         """When the plan crosses a join whose other prerequisites are not done, reach all of
         them with concurrent branches. Returns True when it ran branches, a result when a
@@ -340,7 +261,7 @@ class GraphRunner:
             return True
         return False
 
-    async def _run_node(self, task: str, step: int, node: str, st: _State, tracer: Tracer) -> None:
+    async def _run_node(self, task: str, step: int, node: str, st: State, tracer: Tracer) -> None:
         if node in st.results:  # another branch already ran it
             st.current = node
             return
@@ -359,7 +280,7 @@ class GraphRunner:
             del st.inflight[node]
             done.set_result(node in st.results)
 
-    async def _execute(self, task: str, step: int, node: str, st: _State, tracer: Tracer) -> None:
+    async def _execute(self, task: str, step: int, node: str, st: State, tracer: Tracer) -> None:
         attempt = st.failures.get(node, 0) + 1
         started = self.clock()
         error: BaseException | None = None
@@ -402,7 +323,7 @@ class GraphRunner:
             st.last_failed = node
 
     async def _no_path(
-        self, task: str, step: int, st: _State, tracer: Tracer, weights: Weights
+        self, task: str, step: int, st: State, tracer: Tracer, weights: Weights
     ) -> GraphResult | None:
         """Ask for goal demotion once; otherwise end the task in an explicit escalation."""
         options = [
@@ -447,7 +368,7 @@ class GraphRunner:
         return None
 
     async def _ask_demoter(
-        self, task: str, st: _State, options: list[Plan]
+        self, task: str, st: State, options: list[Plan]
     ) -> tuple[Plan | None, str]:
         assert self.demoter is not None
         listing = "\n".join(f"- {p.path[-1]} (cost {p.cost:.3g})" for p in options)
