@@ -104,6 +104,20 @@ def trace_show(
     console.print(table)
 
 
+@trace_app.command("verify")
+def trace_verify(path: Path) -> None:
+    """Check a trace's hash chain and seal: any edit, deletion, reordering or truncation fails."""
+    from agentroute.trace.chain import verify
+
+    try:
+        report = verify(path)
+    except AgentrouteError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"ok: {report.records} records, {report.seals} seal(s), final hash {report.final_hash}"
+    )
+
+
 # -- models --------------------------------------------------------------------------------
 @models_app.command("pull")
 def models_pull(

@@ -13,6 +13,7 @@ from agentroute.errors import AuthenticationError
 from agentroute.events import EVENT_KINDS, Escalation, RunStart
 from agentroute.testing import Fail, FakeModelServer
 from agentroute.trace import JsonlSink, MemorySink, Redactor, Tracer
+from agentroute.trace.chain import line_hash
 from tests.conftest import fake_model
 
 
@@ -28,9 +29,9 @@ def test_jsonl_sink_writes_one_object_per_line(tmp_path: Path) -> None:
     tracer.emit(Escalation, reason="x", detail={"n": 1})
     tracer.close()
     lines = path.read_bytes().splitlines()
-    assert len(lines) == 2
-    assert [json.loads(x)["kind"] for x in lines] == ["run_start", "escalation"]
-    assert [json.loads(x)["seq"] for x in lines] == [0, 1]
+    assert [json.loads(x)["kind"] for x in lines] == ["run_start", "escalation", "seal"]
+    assert [json.loads(x).get("seq") for x in lines] == [0, 1, None]
+    assert json.loads(lines[2])["count"] == 2
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
@@ -41,8 +42,10 @@ def test_torn_last_line_is_closed_before_appending(tmp_path: Path) -> None:
     sink.write({"kind": "escalation", "n": 1})
     sink.close()
     lines = path.read_bytes().splitlines()
-    assert len(lines) == 2
-    assert json.loads(lines[1]) == {"kind": "escalation", "n": 1}
+    assert len(lines) == 3  # the torn line, the new record, the seal
+    record = json.loads(lines[1])
+    assert record.pop("prev") == line_hash(lines[0] + b"\n")
+    assert record == {"kind": "escalation", "n": 1}
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
@@ -61,7 +64,7 @@ def test_load_rejects_malformed_lines_with_line_number(tmp_path: Path) -> None:
     good.trace.save(path)
     with path.open("a") as f:
         f.write('{"kind": "no_such_kind", "v": 1}\n')
-    with pytest.raises(TraceError, match=r"bad.jsonl:2"):
+    with pytest.raises(TraceError, match=r"bad.jsonl:3"):
         Trace.load(path)
     path.write_text("not json at all\n")
     with pytest.raises(TraceError, match=r":1"):
@@ -124,7 +127,7 @@ def test_no_secret_in_trace_file_after_failing_call(
     assert "[REDACTED]" in text
     assert secret not in json.dumps(memory.records)
     kinds = [json.loads(x)["kind"] for x in text.splitlines()]
-    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert kinds[0] == "run_start" and kinds[-2:] == ["run_end", "seal"]
     assert "model_call" in kinds
     assert secret not in str(info.value.trace[-1].model_dump())  # type: ignore[attr-defined]
     # the credential really was sent to the server, so the test could have failed

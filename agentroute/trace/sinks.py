@@ -3,6 +3,9 @@
 `JsonlSink` writes through structlog: one JSON object per line, each line handed to the
 kernel in a single ``write`` on a file opened for append, so records from a crashed run are
 never glued to the next run's (a torn last line is closed off with a newline on reopen).
+Each line carries ``prev``, the SHA-256 of the line before it, and closing the sink appends a
+``seal`` line with the count of lines it wrote: any edit, deletion, reordering or truncation
+breaks the chain (`agentroute.trace.chain.verify`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
+
+from agentroute.trace.chain import GENESIS, last_line, line_hash, seal_line
 
 
 @runtime_checkable
@@ -36,22 +41,29 @@ class MemorySink:
 
 
 class _AppendLine:
-    """The structlog "logger" at the end of the chain: one ``os.write`` per record."""
+    """The structlog "logger" at the end of the chain: one ``os.write`` per record, and the
+    hash of the last line written, for the next record's ``prev``."""
 
     def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.last_hash = GENESIS
+        self.count = 0
         size = os.fstat(self._fd).st_size
         if size:
-            with path.open("rb") as f:
-                f.seek(size - 1)
-                if f.read(1) != b"\n":
-                    os.write(self._fd, b"\n")  # a previous writer died mid-line
+            last = last_line(path, size)
+            if not last.endswith(b"\n"):
+                os.write(self._fd, b"\n")  # a previous writer died mid-line
+                last += b"\n"
+            self.last_hash = line_hash(last)
 
     def msg(self, message: str) -> None:
-        data = memoryview((message + "\n").encode())
+        line = (message + "\n").encode()
+        data = memoryview(line)
         while data:
             written = os.write(self._fd, data)
             data = data[written:]
+        self.last_hash = line_hash(line)
+        self.count += 1
 
     def close(self) -> None:
         os.close(self._fd)
@@ -70,13 +82,19 @@ class JsonlSink:
         self._out = _AppendLine(self.path)
         self._log = structlog.wrap_logger(
             self._out,
-            processors=[structlog.processors.JSONRenderer(serializer=_dumps)],
+            processors=[self._chain, structlog.processors.JSONRenderer(serializer=_dumps)],
             wrapper_class=structlog.BoundLogger,
             cache_logger_on_first_use=False,
         )
+
+    def _chain(self, _logger: Any, _method: str, event_dict: Any) -> Any:
+        event_dict["prev"] = self._out.last_hash
+        return event_dict
 
     def write(self, record: dict[str, Any]) -> None:
         self._log.msg(**record)
 
     def close(self) -> None:
+        """Seal what this sink wrote, then close the file."""
+        self._out.msg(seal_line(self._out.count, self._out.last_hash))
         self._out.close()

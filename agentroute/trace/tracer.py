@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from agentroute.errors import TraceError
 from agentroute.events import EVENT_ADAPTER, EventBase, TraceEvent
+from agentroute.trace.chain import SEAL
 from agentroute.trace.redact import Redactor
 from agentroute.trace.sinks import JsonlSink, Sink
 
@@ -78,13 +80,20 @@ class Trace(Sequence[TraceEvent]):
                 if not raw.strip():
                     continue
                 try:
-                    events.append(EVENT_ADAPTER.validate_json(raw))
+                    record = json.loads(raw)
+                    if isinstance(record, dict):
+                        record.pop("prev", None)
+                        if record.get("kind") == SEAL:
+                            continue
+                    events.append(EVENT_ADAPTER.validate_python(record))
                 except ValidationError as exc:
                     first = exc.errors()[0]
                     where = ".".join(str(x) for x in first.get("loc", ()))
                     raise TraceError(
                         f"{p}:{number}: not a trace event ({where}: {first['msg']})"
                     ) from exc
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise TraceError(f"{p}:{number}: not JSON") from exc
         return cls(events)
 
 

@@ -1,0 +1,90 @@
+"""The hash chain of a JSONL trace, and its verification.
+
+Every line holds ``prev``: the SHA-256 of the exact bytes of the line before it (64 zeros for
+the first line). A sink ends what it wrote with a ``seal`` line holding how many lines it
+wrote since the previous seal. A verified trace has an unbroken chain and ends with a seal
+whose count matches, so edits, deletions, reordering and truncation are all detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentroute.errors import TraceError
+
+GENESIS = "0" * 64
+SEAL = "seal"
+CHAIN_VERSION = 1
+
+
+def line_hash(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()
+
+
+def seal_line(count: int, prev: str) -> str:
+    """The one exact form of a seal (without its newline), so a seal cannot be edited either."""
+    return json.dumps(
+        {"kind": SEAL, "v": CHAIN_VERSION, "count": count, "prev": prev}, separators=(",", ":")
+    )
+
+
+def last_line(path: Path, size: int, block: int = 65536) -> bytes:
+    """The last line of a file (with its newline, if it has one), read backwards."""
+    with path.open("rb") as f:
+        end = size
+        buf = b""
+        while end > 0:
+            start = max(0, end - block)
+            f.seek(start)
+            buf = f.read(end - start) + buf
+            cut = buf.rfind(b"\n", 0, len(buf) - 1)
+            if cut != -1:
+                return buf[cut + 1 :]
+            end = start
+        return buf
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    records: int
+    seals: int
+    final_hash: str
+
+
+def verify(path: str | os.PathLike[str], *, max_bytes: int = 256 * 1024 * 1024) -> ChainReport:
+    """Check the chain of a sealed trace; raise `TraceError` naming the first bad line."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise TraceError(f"cannot read trace {p}: {exc.strerror}") from exc
+    if size > max_bytes:
+        raise TraceError(f"trace {p} is {size} bytes, over the {max_bytes}-byte limit")
+    prev, records, seals, since_seal = GENESIS, 0, 0, 0
+    sealed = False
+    with p.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n"):
+                raise TraceError(f"{p}:{number}: truncated line (no newline)")
+            try:
+                record = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise TraceError(f"{p}:{number}: not JSON") from exc
+            if not isinstance(record, dict) or record.get("prev") != prev:
+                raise TraceError(f"{p}:{number}: hash chain broken (line edited, removed or moved)")
+            if record.get("kind") == SEAL and raw != (seal_line(since_seal, prev) + "\n").encode():
+                raise TraceError(
+                    f"{p}:{number}: seal does not match the {since_seal} records before it"
+                )
+            prev = line_hash(raw)
+            if record.get("kind") == SEAL:
+                seals, since_seal, sealed = seals + 1, 0, True
+            else:
+                records, since_seal, sealed = records + 1, since_seal + 1, False
+    if not sealed:
+        raise TraceError(f"{p}: not sealed (truncated, or the run did not finish)")
+    return ChainReport(records=records, seals=seals, final_hash=prev)
