@@ -219,6 +219,47 @@ def serve(
 
 
 @app.command()
+def replay(
+    path: Path,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(help="module:function that builds the pipeline (default: the trace's)"),
+    ] = None,
+) -> None:
+    """Re-run a traced task on its recorded responses (no model call, no network) and check
+    that every decision matches; exits 1 at the first divergence."""
+    import importlib
+
+    from agentroute.budget import Budget
+    from agentroute.events import RunStart
+    from agentroute.runtime import Pipeline
+    from agentroute.trace import Trace
+
+    try:
+        trace = Trace.load(path)
+        starts = trace.events(RunStart)
+        origin = pipeline or (starts[0].origin if starts else None)
+        if not origin:
+            raise AgentrouteError("the trace names no pipeline; pass --pipeline module:function")
+        if pipeline is None and not origin.startswith("agentroute."):
+            raise AgentrouteError(
+                f"the trace names {origin!r}; pass --pipeline {origin} to import and run it"
+            )
+        module_name, _, func = origin.partition(":")
+        factory = getattr(importlib.import_module(module_name), func)
+        built = factory()
+        if not isinstance(built, Pipeline):
+            raise AgentrouteError(f"{origin} did not return a Pipeline")
+        built.budget = Budget(usd=starts[0].budget_usd)
+        report = built.replay(trace)
+    except (AgentrouteError, ImportError, AttributeError) as exc:
+        raise _fail(exc) from exc
+    console.print(report.describe(), highlight=False)
+    if not report.identical:
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def demo(
     task: Annotated[str | None, typer.Argument(help="the customer's message")] = None,
     budget_usd: Annotated[float, typer.Option(help="hard budget for the task")] = 0.002,

@@ -54,4 +54,5 @@ def support_pipeline(
         budget_usd=budget_usd,
         policy=EntropyPolicy(threshold=1.8),
         trace_dir=trace_dir,
+        origin="agentroute.demo:support_pipeline",
     )

@@ -32,6 +32,8 @@ class RunStart(EventBase):
     agents: tuple[str, ...]
     router: str
     budget_usd: float | None = None
+    origin: str | None = None
+    """``module:function`` that builds the pipeline, for ``agentroute replay``."""
 
 
 class RunEnd(EventBase):
@@ -80,7 +82,9 @@ class ModelCallEvent(EventBase):
     status: int | None = None
     retryable: bool | None = None
     request_hash: str | None = None
-    text: str | None = None
+    retry_after_s: float | None = None
+    response: dict[str, Any] | None = None
+    """The whole completion, so a replay can serve it without calling the model."""
 
 
 class RetryEvent(EventBase):

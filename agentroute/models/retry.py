@@ -19,6 +19,7 @@ from agentroute.errors import AttemptTimeoutError, DeadlineExceededError, ModelE
 from agentroute.models.model import RetryPolicy
 
 T = TypeVar("T")
+_BACKSTOP_GRACE_S = 0.05
 OnRetry = Callable[[int, ModelError, float], None]
 """Called before each wait with (attempt that failed, its error, seconds about to wait)."""
 
@@ -54,6 +55,7 @@ async def call_with_retry(
     *,
     on_retry: OnRetry | None = None,
     label: str = "",
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> T:
     """Run ``attempt(number, timeout_s)`` until it succeeds, fails for good, or the deadline
     passes. Each attempt's timeout is the policy's, shortened to what the deadline leaves."""
@@ -71,12 +73,15 @@ async def call_with_retry(
         retry=retry_if_exception(_retryable),
         before_sleep=before_sleep,
         reraise=True,
+        sleep=sleep or asyncio.sleep,
     )
 
     async def one(number: int) -> T:
         timeout = max(0.001, min(policy.attempt_timeout_s, deadline_at - time.monotonic()))
         try:
-            async with asyncio.timeout(timeout):
+            # the attempt should keep to ``timeout`` itself (and say so in its own terms);
+            # this backstop catches one that does not
+            async with asyncio.timeout(timeout + _BACKSTOP_GRACE_S):
                 return await attempt(number, timeout)
         except TimeoutError as exc:
             raise AttemptTimeoutError(

@@ -6,14 +6,14 @@ Every attempt reserves its own worst case (a retry can cost again) and produces 
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agentroute.budget import Ledger, estimate_input_tokens
-from agentroute.errors import BudgetExceededError, ModelError
+from agentroute.errors import AttemptTimeoutError, BudgetExceededError, ModelError
 from agentroute.events import (
     BudgetRefused,
     BudgetReserve,
@@ -23,6 +23,7 @@ from agentroute.events import (
     RetryEvent,
 )
 from agentroute.models import Model, ModelEndpoint, connect
+from agentroute.models.replay import request_hash
 from agentroute.models.retry import call_with_retry
 from agentroute.trace import Tracer
 from agentroute.types import Completion, ModelRequest
@@ -30,21 +31,23 @@ from agentroute.types import Completion, ModelRequest
 MIN_USEFUL_TOKENS = 8
 
 
-def request_hash(model: Model, request: ModelRequest) -> str:
-    """Stable key of a request (for replay): provider, model and the request body."""
-    body = json.dumps([model.label, request.model_dump(mode="json")], sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:32]
-
-
 class ModelCaller:
     """Shared by all agents and routers of one run: endpoints, ledger and tracer."""
 
     def __init__(
-        self, tracer: Tracer, ledger: Ledger, clock: Callable[[], float] = time.perf_counter
+        self,
+        tracer: Tracer,
+        ledger: Ledger,
+        clock: Callable[[], float] = time.perf_counter,
+        *,
+        connector: Callable[[Model], ModelEndpoint] = connect,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.tracer = tracer
         self.ledger = ledger
         self._clock = clock
+        self._connect = connector
+        self._sleep = sleep
         self._endpoints: dict[str, ModelEndpoint] = {}
         self.model_calls = 0
 
@@ -53,7 +56,7 @@ class ModelCaller:
         if ep is None:
             if model.api_key is not None:
                 self.tracer.redactor.add([model.api_key.get_secret_value()])
-            ep = self._endpoints[model.label] = connect(model)
+            ep = self._endpoints[model.label] = self._connect(model)
         return ep
 
     def affordable(self, model: Model, request: ModelRequest) -> int:
@@ -100,7 +103,7 @@ class ModelCaller:
             "model": model.label,
             "tier": model.tier,
             "purpose": purpose,
-            "request_hash": request_hash(model, request),
+            "request_hash": request_hash(model.label, request),
         }
 
         async def attempt(number: int, timeout_s: float) -> Completion:
@@ -119,7 +122,15 @@ class ModelCaller:
             started = self._clock()
             self.model_calls += 1
             try:
-                completion = await endpoint.complete(request, timeout_s=timeout_s)
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        completion = await endpoint.complete(request, timeout_s=timeout_s)
+                except TimeoutError as exc:
+                    raise AttemptTimeoutError(
+                        f"{model.label}: attempt {number} ran past {timeout_s:.3g}s",
+                        provider=model.provider,
+                        model=model.label,
+                    ) from exc
             except BaseException as exc:
                 self.ledger.release(res)
                 self.tracer.emit(
@@ -132,6 +143,7 @@ class ModelCaller:
                     error=str(exc)[:500],
                     status=getattr(exc, "status", None),
                     retryable=exc.retryable if isinstance(exc, ModelError) else False,
+                    retry_after_s=getattr(exc, "retry_after_s", None),
                 )
                 raise
             latency = self._clock() - started
@@ -149,7 +161,7 @@ class ModelCaller:
                 cost_usd=actual,
                 finish_reason=completion.finish_reason,
                 confidence=completion.mean_token_prob(),
-                text=completion.text,
+                response=completion.model_dump(mode="json"),
             )
             self.tracer.emit(
                 BudgetSettle,
@@ -197,7 +209,9 @@ class ModelCaller:
                 retry_after_s=exc.retry_after_s,
             )
 
-        return await call_with_retry(attempt, model.retry, on_retry=on_retry, label=model.label)
+        return await call_with_retry(
+            attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
+        )
 
     async def aclose(self) -> None:
         for ep in self._endpoints.values():

@@ -11,18 +11,27 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from agentroute.agents import Agent, check_handoffs
 from agentroute.budget import Budget, EntropyPolicy, Ledger, SwitchPolicy
-from agentroute.errors import AgentrouteError, ConfigError, RunError, ToolError
-from agentroute.events import ModelSwitch, RouteEvent, RunEnd, RunStart, ToolCallEvent
-from agentroute.models import Model, prepare
+from agentroute.errors import AgentrouteError, ConfigError, RunError, ToolError, TraceError
+from agentroute.events import (
+    ModelCallEvent,
+    ModelSwitch,
+    RouteEvent,
+    RunEnd,
+    RunStart,
+    ToolCallEvent,
+)
+from agentroute.models import Model, ModelEndpoint, connect, prepare
+from agentroute.models.replay import Recording, ReplayEndpoint
 from agentroute.routers import Candidate, FirstRouter, ReasoningRouter, Router
 from agentroute.runtime.calls import ModelCaller
 from agentroute.runtime.result import Result
-from agentroute.trace import JsonlSink, Redactor, Sink, Tracer
+from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer
+from agentroute.trace.diff import ReplayReport, compare
 from agentroute.types import Completion, Message, ModelRequest, Usage
 
 MAX_TOOL_ROUNDS = 6
@@ -64,6 +73,7 @@ class Pipeline:
         policy: SwitchPolicy | None = None,
         trace_dir: str | os.PathLike[str] | None = None,
         sinks: Sequence[Sink] = (),
+        origin: str | None = None,
     ) -> None:
         if not agents:
             raise ConfigError("a pipeline needs at least one agent")
@@ -80,6 +90,7 @@ class Pipeline:
         self.policy: SwitchPolicy = policy or EntropyPolicy()
         self.trace_dir = Path(trace_dir) if trace_dir is not None else None
         self.extra_sinks = list(sinks)
+        self.origin = origin
 
     # -- entry points ---------------------------------------------------------------------
     def run(self, task: str) -> Result:
@@ -91,16 +102,51 @@ class Pipeline:
         raise RunError("Pipeline.run() was called inside a running event loop; await arun()")
 
     async def arun(self, task: str) -> Result:
+        return await self._arun(task, connector=connect, sleep=None, live=True)
+
+    def replay(self, trace: Trace) -> ReplayReport:
+        """Run the recorded task again on recorded responses (no model call, no network) and
+        compare every decision with the recording."""
+        return asyncio.run(self.areplay(trace))
+
+    async def areplay(self, trace: Trace) -> ReplayReport:
+        starts = trace.events(RunStart)
+        if not starts:
+            raise TraceError("the trace has no run_start event to replay")
+        recording = Recording(trace.events(ModelCallEvent))
+
+        def connector(model: Model) -> ModelEndpoint:
+            return ReplayEndpoint(recording, model.label, model.provider, model.name)
+
+        async def no_wait(_: float) -> None:
+            return None
+
+        try:
+            replayed = (
+                await self._arun(starts[0].task, connector=connector, sleep=no_wait, live=False)
+            ).trace
+        except AgentrouteError as exc:
+            replayed = exc.trace  # type: ignore[attr-defined]
+        return compare(trace, replayed)
+
+    async def _arun(
+        self,
+        task: str,
+        *,
+        connector: Callable[[Model], ModelEndpoint],
+        sleep: Callable[[float], Awaitable[None]] | None,
+        live: bool,
+    ) -> Result:
         if not isinstance(task, str) or not task.strip():
             raise ConfigError("the task must be a non-empty string")
-        sinks = list(self.extra_sinks)
+        sinks = list(self.extra_sinks) if live else []
         tracer = Tracer(sinks=sinks, redactor=Redactor())
         trace_path = None
-        if self.trace_dir is not None:
+        if self.trace_dir is not None and live:
             trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
             tracer.sinks.append(JsonlSink(trace_path))
         ledger = Ledger(self.budget)
-        caller = ModelCaller(tracer, ledger)
+        caller = ModelCaller(tracer, ledger, connector=connector, sleep=sleep)
         started = time.perf_counter()
         tracer.emit(
             RunStart,
@@ -108,10 +154,14 @@ class Pipeline:
             agents=tuple(self.agents),
             router=self.router.name,
             budget_usd=self.budget.usd,
+            origin=self.origin,
         )
         run = _Run(self, caller, task)
         try:
-            await prepare([self.router_model, *(m for a in self.agents.values() for m in a.models)])
+            if live:
+                await prepare(
+                    [self.router_model, *(m for a in self.agents.values() for m in a.models)]
+                )
             output = await run.execute()
         except BaseException as exc:
             tracer.emit(

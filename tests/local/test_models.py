@@ -110,7 +110,25 @@ def test_demo_command(small_and_large: None, tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "answer:" in out.stdout and "route" in out.stdout
-    assert list(tmp_path.glob("run-*.jsonl"))
+    [trace] = list(tmp_path.glob("run-*.jsonl"))
+    # the golden trace replays identically, with no model call, under two hash seeds
+    for seed in ("0", "1"):
+        again = subprocess.run(
+            [sys.executable, "-m", "agentroute.cli", "replay", str(trace)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={"COLUMNS": "200", "PATH": "/usr/bin", "PYTHONHASHSEED": seed},
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "identical" in again.stdout
+    verified = subprocess.run(
+        [sys.executable, "-m", "agentroute.cli", "trace", "verify", str(trace)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verified.returncode == 0, verified.stderr
 
 
 def test_embeddings_rank_the_matching_description_first() -> None:

@@ -1,0 +1,76 @@
+"""Serve recorded model responses: replay a trace with zero model calls.
+
+Every ``model_call`` event holds the request's hash and either the whole completion or the
+error. `Recording` indexes them by (model, request hash) in order; a `ReplayEndpoint` hands
+them back, raising the recorded error again for a failed attempt. A request that was never
+recorded raises `ReplayMissError`: the run has diverged from the trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict, deque
+from collections.abc import Iterable
+
+from agentroute import errors
+from agentroute.errors import ModelError, RunError
+from agentroute.events import ModelCallEvent
+from agentroute.types import Completion, ModelRequest
+
+
+def request_hash(label: str, request: ModelRequest) -> str:
+    """Stable key of a request: the model's label and the whole request body."""
+    body = json.dumps([label, request.model_dump(mode="json")], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+class ReplayMissError(RunError):
+    """The replayed run asked for something the trace never recorded."""
+
+    def __init__(self, label: str, key: str) -> None:
+        super().__init__(f"{label}: request {key} is not in the recording (the run diverged)")
+        self.label = label
+        self.key = key
+
+
+class Recording:
+    def __init__(self, calls: Iterable[ModelCallEvent]) -> None:
+        self._calls: dict[tuple[str, str], deque[ModelCallEvent]] = defaultdict(deque)
+        for c in calls:
+            if c.request_hash is not None:
+                self._calls[(c.model, c.request_hash)].append(c)
+
+    def next(self, label: str, key: str) -> ModelCallEvent:
+        queue = self._calls.get((label, key))
+        if not queue:
+            raise ReplayMissError(label, key)
+        return queue.popleft()
+
+
+class ReplayEndpoint:
+    """Answers from a `Recording`; never opens a connection."""
+
+    def __init__(self, recording: Recording, label: str, provider: str, model: str) -> None:
+        self._recording = recording
+        self._label = label
+        self.provider = provider
+        self.model = model
+
+    async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
+        call = self._recording.next(self._label, request_hash(self._label, request))
+        if call.ok and call.response is not None:
+            return Completion.model_validate(call.response)
+        cls = getattr(errors, call.error_type or "", None)
+        if isinstance(cls, type) and issubclass(cls, ModelError):
+            raise cls(
+                call.error or "",
+                provider=call.provider,
+                model=call.model,
+                status=call.status,
+                retry_after_s=call.retry_after_s,
+            )
+        raise RunError(f"recorded failure {call.error_type}: {call.error}")
+
+    async def aclose(self) -> None:
+        pass

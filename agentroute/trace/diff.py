@@ -1,0 +1,65 @@
+"""Compare a replayed run with its recording, decision by decision.
+
+Timestamps, latencies, wall time and retry waits are measurements, not decisions, and are
+left out; everything else (routes, model choices, requests, responses, budget numbers, tool
+calls, outcomes) must match exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agentroute.events import TraceEvent
+from agentroute.trace.tracer import Trace
+
+NOT_DECISIONS = frozenset({"v", "run_id", "seq", "ts", "latency_s", "wall_s", "wait_s"})
+
+
+def decision(event: TraceEvent) -> dict[str, Any]:
+    return {k: v for k, v in event.model_dump(mode="json").items() if k not in NOT_DECISIONS}
+
+
+@dataclass(frozen=True)
+class Divergence:
+    index: int
+    step: int
+    recorded: dict[str, Any] | None
+    replayed: dict[str, Any] | None
+    context: dict[str, Any] | None
+    """The recorded event just before: usually the input of the diverging decision."""
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    identical: bool
+    events: int
+    divergence: Divergence | None
+    replayed: Trace
+
+    def describe(self) -> str:
+        if self.divergence is None:
+            return f"identical: {self.events} decisions replayed with no model call"
+        d = self.divergence
+
+        def show(x: dict[str, Any] | None) -> str:
+            return json.dumps(x, ensure_ascii=False, sort_keys=True) if x else "(nothing)"
+
+        return (
+            f"diverged at event {d.index} (step {d.step})\n"
+            f"  recorded: {show(d.recorded)}\n"
+            f"  replayed: {show(d.replayed)}\n"
+            f"  input:    {show(d.context)}"
+        )
+
+
+def compare(recorded: Trace, replayed: Trace) -> ReplayReport:
+    for i in range(max(len(recorded), len(replayed))):
+        a = decision(recorded[i]) if i < len(recorded) else None
+        b = decision(replayed[i]) if i < len(replayed) else None
+        if a != b:
+            step = (recorded[i] if i < len(recorded) else replayed[i]).step
+            context = decision(recorded[i - 1]) if 0 < i <= len(recorded) else None
+            return ReplayReport(False, i, Divergence(i, step, a, b, context), replayed)
+    return ReplayReport(True, len(recorded), None, replayed)

@@ -1,0 +1,41 @@
+"""A pipeline for the replay tests, importable as ``tests.replay_fixture:build``."""
+
+from __future__ import annotations
+
+import os
+
+from agentroute import Agent, FixedTierPolicy, Model, Pipeline, ReasoningRouter, RetryPolicy, tool
+
+
+@tool
+def lookup_order(order_id: str) -> dict[str, object]:
+    """Look up an order."""
+    return {"order_id": order_id, "charges": 2}
+
+
+def build(max_agents: int = 1) -> Pipeline:
+    url = os.environ.get("REPLAY_FIXTURE_URL", "http://127.0.0.1:9/v1")
+    retry = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05)
+    small = Model.openai_compatible(
+        url,
+        "small",
+        tier="small",
+        price_in=1,
+        price_out=2,
+        retry=retry,
+        api_key="sk-replay-fixture-000000",
+    )
+    large = Model.openai_compatible(
+        url, "large", tier="large", price_in=5, price_out=15, retry=retry
+    )
+    agents = [
+        Agent("billing", "Refunds and invoices", tools=[lookup_order], models=[small, large]),
+        Agent("shipping", "Parcels and deliveries", models=[small, large]),
+    ]
+    return Pipeline(
+        agents,
+        router=ReasoningRouter(max_agents=max_agents),
+        budget_usd=0.05,
+        policy=FixedTierPolicy("small"),
+        origin="tests.replay_fixture:build",
+    )

@@ -1,0 +1,150 @@
+"""Replay: the same decisions from recorded responses, with no model call; planted changes
+are reported at the step where they bite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentroute import Trace
+from agentroute.events import ModelCallEvent
+from agentroute.testing import Fail, FakeModelServer, Reply
+from tests import replay_fixture
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def record(server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REPLAY_FIXTURE_URL", server.url)
+    server.script(
+        Reply("Reason: double charge\nAgents: billing, shipping"),
+        Fail(429, retry_after=0.01),
+        Reply("", tool_calls=(("lookup_order", {"order_id": "1234"}),)),
+        Reply("You were charged twice; a refund is on its way."),
+        model="small",
+    )
+    pipeline = replay_fixture.build()
+    pipeline.trace_dir = tmp_path
+    result = pipeline.run("I was charged twice for order 1234")
+    assert result.output.startswith("You were charged twice")
+    assert result.trace_path is not None
+    return result.trace_path
+
+
+def test_replay_is_identical_and_makes_no_model_call(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    before = len(server.calls())
+    report = replay_fixture.build().replay(Trace.load(path))
+    assert report.identical, report.describe()
+    assert len(server.calls()) == before
+    kinds = [e.kind for e in report.replayed]
+    assert kinds.count("model_call") == 4 and "retry" in kinds and "tool_call" in kinds
+
+
+def _plant(path: Path, old: str, new: str) -> Trace:
+    events = list(Trace.load(path))
+    for i, e in enumerate(events):
+        if isinstance(e, ModelCallEvent) and e.response and old in e.response["text"]:
+            response = {**e.response, "text": e.response["text"].replace(old, new)}
+            events[i] = e.model_copy(update={"response": response})
+            return Trace(events)
+    raise AssertionError("nothing to plant")
+
+
+def test_planted_response_change_diverges_at_the_route(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    report = replay_fixture.build().replay(_plant(path, "billing, shipping", "shipping"))
+    assert not report.identical and report.divergence is not None
+    d = report.divergence
+    assert d.recorded is not None and d.replayed is not None
+    assert d.recorded["kind"] == "route" and d.recorded["chosen"] == ["billing"]
+    assert d.replayed["chosen"] == ["shipping"]
+    assert d.step == 1
+    assert "diverged at event" in report.describe()
+
+
+def test_changed_router_parameter_diverges(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    report = replay_fixture.build(max_agents=2).replay(Trace.load(path))
+    d = report.divergence
+    assert d is not None and d.recorded is not None and d.replayed is not None
+    # the router's prompt now says "at most 2": its request is not in the recording
+    assert d.step == 1 and d.recorded["purpose"] == "route" and d.recorded["ok"]
+    assert d.replayed["error_type"] == "ReplayMissError"
+
+
+def test_cli_replay_under_two_hash_seeds_with_the_server_gone(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    server.stop()  # nothing is listening any more: a model call could not succeed
+    for seed in ("0", "1"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "COLUMNS": "200"}
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agentroute.cli",
+                "replay",
+                str(path),
+                "--pipeline",
+                "tests.replay_fixture:build",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env=env,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "identical" in out.stdout
+
+
+def test_cli_replay_refuses_to_import_an_unvetted_origin(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    out = subprocess.run(
+        [sys.executable, "-m", "agentroute.cli", "replay", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 1 and "--pipeline tests.replay_fixture:build" in out.stderr
+
+
+def test_cli_replay_reports_divergence_with_exit_code(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    planted = _plant(path, "charged twice", "charged once")
+    planted_path = planted.save(tmp_path / "planted.jsonl")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentroute.cli",
+            "replay",
+            str(planted_path),
+            "--pipeline",
+            "tests.replay_fixture:build",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert out.returncode == 1
+    assert "diverged at event" in out.stdout and "charged once" in out.stdout
