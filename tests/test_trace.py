@@ -11,7 +11,7 @@ import pytest
 from agentroute import Agent, Pipeline, Trace, TraceError
 from agentroute.errors import AuthenticationError
 from agentroute.events import EVENT_KINDS, Escalation, RunStart
-from agentroute.testing import Fail, FakeModelServer
+from agentroute.testing import Fail, FakeModelServer, Reply
 from agentroute.trace import JsonlSink, MemorySink, Redactor, Tracer
 from agentroute.trace.chain import line_hash
 from tests.conftest import fake_model
@@ -133,3 +133,30 @@ def test_no_secret_in_trace_file_after_failing_call(
     # the credential really was sent to the server, so the test could have failed
     assert secret in server.calls()[0].headers["authorization"]
     assert os.path.getsize(file) > 0
+
+
+def test_canary_secrets_in_keys_and_tool_arguments_never_reach_traces(
+    tmp_path: Path, server: FakeModelServer
+) -> None:
+    from agentroute import tool
+
+    canary = "canary-key-5f0c2e9a7d41"
+
+    @tool
+    def send(token: str, note: str) -> str:
+        """Send a note."""
+        return "sent"
+
+    agent = Agent("a", "sends", tools=[send], models=[fake_model(server, api_key=canary)])
+    server.script(
+        Reply("", tool_calls=(("send", {"token": canary, "note": "Bearer abcdefghijklmnop"}),)),
+        Reply(f"done, and the key was {canary}"),
+    )
+    memory = MemorySink()
+    result = Pipeline([agent], trace_dir=tmp_path, sinks=[memory]).run("send it")
+    [file] = tmp_path.glob("run-*.jsonl")
+    for text in (file.read_text(), json.dumps(memory.records),
+                 json.dumps([e.model_dump(mode="json") for e in result.trace])):
+        assert canary not in text
+        assert "abcdefghijklmnop" not in text
+    assert canary in json.dumps(server.calls()[1].body)  # it really went through the run
