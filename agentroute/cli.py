@@ -118,6 +118,35 @@ def trace_verify(path: Path) -> None:
     )
 
 
+@trace_app.command("export")
+def trace_export(path: Path) -> None:
+    """Print the trace as OpenTelemetry spans (GenAI conventions), one JSON object each.
+
+    In code, `agentroute.trace.otel.export(trace, tracer)` sends them to any exporter."""
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+        from agentroute.trace import Trace
+        from agentroute.trace.otel import export
+    except ImportError as exc:
+        raise _fail(
+            AgentrouteError("needs opentelemetry-sdk: pip install 'agentroute[otel]'")
+        ) from exc
+    try:
+        trace = Trace.load(path)
+    except AgentrouteError as exc:
+        raise _fail(exc) from exc
+    provider = TracerProvider()
+    provider.add_span_processor(
+        SimpleSpanProcessor(
+            ConsoleSpanExporter(formatter=lambda span: span.to_json(indent=None) + "\n")
+        )
+    )
+    export(trace, provider.get_tracer("agentroute"))
+    provider.shutdown()
+
+
 # -- models --------------------------------------------------------------------------------
 @models_app.command("pull")
 def models_pull(

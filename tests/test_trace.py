@@ -155,8 +155,11 @@ def test_canary_secrets_in_keys_and_tool_arguments_never_reach_traces(
     memory = MemorySink()
     result = Pipeline([agent], trace_dir=tmp_path, sinks=[memory]).run("send it")
     [file] = tmp_path.glob("run-*.jsonl")
-    for text in (file.read_text(), json.dumps(memory.records),
-                 json.dumps([e.model_dump(mode="json") for e in result.trace])):
+    for text in (
+        file.read_text(),
+        json.dumps(memory.records),
+        json.dumps([e.model_dump(mode="json") for e in result.trace]),
+    ):
         assert canary not in text
         assert "abcdefghijklmnop" not in text
     assert canary in json.dumps(server.calls()[1].body)  # it really went through the run
