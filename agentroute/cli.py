@@ -254,13 +254,18 @@ def replay(
         str | None,
         typer.Option(help="module:function that builds the pipeline (default: the trace's)"),
     ] = None,
+    router: Annotated[str | None, typer.Option(help="what-if: another router")] = None,
+    budget: Annotated[float | None, typer.Option(help="what-if: another budget (USD)")] = None,
+    live: Annotated[
+        bool, typer.Option(help="what-if: call the real model where the trace has no answer")
+    ] = False,
 ) -> None:
     """Re-run a traced task on its recorded responses (no model call, no network) and check
     that every decision matches; exits 1 at the first divergence."""
     import importlib
 
     from agentroute.budget import Budget
-    from agentroute.events import RunStart
+    from agentroute.events import RunEnd, RunStart
     from agentroute.runtime import Pipeline
     from agentroute.trace import Trace
 
@@ -279,13 +284,30 @@ def replay(
         built = factory()
         if not isinstance(built, Pipeline):
             raise AgentrouteError(f"{origin} did not return a Pipeline")
-        built.budget = Budget(usd=starts[0].budget_usd)
-        report = built.replay(trace)
+        built.budget = Budget(usd=starts[0].budget_usd if budget is None else budget)
+        if router is not None:
+            from agentroute.runtime.pipeline import router_from
+
+            built.router = router_from(router, list(built.agents.values()))
+        report = built.replay(trace, live=live)
     except (AgentrouteError, ImportError, AttributeError) as exc:
         raise _fail(exc) from exc
-    console.print(report.describe(), highlight=False)
-    if not report.identical:
-        raise typer.Exit(code=1)
+    if router is None and budget is None:
+        console.print(report.describe(), highlight=False)
+        if not report.identical:
+            raise typer.Exit(code=1)
+        return
+    from agentroute.trace.diff import side_by_side
+
+    console.print(side_by_side(trace, report.replayed), highlight=False, soft_wrap=True)
+    ends = report.replayed.events(RunEnd)
+    if ends and ends[-1].error_type == "ReplayMissError":
+        raise _fail(
+            AgentrouteError(
+                "the what-if run needed a model answer the trace does not hold; "
+                "pass --live to ask the real model"
+            )
+        )
 
 
 @app.command()

@@ -148,3 +148,66 @@ def test_cli_replay_reports_divergence_with_exit_code(
     )
     assert out.returncode == 1
     assert "diverged at event" in out.stdout and "charged once" in out.stdout
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentroute.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+
+
+def test_what_if_router_serves_recorded_answers_and_shows_the_difference(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    before = len(server.calls())
+    out = _cli("replay", str(path), "--pipeline", "tests.replay_fixture:build", "--router", "first")
+    assert out.returncode == 0, out.stderr
+    assert len(server.calls()) == before
+    assert "* calls" in out.stdout  # the router's own call is gone
+    assert "  output" in out.stdout  # same answer from the same recorded responses
+
+
+def test_what_if_budget_that_cannot_pay_ends_in_a_typed_error(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    out = _cli(
+        "replay", str(path), "--pipeline", "tests.replay_fixture:build", "--budget", "0.00001"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "BudgetExceededError" in out.stdout
+
+
+def test_what_if_needing_a_new_answer_fails_clearly_or_goes_live(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLAY_FIXTURE_URL", server.url)
+    server.script(Reply("Reason: parcel\nAgents: shipping"), Reply("On its way."), model="small")
+    pipeline = replay_fixture.build()
+    pipeline.trace_dir = tmp_path
+    path = pipeline.run("Where is my parcel?").trace_path
+    assert path is not None
+    # the first router picks billing, whose answer the trace never recorded
+    strict = _cli(
+        "replay", str(path), "--pipeline", "tests.replay_fixture:build", "--router", "first"
+    )
+    assert strict.returncode == 1 and "--live" in strict.stderr
+    before = len(server.calls())
+    server.script(Reply("Billing here."), model="small")
+    live = _cli(
+        "replay",
+        str(path),
+        "--pipeline",
+        "tests.replay_fixture:build",
+        "--router",
+        "first",
+        "--live",
+    )
+    assert live.returncode == 0, live.stderr
+    assert len(server.calls()) == before + 1 and "Billing here." in live.stdout

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from agentroute import errors
 from agentroute.errors import ModelError, RunError
 from agentroute.events import ModelCallEvent
+from agentroute.models.endpoint import ModelEndpoint
 from agentroute.types import Completion, ModelRequest
 
 
@@ -49,16 +50,32 @@ class Recording:
 
 
 class ReplayEndpoint:
-    """Answers from a `Recording`; never opens a connection."""
+    """Answers from a `Recording`; never opens a connection unless given a ``live`` endpoint
+    for requests the recording lacks (what-if replays)."""
 
-    def __init__(self, recording: Recording, label: str, provider: str, model: str) -> None:
+    def __init__(
+        self,
+        recording: Recording,
+        label: str,
+        provider: str,
+        model: str,
+        live: ModelEndpoint | None = None,
+    ) -> None:
         self._recording = recording
         self._label = label
+        self._live = live
         self.provider = provider
         self.model = model
+        self.live_calls = 0
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
-        call = self._recording.next(self._label, request_hash(self._label, request))
+        try:
+            call = self._recording.next(self._label, request_hash(self._label, request))
+        except ReplayMissError:
+            if self._live is None:
+                raise
+            self.live_calls += 1
+            return await self._live.complete(request, timeout_s=timeout_s)
         if call.ok and call.response is not None:
             return Completion.model_validate(call.response)
         cls = getattr(errors, call.error_type or "", None)
@@ -73,4 +90,5 @@ class ReplayEndpoint:
         raise RunError(f"recorded failure {call.error_type}: {call.error}")
 
     async def aclose(self) -> None:
-        pass
+        if self._live is not None:
+            await self._live.aclose()

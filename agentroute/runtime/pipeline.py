@@ -41,7 +41,7 @@ _REFINE = (
 )
 
 
-def _router_from(router: str | Router | None, agents: Sequence[Agent]) -> Router:
+def router_from(router: str | Router | None, agents: Sequence[Agent]) -> Router:
     if router is None:
         return FirstRouter() if len(agents) == 1 else ReasoningRouter()
     if isinstance(router, str):
@@ -84,7 +84,7 @@ class Pipeline:
         if budget is not None and budget_usd is not None:
             raise ConfigError("give either budget or budget_usd, not both")
         self.agents = {a.name: a for a in agents}
-        self.router = _router_from(router, agents)
+        self.router = router_from(router, agents)
         self.router_model = router_model or agents[0].models[0]
         self.budget = budget or Budget(usd=budget_usd)
         self.policy: SwitchPolicy = policy or EntropyPolicy()
@@ -104,19 +104,27 @@ class Pipeline:
     async def arun(self, task: str) -> Result:
         return await self._arun(task, connector=connect, sleep=None, live=True)
 
-    def replay(self, trace: Trace) -> ReplayReport:
+    def replay(self, trace: Trace, *, live: bool = False) -> ReplayReport:
         """Run the recorded task again on recorded responses (no model call, no network) and
-        compare every decision with the recording."""
-        return asyncio.run(self.areplay(trace))
+        compare every decision with the recording. With ``live=True`` a request the trace
+        does not hold goes to the real model (what-if replays with another router or budget);
+        otherwise it fails with `ReplayMissError`."""
+        return asyncio.run(self.areplay(trace, live=live))
 
-    async def areplay(self, trace: Trace) -> ReplayReport:
+    async def areplay(self, trace: Trace, *, live: bool = False) -> ReplayReport:
         starts = trace.events(RunStart)
         if not starts:
             raise TraceError("the trace has no run_start event to replay")
         recording = Recording(trace.events(ModelCallEvent))
 
         def connector(model: Model) -> ModelEndpoint:
-            return ReplayEndpoint(recording, model.label, model.provider, model.name)
+            return ReplayEndpoint(
+                recording,
+                model.label,
+                model.provider,
+                model.name,
+                live=connect(model) if live else None,
+            )
 
         async def no_wait(_: float) -> None:
             return None

@@ -63,3 +63,31 @@ def compare(recorded: Trace, replayed: Trace) -> ReplayReport:
             context = decision(recorded[i - 1]) if 0 < i <= len(recorded) else None
             return ReplayReport(False, i, Divergence(i, step, a, b, context), replayed)
     return ReplayReport(True, len(recorded), None, replayed)
+
+
+def summary(trace: Trace) -> dict[str, str]:
+    """The facts a what-if comparison shows side by side."""
+    from agentroute.events import ModelCallEvent, RouteEvent, RunEnd
+
+    routes = trace.events(RouteEvent)
+    calls = trace.events(ModelCallEvent)
+    ends = trace.events(RunEnd)
+    end = ends[-1] if ends else None
+    return {
+        "route": " + ".join(routes[-1].chosen) if routes else "-",
+        "calls": ", ".join(f"{c.model}/{c.purpose}{'' if c.ok else ' FAILED'}" for c in calls)
+        or "-",
+        "cost_usd": f"{end.cost_usd:.6f}" if end else "-",
+        "status": (end.status + (f" ({end.error_type})" if end.error_type else "")) if end else "-",
+        "output": ((end.output or "").strip().replace("\n", " ")[:120] if end else "") or "-",
+    }
+
+
+def side_by_side(recorded: Trace, replayed: Trace) -> str:
+    a, b = summary(recorded), summary(replayed)
+    width = max(len(k) for k in a)
+    lines = [f"{'':{width}}  recorded | what-if"]
+    for key in a:
+        mark = "  " if a[key] == b[key] else "* "
+        lines.append(f"{mark}{key:{width}} {a[key]}\n{'':{width + 2}} {b[key]}")
+    return "\n".join(lines)
