@@ -118,6 +118,24 @@ def trace_verify(path: Path) -> None:
     )
 
 
+@trace_app.command("view")
+def trace_view(
+    path: Path,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="HTML file to write")] = None,
+) -> None:
+    """Write a self-contained HTML page for a trace (graph, path, reroutes, timeline)."""
+    from agentroute.trace import Trace
+    from agentroute.trace.view import render
+
+    try:
+        html = render(Trace.load(path))
+    except AgentrouteError as exc:
+        raise _fail(exc) from exc
+    target = out or path.with_suffix(".html")
+    target.write_text(html, encoding="utf-8")
+    console.print(f"wrote {target}")
+
+
 @trace_app.command("export")
 def trace_export(path: Path) -> None:
     """Print the trace as OpenTelemetry spans (GenAI conventions), one JSON object each.

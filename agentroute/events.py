@@ -8,6 +8,7 @@ at the sink.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -16,7 +17,13 @@ SCHEMA_VERSION = 1
 
 
 class EventBase(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # infinite edge weights are real decisions: they travel as "Infinity" in strict JSON
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+
+    def record(self) -> dict[str, Any]:
+        """The event as strict-JSON-ready data (what sinks receive and files hold)."""
+        data: dict[str, Any] = json.loads(self.model_dump_json())
+        return data
 
     v: int = SCHEMA_VERSION
     run_id: str

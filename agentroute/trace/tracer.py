@@ -55,7 +55,7 @@ class Trace(Sequence[TraceEvent]):
         sink = JsonlSink(tmp)
         try:
             for e in self._events:
-                sink.write(e.model_dump(mode="json"))
+                sink.write(e.record())
         finally:
             sink.close()
         os.replace(tmp, target)
@@ -119,7 +119,7 @@ class Tracer:
 
     def emit(self, cls: type[E], **fields: Any) -> E:
         event = cls(run_id=self.run_id, seq=len(self._events), ts=self._clock(), **fields)
-        record = event.model_dump(mode="json")
+        record = event.record()
         redacted = self.redactor(record)
         if redacted is not record:
             record = redacted

@@ -270,3 +270,20 @@ def test_handlers_report_rate_limit_headers_as_facts() -> None:
     assert result.path == ("s", "a", "alt", "g")
     [reroute] = result.trace.of_kind("reroute")
     assert reroute.failed is None and "health" in reroute.reason  # type: ignore[union-attr]
+
+
+def test_graph_traces_with_infinite_weights_save_verify_and_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import math
+
+    from agentroute import Trace
+    from agentroute.trace.chain import verify
+
+    g = graph()
+    result = GraphRunner(g, Calls({"search_a"}).all(g)).run("t")
+    path = result.trace.save(tmp_path / "g.jsonl")
+    for line in path.read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
+    verify(path)
+    [rw] = Trace.load(path).of_kind("reweight")
+    assert any(math.isinf(new) for *_, new in rw.changes)  # type: ignore[union-attr]
