@@ -169,6 +169,7 @@ class HealthSignalEvent(EventBase):
     priority: float
     multiplier: float
     down: bool
+    action: str = "reweight"
     winner: bool = False
     detail: dict[str, float | str] = Field(default_factory=dict)
 
@@ -216,6 +217,9 @@ class NodeRunEvent(EventBase):
     latency_s: float
     error_type: str | None = None
     error: str | None = None
+    result: Any = None
+    """The handler's return value when it is JSON; otherwise its repr (``result_is_repr``)."""
+    result_is_repr: bool = False
 
 
 TraceEvent = Annotated[

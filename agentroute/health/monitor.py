@@ -25,6 +25,8 @@ class HealthContext:
     outcomes: tuple[Outcome, ...] = ()
     now: float = 0.0
     facts: dict[str, float] = field(default_factory=dict)
+    branch: str | None = None
+    """The fan-out branch asking (None for the task's main line)."""
 
 
 @runtime_checkable
@@ -42,9 +44,11 @@ class MonitorReport:
 
     @property
     def winner(self) -> HealthSignal | None:
-        """The highest-priority signal: it takes the control decision."""
+        """The highest-priority signal: it takes the control decision (none when no signal
+        claims any priority)."""
         every = self.signals + self.failures
-        return max(every, key=lambda s: s.priority) if every else None
+        best = max(every, key=lambda s: s.priority) if every else None
+        return best if best is not None and best.priority > 0 else None
 
 
 async def run_monitors(

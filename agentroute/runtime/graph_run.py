@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,7 @@ from agentroute.events import (
     Escalation,
     FanOutEvent,
     HealthSignalEvent,
+    ModelCallEvent,
     NodeRunEvent,
     PathEvent,
     RerouteEvent,
@@ -39,8 +41,10 @@ from agentroute.graph import (
     reachable_lesser_goals,
 )
 from agentroute.health import HealthContext, HealthMonitor, run_monitors
+from agentroute.models.replay import request_hash
 from agentroute.runtime.graph_state import GraphResult, Handler, NodeContext, State
-from agentroute.trace import Sink, Tracer
+from agentroute.trace import Sink, Trace, Tracer
+from agentroute.trace.diff import ReplayReport
 from agentroute.types import (
     Completer,
     Completion,
@@ -99,6 +103,13 @@ class GraphRunner:
 
     def run(self, task: str) -> GraphResult:
         return asyncio.run(self.arun(task))
+
+    def replay(self, trace: Trace) -> ReplayReport:
+        """Run the traced task again with recorded node results, health signals and demoter
+        answers (no handler, monitor or model is called) and compare every decision."""
+        from agentroute.runtime.graph_replay import areplay
+
+        return asyncio.run(areplay(self, trace))
 
     async def arun(self, task: str) -> GraphResult:
         tracer = Tracer(sinks=self.sinks)
@@ -167,21 +178,24 @@ class GraphRunner:
             outcomes=tuple(st.outcomes),
             now=self.clock(),
             facts=dict(st.facts),
+            branch=st.branch,
         )
         report = await run_monitors(self.monitors, ctx, timeout_s=self.monitor_timeout_s)
         winner = report.winner
         for s in (*report.signals, *report.failures):
-            if s.down or s.priority > 0 or s.multiplier != 1.0 or s in report.failures:
+            if s.down or s.priority > 0 or s.multiplier != 1.0 or s.kind in MONITOR_FAILURES:
                 tracer.emit(
-                    HealthSignalEvent, step=step, monitor=s.monitor, target=s.target,
+                    HealthSignalEvent, step=step, agent=st.branch, monitor=s.monitor,
+                    target=s.target,
                     signal=s.kind, priority=s.priority, multiplier=s.multiplier, down=s.down,
+                    action=s.action,
                     winner=s is winner, detail=s.detail,
                 )  # fmt: skip
         if st.reweighter is None:
             st.reweighter = Reweighter(self.graph)
         diff = st.reweighter.apply(node_factors(report.signals, st.excluded))
         if diff:
-            tracer.emit(ReweightEvent, step=step, changes=diff)
+            tracer.emit(ReweightEvent, step=step, agent=st.branch, changes=diff)
             if st.tree is not None:
                 st.tree.update(diff)
         return st.reweighter.weights, winner
@@ -193,6 +207,7 @@ class GraphRunner:
             tracer.emit(
                 PathEvent,
                 step=step,
+                agent=st.branch,
                 source=st.current,
                 goal=st.goal,
                 path=plan.path,
@@ -208,6 +223,7 @@ class GraphRunner:
             tracer.emit(
                 RerouteEvent,
                 step=step,
+                agent=st.branch,
                 failed=st.last_failed,
                 reason=reason,
                 old_path=remaining,
@@ -301,6 +317,7 @@ class GraphRunner:
                 error_type=type(error).__name__ if error else None,
             )
         )
+        result, is_repr = _as_json(value) if error is None else (None, False)
         tracer.emit(
             NodeRunEvent,
             step=step,
@@ -311,6 +328,8 @@ class GraphRunner:
             latency_s=latency,
             error_type=type(error).__name__ if error else None,
             error=str(error)[:300] if error else None,
+            result=result,
+            result_is_repr=is_repr,
         )
         if error is None:
             st.results[node] = value
@@ -337,7 +356,7 @@ class GraphRunner:
         reason = "no feasible path to the goal and no reachable lesser goal"
         if options and self.demoter is not None:
             st.llm_calls += 1
-            chosen, reason = await self._ask_demoter(task, st, options)
+            chosen, reason = await self._ask_demoter(task, step, st, options, tracer)
         elif options:
             chosen, reason = options[0], "first reachable lesser goal in declared order"
         if chosen is None:
@@ -368,7 +387,7 @@ class GraphRunner:
         return None
 
     async def _ask_demoter(
-        self, task: str, st: State, options: list[Plan]
+        self, task: str, step: int, st: State, options: list[Plan], tracer: Tracer
     ) -> tuple[Plan | None, str]:
         assert self.demoter is not None
         listing = "\n".join(f"- {p.path[-1]} (cost {p.cost:.3g})" for p in options)
@@ -376,10 +395,52 @@ class GraphRunner:
             Message.system(_DEMOTE),
             Message.user(f"Task: {task}\nUnreachable goal: {st.goal}\nLesser goals:\n{listing}"),
         ), max_tokens=24)  # fmt: skip
-        completion: Completion = await self.demoter(request)
+        started = self.clock()
+        common: dict[str, Any] = {
+            "step": step,
+            "agent": st.branch,
+            "purpose": "demote",
+            "model": "demoter",
+            "attempt": 1,
+            "request_hash": request_hash("demoter", request),
+        }
+        try:
+            completion: Completion = await self.demoter(request)
+        except Exception as exc:  # a failed demotion is an escalation, not a crash
+            tracer.emit(
+                ModelCallEvent,
+                **common,
+                provider="demoter",
+                ok=False,
+                latency_s=self.clock() - started,
+                error_type=type(exc).__name__,
+                error=str(exc)[:300],
+            )
+            return None, f"the demoter failed ({type(exc).__name__}): escalate"
+        tracer.emit(
+            ModelCallEvent,
+            **common,
+            provider=completion.provider,
+            ok=True,
+            latency_s=self.clock() - started,
+            input_tokens=completion.usage.input_tokens,
+            output_tokens=completion.usage.output_tokens,
+            response=completion.model_dump(mode="json"),
+        )
         m = re.search(r"goal\s*:\s*([\w-]+)", completion.text, re.I)
         pick = m.group(1) if m else ""
         by_goal = {p.path[-1]: p for p in options}
         if pick in by_goal:
             return by_goal[pick], f"LLM chose {pick!r}"
         return None, f"LLM answered {completion.text.strip()[:80]!r}: escalate"
+
+
+MONITOR_FAILURES = ("monitor_error", "monitor_timeout")
+
+
+def _as_json(value: Any) -> tuple[Any, bool]:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)[:300], True
+    return value, False
