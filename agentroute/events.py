@@ -31,6 +31,8 @@ class EventBase(BaseModel):
     ts: float
     step: int = Field(default=0, ge=0)
     agent: str | None = None
+    parent: int | None = None
+    """``seq`` of the event this one happened under (run -> agent or branch -> calls)."""
 
 
 class RunStart(EventBase):

@@ -181,3 +181,23 @@ def test_failed_attempts_are_all_in_the_trace(server: FakeModelServer) -> None:
     assert [(c.attempt, c.ok) for c in calls] == [(1, False), (2, False), (3, True)]  # type: ignore[union-attr]
     assert len(result.trace.of_kind("retry")) == 2
     assert len(result.trace.of_kind("budget_reserve")) == 3
+
+
+def test_events_form_a_tree(server: FakeModelServer) -> None:
+    server.script(Reply("Reason: both\nAgents: billing, shipping"), model="small")
+    server.script(Reply("a"), Reply("b"), Reply("merged"), model="small")
+    result = Pipeline(
+        _agents(server), router=ReasoningRouter(max_agents=2), policy=FixedTierPolicy("small")
+    ).run("q")
+    events = list(result.trace)
+    start = events[0]
+    [route] = result.trace.of_kind("route")
+    assert route.parent == start.seq
+    router_call = next(e for e in events if e.kind == "model_call")
+    assert router_call.parent == start.seq  # type: ignore[union-attr]
+    agent_events = [e for e in events if e.agent in ("billing", "shipping")]
+    assert agent_events and all(e.parent == route.seq for e in agent_events)
+    by_seq = {e.seq: e for e in events}
+    for e in events:  # every parent exists and comes first: a tree rooted at run_start
+        if e.parent is not None:
+            assert e.parent in by_seq and e.parent < e.seq

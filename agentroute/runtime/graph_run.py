@@ -114,11 +114,12 @@ class GraphRunner:
     async def arun(self, task: str) -> GraphResult:
         tracer = Tracer(sinks=self.sinks)
         g = self.graph
-        tracer.emit(RunStart, task=task, agents=g.nodes, router="dijkstra")
+        start = tracer.emit(RunStart, task=task, agents=g.nodes, router="dijkstra")
         st = State(current=g.start, goal=g.goal, taken=[g.start])
         started = self.clock()
         try:
-            result = await self._loop(task, st, tracer)
+            with tracer.scope(start):
+                result = await self._loop(task, st, tracer)
         finally:
             tracer.emit(
                 RunEnd, status="ok" if st.current == st.goal else "error",
@@ -247,7 +248,7 @@ class GraphRunner:
             unmet = [p for p in requires[join] if p not in st.results]
             if not [p for p in unmet if p != via]:
                 return False
-            tracer.emit(
+            fan = tracer.emit(
                 FanOutEvent,
                 step=step,
                 agent=st.branch,
@@ -256,7 +257,8 @@ class GraphRunner:
                 branches=tuple(unmet),
             )
             branches = [st.fork(p) for p in unmet]
-            results = await asyncio.gather(*(self._loop(task, b, tracer) for b in branches))
+            with tracer.scope(fan):
+                results = await asyncio.gather(*(self._loop(task, b, tracer) for b in branches))
             for b, r in zip(branches, results, strict=True):
                 st.taken.extend(n for n in b.taken if n not in st.taken)
                 st.reroutes += r.reroutes

@@ -156,7 +156,7 @@ class Pipeline:
         ledger = Ledger(self.budget)
         caller = ModelCaller(tracer, ledger, connector=connector, sleep=sleep)
         started = time.perf_counter()
-        tracer.emit(
+        start = tracer.emit(
             RunStart,
             task=task,
             agents=tuple(self.agents),
@@ -170,7 +170,8 @@ class Pipeline:
                 await prepare(
                     [self.router_model, *(m for a in self.agents.values() for m in a.models)]
                 )
-            output = await run.execute()
+            with tracer.scope(start):
+                output = await run.execute()
         except BaseException as exc:
             tracer.emit(
                 RunEnd,
@@ -255,7 +256,7 @@ class _Run:
         unknown = [c for c in decision.chosen if c not in self.p.agents]
         if unknown or not decision.chosen:
             raise RunError(f"router {self.p.router.name!r} chose unknown agents {unknown}")
-        self.tracer.emit(
+        route = self.tracer.emit(
             RouteEvent,
             step=self.step,
             router=decision.router,
@@ -266,10 +267,13 @@ class _Run:
             fallback=decision.fallback,
         )
         self.chosen, self.route_reason = decision.chosen, decision.reason
-        answers = await asyncio.gather(*(self.run_agent(self.p.agents[n]) for n in decision.chosen))
-        if len(answers) == 1:
-            return answers[0]
-        return await self.refine(decision.chosen, answers)
+        with self.tracer.scope(route):
+            answers = await asyncio.gather(
+                *(self.run_agent(self.p.agents[n]) for n in decision.chosen)
+            )
+            if len(answers) == 1:
+                return answers[0]
+            return await self.refine(decision.chosen, answers)
 
     async def run_agent(self, agent: Agent) -> str:
         system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import time
@@ -21,6 +23,9 @@ from agentroute.trace.sinks import JsonlSink, Sink
 E = TypeVar("E", bound=EventBase)
 
 MAX_TRACE_BYTES = 256 * 1024 * 1024
+_SCOPE: contextvars.ContextVar[tuple[Tracer, int] | None] = contextvars.ContextVar(
+    "agentroute_trace_scope", default=None
+)
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
@@ -118,6 +123,9 @@ class Tracer:
         self._events: list[TraceEvent] = []
 
     def emit(self, cls: type[E], **fields: Any) -> E:
+        scope = _SCOPE.get()
+        if scope is not None and scope[0] is self and "parent" not in fields:
+            fields["parent"] = scope[1]
         event = cls(run_id=self.run_id, seq=len(self._events), ts=self._clock(), **fields)
         record = event.record()
         redacted = self.redactor(record)
@@ -128,6 +136,16 @@ class Tracer:
         for sink in self.sinks:
             sink.write(record)
         return event
+
+    @contextlib.contextmanager
+    def scope(self, event: EventBase) -> Iterator[None]:
+        """Events emitted inside (in this task and the tasks it starts) have ``event`` as
+        their parent, so a run's events form a tree."""
+        token = _SCOPE.set((self, event.seq))
+        try:
+            yield
+        finally:
+            _SCOPE.reset(token)
 
     @property
     def trace(self) -> Trace:
