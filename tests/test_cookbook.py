@@ -68,3 +68,27 @@ def test_healing_tools_reroutes_then_escalates(server: FakeModelServer, tmp_path
     assert lines[4].startswith("task 5: escalated") and "no_feasible_path" in lines[4]
     assert all("LLM control calls 0" in x for x in lines)
     assert len(server.calls()) == 4  # one summary per completed task, nothing else
+
+
+def test_healing_cookbook_traces_replay_identically(server: FakeModelServer) -> None:
+    import asyncio
+    import importlib.util
+
+    from agentroute import Model
+
+    spec = importlib.util.spec_from_file_location("healing_tools", COOKBOOK / "healing_tools.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    server.responder = lambda body: Reply("A lighthouse from 1870.")
+    outages = module.Outages()
+    runner = module.build(Model.openai_compatible(server.url, "m", tier="small"), outages)
+    traces = []
+    for down in (set(), {"fetch_api"}, {"fetch_api", "fetch_mirror", "fetch_cache"}):
+        outages.down = down
+        traces.append(asyncio.run(runner.arun("Summarise the page.")).trace)
+    before = len(server.calls())
+    for trace in traces:
+        report = runner.replay(trace)
+        assert report.identical, report.describe()
+    assert len(server.calls()) == before  # the summariser agent was not called again
