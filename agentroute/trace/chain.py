@@ -19,6 +19,7 @@ from agentroute.errors import TraceError
 GENESIS = "0" * 64
 SEAL = "seal"
 CHAIN_VERSION = 1
+MAX_TRACE_BYTES = 256 * 1024 * 1024
 
 
 def line_hash(line: bytes) -> str:
@@ -55,8 +56,8 @@ class ChainReport:
     final_hash: str
 
 
-def verify(path: str | os.PathLike[str], *, max_bytes: int = 256 * 1024 * 1024) -> ChainReport:
-    """Check the chain of a sealed trace; raise `TraceError` naming the first bad line."""
+def checked_path(path: str | os.PathLike[str], max_bytes: int) -> Path:
+    """The trace's path, once it is known to exist and to be no larger than ``max_bytes``."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -64,6 +65,12 @@ def verify(path: str | os.PathLike[str], *, max_bytes: int = 256 * 1024 * 1024) 
         raise TraceError(f"cannot read trace {p}: {exc.strerror}") from exc
     if size > max_bytes:
         raise TraceError(f"trace {p} is {size} bytes, over the {max_bytes}-byte limit")
+    return p
+
+
+def verify(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES) -> ChainReport:
+    """Check the chain of a sealed trace; raise `TraceError` naming the first bad line."""
+    p = checked_path(path, max_bytes)
     prev, records, seals, since_seal = GENESIS, 0, 0, 0
     sealed = False
     with p.open("rb") as f:

@@ -16,13 +16,12 @@ from pydantic import ValidationError
 
 from agentroute.errors import TraceError
 from agentroute.events import EVENT_ADAPTER, EventBase, TraceEvent
-from agentroute.trace.chain import SEAL
+from agentroute.trace.chain import MAX_TRACE_BYTES, SEAL, checked_path
 from agentroute.trace.redact import Redactor
 from agentroute.trace.sinks import JsonlSink, Sink
 
 E = TypeVar("E", bound=EventBase)
 
-MAX_TRACE_BYTES = 256 * 1024 * 1024
 _SCOPE: contextvars.ContextVar[tuple[Tracer, int] | None] = contextvars.ContextVar(
     "agentroute_trace_scope", default=None
 )
@@ -70,13 +69,7 @@ class Trace(Sequence[TraceEvent]):
     def load(cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
         """Parse a JSONL trace. Only data is read: no code runs, oversized or malformed input
         raises `TraceError` naming the line."""
-        p = Path(path)
-        try:
-            size = p.stat().st_size
-        except OSError as exc:
-            raise TraceError(f"cannot read trace {p}: {exc.strerror}") from exc
-        if size > max_bytes:
-            raise TraceError(f"trace {p} is {size} bytes, over the {max_bytes}-byte limit")
+        p = checked_path(path, max_bytes)
         events: list[TraceEvent] = []
         with p.open("rb") as f:
             for number, raw in enumerate(f, start=1):
