@@ -83,15 +83,26 @@ def test_changed_router_parameter_diverges(
     assert d.replayed["error_type"] == "ReplayMissError"
 
 
+def _can_unshare() -> bool:
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
 def test_cli_replay_under_two_hash_seeds_with_the_server_gone(
     server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = record(server, tmp_path, monkeypatch)
     server.stop()  # nothing is listening any more: a model call could not succeed
+    # where we may, also take the network away: a private namespace with loopback down
+    isolate = ["unshare", "-n"] if _can_unshare() else []
     for seed in ("0", "1"):
         env = {**os.environ, "PYTHONHASHSEED": seed, "COLUMNS": "200"}
         out = subprocess.run(
             [
+                *isolate,
                 sys.executable,
                 "-m",
                 "agentroute.cli",

@@ -111,10 +111,14 @@ def test_demo_command(small_and_large: None, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "answer:" in out.stdout and "route" in out.stdout
     [trace] = list(tmp_path.glob("run-*.jsonl"))
-    # the golden trace replays identically, with no model call, under two hash seeds
+    # the golden trace replays identically, with no model call, under two hash seeds, and
+    # with no network at all where a network namespace can be made
+    from tests.test_replay import _can_unshare
+
+    isolate = ["unshare", "-n"] if _can_unshare() else []
     for seed in ("0", "1"):
         again = subprocess.run(
-            [sys.executable, "-m", "agentroute.cli", "replay", str(trace)],
+            [*isolate, sys.executable, "-m", "agentroute.cli", "replay", str(trace)],
             capture_output=True,
             text=True,
             timeout=300,
