@@ -15,6 +15,7 @@ from typing import Any, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from agentroute.budget.ledger import Budget
 from agentroute.errors import ConfigError, ToolError
 from agentroute.models.model import Model
 from agentroute.types import TIER_ORDER, ToolSpec
@@ -143,6 +144,8 @@ class Agent:
     tags: frozenset[str] = field(default_factory=frozenset)
     handoffs: Sequence[str] = ()
     max_tokens: int = 256
+    budget: Budget | None = None
+    """A sub-budget inside the task's: this agent's calls count against both."""
 
     def __post_init__(self) -> None:
         _check_name("agent", self.name)

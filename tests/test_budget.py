@@ -161,3 +161,93 @@ def test_random_runs_never_overspend(server: FakeModelServer, seed: int) -> None
         except BudgetExceededError as exc:
             spent = exc.trace[-1].cost_usd  # type: ignore[attr-defined]
         assert spent <= budget + 1e-12
+
+
+def test_token_budget_clamps_and_refuses() -> None:
+    ledger = Ledger(Budget(tokens=100))
+    assert ledger.affordable_max_tokens(PRICE, 30, 500) == 70
+    r = ledger.reserve("m", PRICE, 30, 70)
+    with pytest.raises(BudgetExceededError) as info:
+        ledger.reserve("m", PRICE, 1, 1)
+    assert info.value.unit == "tokens"
+    ledger.settle(r, PRICE, Usage(input_tokens=30, output_tokens=10))
+    assert ledger.remaining_tokens() == 60 and ledger.outstanding() == 0
+
+
+def test_child_budget_counts_against_both() -> None:
+    parent = Ledger(Budget(usd=1.0))
+    child = parent.child(Budget(usd=0.3))
+    r = child.reserve("m", PRICE, 100, 50)  # $0.2 worst case
+    assert parent.reserved_usd == pytest.approx(0.2)
+    with pytest.raises(BudgetExceededError):
+        child.reserve("m", PRICE, 100, 50)  # the child's 0.3 would be passed
+    assert parent.reserved_usd == pytest.approx(0.2)  # the refused one left no trace above
+    child.settle(r, PRICE, Usage(input_tokens=100, output_tokens=20))
+    assert parent.spent_usd == pytest.approx(0.14) and child.spent_usd == pytest.approx(0.14)
+    sibling = parent.child(Budget(usd=5.0))
+    assert sibling.remaining_usd() == pytest.approx(0.86)  # the parent's limit binds
+
+
+def test_wall_time_budget(server: FakeModelServer) -> None:
+    from agentroute.testing import Hang
+
+    server.script(Hang(5.0))
+    agent = Agent("a", "x", models=[fake_model(server)])
+    with pytest.raises(BudgetExceededError) as info:
+        Pipeline([agent], budget=Budget(wall_s=0.4), policy=FixedTierPolicy("small")).run("q")
+    assert info.value.unit == "seconds"
+    assert info.value.trace[-1].error_type == "BudgetExceededError"  # type: ignore[attr-defined]
+
+
+def test_agent_sub_budget_is_enforced_inside_the_task_budget(server: FakeModelServer) -> None:
+    small = fake_model(server, "small", tier="small", price_in=1.0, price_out=2.0)
+    thrifty = Agent("thrifty", "cheap", models=[small], max_tokens=100, budget=Budget(usd=0.00005))
+    with pytest.raises(BudgetExceededError):
+        Pipeline([thrifty], budget_usd=1.0, policy=FixedTierPolicy("small")).run("hello")
+    assert server.calls() == []
+    roomy = Agent("roomy", "fine", models=[small], max_tokens=100, budget=Budget(usd=0.01))
+    result = Pipeline([roomy], budget_usd=1.0, policy=FixedTierPolicy("small")).run("hello")
+    assert result.cost_usd > 0
+
+
+import contextlib
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_no_interleaving_of_reserves_and_settles_overspends(data: st.DataObject) -> None:
+    """Several workers share a task ledger (some through sub-budgets); every possible order
+    of their reserve / settle / release steps keeps spend within every limit, and nothing
+    stays reserved at the end."""
+    task = Ledger(
+        Budget(usd=data.draw(st.floats(0.01, 0.2)), tokens=data.draw(st.integers(50, 400)))
+    )
+    books = [task, task.child(Budget(usd=data.draw(st.floats(0.005, 0.1)))), task]
+    open_: list[tuple[Ledger, object]] = []
+    for _ in range(data.draw(st.integers(1, 40))):
+        action = data.draw(st.sampled_from(["reserve", "settle", "release"]))
+        if action == "reserve":
+            book = data.draw(st.sampled_from(books))
+            tin, tout = data.draw(st.integers(1, 40)), data.draw(st.integers(1, 40))
+            with contextlib.suppress(BudgetExceededError):
+                open_.append((book, book.reserve("m", PRICE, tin, tout)))
+        elif open_:
+            book, res = open_.pop(data.draw(st.integers(0, len(open_) - 1)))
+            if action == "settle":
+                used = Usage(
+                    input_tokens=res.tokens - res.max_tokens,  # type: ignore[attr-defined]
+                    output_tokens=data.draw(st.integers(0, res.max_tokens)),
+                )  # type: ignore[attr-defined]
+                book.settle(res, PRICE, used)  # type: ignore[arg-type]
+            else:
+                book.release(res)  # type: ignore[arg-type]
+        for b in {id(b): b for b in books}.values():
+            if b.budget.usd is not None:
+                assert b.spent_usd + b.reserved_usd <= b.budget.usd + 1e-9
+        assert task.spent_tokens <= (task.budget.tokens or 0)
+    for book, res in open_:
+        book.release(res)  # type: ignore[arg-type]
+    assert all(b.outstanding() == 0 for b in books)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,17 +35,23 @@ def estimate_input_tokens(messages: tuple[Message, ...], tool_schema_bytes: int 
 
 
 class Budget(BaseModel):
-    """Per-task limits. ``None`` means unlimited."""
+    """Per-task limits; ``None`` means unlimited. Tokens count input plus output."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     usd: float | None = Field(default=None, ge=0.0)
     calls: int | None = Field(default=None, ge=0)
+    tokens: int | None = Field(default=None, ge=0)
+    wall_s: float | None = Field(default=None, gt=0.0)
 
     def __str__(self) -> str:
         parts = [f"${self.usd:.6g}" if self.usd is not None else "unlimited USD"]
         if self.calls is not None:
             parts.append(f"{self.calls} calls")
+        if self.tokens is not None:
+            parts.append(f"{self.tokens} tokens")
+        if self.wall_s is not None:
+            parts.append(f"{self.wall_s:g} s")
         return "Budget(" + ", ".join(parts) + ")"
 
 
@@ -52,88 +60,164 @@ class Reservation:
     id: int
     label: str
     amount_usd: float
+    tokens: int
     max_tokens: int
+    parent: Reservation | None = None
 
 
 class Ledger:
-    """Thread- and task-safe accounting of one task's spend against its `Budget`."""
+    """Thread- and task-safe accounting of one task's spend against its `Budget`.
 
-    def __init__(self, budget: Budget | None = None) -> None:
+    A child ledger (`child`) holds a sub-budget, for a step or a sub-agent: every reservation
+    in it is also a reservation in its parent, so neither limit can be passed.
+    """
+
+    def __init__(
+        self,
+        budget: Budget | None = None,
+        *,
+        parent: Ledger | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.budget = budget or Budget()
+        self.parent = parent
+        self._clock = clock
+        self._started = clock()
         self._lock = threading.Lock()
         self._spent = 0.0
-        self._reserved: dict[int, float] = {}
+        self._spent_tokens = 0
+        self._reserved: dict[int, tuple[float, int]] = {}
         self._next_id = 0
         self.calls = 0
         self.overshoot_usd = 0.0
+
+    def child(self, budget: Budget) -> Ledger:
+        return Ledger(budget, parent=self, clock=self._clock)
 
     @property
     def spent_usd(self) -> float:
         return self._spent
 
     @property
+    def spent_tokens(self) -> int:
+        return self._spent_tokens
+
+    @property
     def reserved_usd(self) -> float:
-        return sum(self._reserved.values())
+        return sum(usd for usd, _ in self._reserved.values())
+
+    def elapsed_s(self) -> float:
+        return self._clock() - self._started
 
     def remaining_usd(self) -> float:
-        if self.budget.usd is None:
-            return math.inf
-        with self._lock:
-            return max(0.0, self.budget.usd - self._spent - sum(self._reserved.values()))
+        own = math.inf
+        if self.budget.usd is not None:
+            with self._lock:
+                own = max(0.0, self.budget.usd - self._spent - self.reserved_usd)
+        return min(own, self.parent.remaining_usd()) if self.parent else own
+
+    def remaining_tokens(self) -> float:
+        own: float = math.inf
+        if self.budget.tokens is not None:
+            with self._lock:
+                held = sum(t for _, t in self._reserved.values())
+                own = max(0, self.budget.tokens - self._spent_tokens - held)
+        return min(own, self.parent.remaining_tokens()) if self.parent else own
 
     def affordable_max_tokens(self, price: Price, input_tokens: int, wanted: int) -> int:
-        """The largest ``max_tokens`` (at most ``wanted``) whose worst case still fits; 0 if
-        not even the prompt fits."""
-        if self.budget.usd is None:
-            return wanted
-        left = self.remaining_usd() - price.worst_case(input_tokens, 0)
-        if left < 0:
-            return 0
-        if price.output_per_mtok == 0:
-            return wanted
-        return max(0, min(wanted, int(left * 1_000_000 / price.output_per_mtok)))
+        """The largest ``max_tokens`` (at most ``wanted``) whose worst case still fits every
+        limit up the chain; 0 if not even the prompt fits."""
+        best: float = wanted
+        tokens_left = self.remaining_tokens()
+        if not math.isinf(tokens_left):
+            best = min(best, tokens_left - input_tokens)
+        usd_left = self.remaining_usd()
+        if not math.isinf(usd_left):
+            left = usd_left - price.worst_case(input_tokens, 0)
+            if left < 0:
+                return 0
+            if price.output_per_mtok > 0:
+                best = min(best, int(left * 1_000_000 / price.output_per_mtok))
+        return max(0, int(best))
 
     def reserve(self, label: str, price: Price, input_tokens: int, max_tokens: int) -> Reservation:
+        if self.budget.wall_s is not None and self.elapsed_s() > self.budget.wall_s:
+            raise BudgetExceededError(
+                f"{label}: wall-time budget of {self.budget.wall_s:g}s is used up",
+                limit=self.budget.wall_s, spent=self.elapsed_s(), requested=0.0, unit="seconds",
+            )  # fmt: skip
+        above = self.parent.reserve(label, price, input_tokens, max_tokens) if self.parent else None
+        try:
+            return self._reserve_here(label, price, input_tokens, max_tokens, above)
+        except BudgetExceededError:
+            if above is not None and self.parent is not None:
+                self.parent.release(above)
+            raise
+
+    def _reserve_here(
+        self,
+        label: str,
+        price: Price,
+        input_tokens: int,
+        max_tokens: int,
+        above: Reservation | None,
+    ) -> Reservation:
         amount = price.worst_case(input_tokens, max_tokens)
+        tokens = input_tokens + max_tokens
         with self._lock:
-            committed = self._spent + sum(self._reserved.values())
-            if self.budget.calls is not None and self.calls >= self.budget.calls:
+            committed = self._spent + self.reserved_usd
+            held = self._spent_tokens + sum(t for _, t in self._reserved.values())
+            b = self.budget
+            if b.calls is not None and self.calls >= b.calls:
                 raise BudgetExceededError(
-                    f"call limit of {self.budget.calls} reached",
-                    limit=self.budget.calls,
+                    f"call limit of {b.calls} reached",
+                    limit=b.calls,
                     spent=self.calls,
                     requested=1,
                     unit="calls",
                 )
-            if self.budget.usd is not None and committed + amount > self.budget.usd + 1e-12:
+            if b.tokens is not None and held + tokens > b.tokens:
+                raise BudgetExceededError(
+                    f"{label}: up to {tokens} tokens do not fit: {held} of {b.tokens} committed",
+                    limit=b.tokens, spent=held, requested=tokens, unit="tokens",
+                )  # fmt: skip
+            if b.usd is not None and committed + amount > b.usd + 1e-12:
                 raise BudgetExceededError(
                     f"{label}: worst case ${amount:.6g} does not fit: ${committed:.6g} of "
-                    f"${self.budget.usd:.6g} already committed",
-                    limit=self.budget.usd,
-                    spent=committed,
-                    requested=amount,
-                )
+                    f"${b.usd:.6g} already committed",
+                    limit=b.usd, spent=committed, requested=amount,
+                )  # fmt: skip
             rid = self._next_id
             self._next_id += 1
-            self._reserved[rid] = amount
+            self._reserved[rid] = (amount, tokens)
             self.calls += 1
-            return Reservation(rid, label, amount, max_tokens)
+            return Reservation(rid, label, amount, tokens, max_tokens, above)
 
     def settle(
         self, reservation: Reservation, price: Price, usage: Usage | None
     ) -> tuple[float, float]:
-        """Book the real cost (the reserved worst case when usage was not reported).
-
-        Returns (actual cost, overshoot beyond the reservation)."""
+        """Book the real cost (the reserved worst case when usage was not reported), here and
+        up the chain. Returns (actual cost, overshoot beyond the reservation)."""
         actual = reservation.amount_usd if usage is None else price.cost(usage)
+        tokens = reservation.tokens if usage is None else usage.total_tokens
         overshoot = max(0.0, actual - reservation.amount_usd)
         with self._lock:
             self._reserved.pop(reservation.id, None)
             self._spent += actual
+            self._spent_tokens += tokens
             self.overshoot_usd += overshoot
+        if reservation.parent is not None and self.parent is not None:
+            self.parent.settle(reservation.parent, price, usage)
         return actual, overshoot
 
     def release(self, reservation: Reservation) -> None:
-        """Drop a reservation whose call produced no billable answer."""
+        """Drop a reservation whose call produced no billable answer, here and up the chain."""
         with self._lock:
             self._reserved.pop(reservation.id, None)
+        if reservation.parent is not None and self.parent is not None:
+            self.parent.release(reservation.parent)
+
+    def outstanding(self) -> int:
+        """Reservations neither settled nor released (zero once a task has ended)."""
+        with self._lock:
+            return len(self._reserved)

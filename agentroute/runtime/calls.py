@@ -59,10 +59,12 @@ class ModelCaller:
             ep = self._endpoints[model.label] = self._connect(model)
         return ep
 
-    def affordable(self, model: Model, request: ModelRequest) -> int:
+    def affordable(self, model: Model, request: ModelRequest, ledger: Ledger | None = None) -> int:
         """How many output tokens the budget allows for this request on this model."""
         tokens_in = estimate_input_tokens(request.messages, _tools_bytes(request))
-        return self.ledger.affordable_max_tokens(model.price, tokens_in, request.max_tokens)
+        return (ledger or self.ledger).affordable_max_tokens(
+            model.price, tokens_in, request.max_tokens
+        )
 
     async def call(
         self,
@@ -72,11 +74,14 @@ class ModelCaller:
         step: int,
         agent: str | None = None,
         purpose: str = "answer",
+        ledger: Ledger | None = None,
     ) -> Completion:
+        """One model call, retried; ``ledger`` is the agent's sub-budget when it has one."""
+        book = ledger or self.ledger
         tokens_in = estimate_input_tokens(request.messages, _tools_bytes(request))
-        allowed = self.ledger.affordable_max_tokens(model.price, tokens_in, request.max_tokens)
+        allowed = book.affordable_max_tokens(model.price, tokens_in, request.max_tokens)
         if allowed < min(MIN_USEFUL_TOKENS, request.max_tokens):
-            remaining = self.ledger.remaining_usd()
+            remaining = book.remaining_usd()
             want = model.price.worst_case(tokens_in, request.max_tokens)
             self.tracer.emit(
                 BudgetRefused,
@@ -86,11 +91,19 @@ class ModelCaller:
                 requested_usd=want,
                 remaining_usd=remaining,
             )
+            remaining_tokens = book.remaining_tokens()
+            if tokens_in + MIN_USEFUL_TOKENS > remaining_tokens:
+                raise BudgetExceededError(
+                    f"{model.label}: {remaining_tokens:.0f} tokens left, the prompt alone "
+                    f"may take {tokens_in}",
+                    limit=float(book.budget.tokens or 0), spent=float(book.spent_tokens),
+                    requested=float(tokens_in), unit="tokens",
+                )  # fmt: skip
             raise BudgetExceededError(
                 f"{model.label}: the remaining ${remaining:.6g} cannot pay for this call "
                 f"(worst case ${want:.6g})",
-                limit=self.ledger.budget.usd or 0.0,
-                spent=self.ledger.spent_usd,
+                limit=book.budget.usd or 0.0,
+                spent=book.spent_usd,
                 requested=want,
             )
         if allowed < request.max_tokens:
@@ -107,16 +120,16 @@ class ModelCaller:
         }
 
         async def attempt(number: int, timeout_s: float) -> Completion:
-            res = self.ledger.reserve(model.label, model.price, tokens_in, request.max_tokens)
+            res = book.reserve(model.label, model.price, tokens_in, request.max_tokens)
             self.tracer.emit(
                 BudgetReserve,
                 step=step,
                 agent=agent,
                 model=model.label,
                 amount_usd=res.amount_usd,
-                spent_usd=self.ledger.spent_usd,
-                reserved_usd=self.ledger.reserved_usd,
-                limit_usd=self.ledger.budget.usd,
+                spent_usd=book.spent_usd,
+                reserved_usd=book.reserved_usd,
+                limit_usd=book.budget.usd,
                 max_tokens=request.max_tokens,
             )
             started = self._clock()
@@ -132,7 +145,7 @@ class ModelCaller:
                         model=model.label,
                     ) from exc
             except BaseException as exc:
-                self.ledger.release(res)
+                book.release(res)
                 self.tracer.emit(
                     ModelCallEvent,
                     **common,
@@ -148,7 +161,7 @@ class ModelCaller:
                 raise
             latency = self._clock() - started
             usage = completion.usage if completion.usage_reported else None
-            actual, overshoot = self.ledger.settle(res, model.price, usage)
+            actual, overshoot = book.settle(res, model.price, usage)
             self.tracer.emit(
                 ModelCallEvent,
                 **common,
@@ -170,7 +183,7 @@ class ModelCaller:
                 model=model.label,
                 reserved_usd=res.amount_usd,
                 actual_usd=actual,
-                spent_usd=self.ledger.spent_usd,
+                spent_usd=book.spent_usd,
                 overshoot_usd=overshoot,
             )
             if overshoot > 0:
@@ -190,8 +203,8 @@ class ModelCaller:
                 raise BudgetExceededError(
                     f"{model.label} spent ${actual:.6g}, ${overshoot:.6g} more than the "
                     f"${res.amount_usd:.6g} reserved (it ignored max_tokens); task stopped",
-                    limit=self.ledger.budget.usd or 0.0,
-                    spent=self.ledger.spent_usd,
+                    limit=book.budget.usd or 0.0,
+                    spent=book.spent_usd,
                     requested=actual,
                     partial=completion.text,
                 )

@@ -16,7 +16,14 @@ from pathlib import Path
 
 from agentroute.agents import Agent, check_handoffs
 from agentroute.budget import Budget, EntropyPolicy, Ledger, SwitchPolicy
-from agentroute.errors import AgentrouteError, ConfigError, RunError, ToolError, TraceError
+from agentroute.errors import (
+    AgentrouteError,
+    BudgetExceededError,
+    ConfigError,
+    RunError,
+    ToolError,
+    TraceError,
+)
 from agentroute.events import (
     ModelCallEvent,
     ModelSwitch,
@@ -171,7 +178,7 @@ class Pipeline:
                     [self.router_model, *(m for a in self.agents.values() for m in a.models)]
                 )
             with tracer.scope(start):
-                output = await run.execute()
+                output = await _within(self.budget.wall_s, run.execute())
         except BaseException as exc:
             tracer.emit(
                 RunEnd,
@@ -229,7 +236,17 @@ class _Run:
         self.usage = Usage()
         self.models_used: list[str] = []
         self.chosen: tuple[str, ...] = ()
+        self.ledgers: dict[str, Ledger] = {}
         self.route_reason = ""
+
+    def _ledger_for(self, agent: str | None) -> Ledger | None:
+        """An agent with its own budget books its calls in a child of the task's ledger."""
+        spec = self.p.agents.get(agent) if agent else None
+        if spec is None or spec.budget is None:
+            return None
+        if spec.name not in self.ledgers:
+            self.ledgers[spec.name] = self.caller.ledger.child(spec.budget)
+        return self.ledgers[spec.name]
 
     def _next_step(self) -> int:
         self.step += 1
@@ -239,7 +256,12 @@ class _Run:
         self, model: Model, request: ModelRequest, agent: str | None, purpose: str = "answer"
     ) -> Completion:
         completion = await self.caller.call(
-            model, request, step=self._next_step(), agent=agent, purpose=purpose
+            model,
+            request,
+            step=self._next_step(),
+            agent=agent,
+            purpose=purpose,
+            ledger=self._ledger_for(agent),
         )
         self.usage = self.usage + completion.usage
         if model.label not in self.models_used:
@@ -314,7 +336,11 @@ class _Run:
             messages=messages, max_tokens=agent.max_tokens, tools=tuple(t.spec for t in agent.tools)
         )
         index = agent.models.index(model)
-        while index > 0 and self.caller.affordable(model, request) < agent.max_tokens:
+        while (
+            index > 0
+            and self.caller.affordable(model, request, self._ledger_for(agent.name))
+            < agent.max_tokens
+        ):
             index -= 1
             reason += f"; budget cannot pay for {model.label}: downshift"
             model = agent.models[index]
@@ -388,3 +414,20 @@ class _Run:
             max_tokens=max(self.p.agents[n].max_tokens for n in names),
         )
         return (await self._complete(self.p.router_model, request, "refiner", "refine")).text
+
+
+async def _within(wall_s: float | None, work: Awaitable[str]) -> str:
+    """Enforce the task's wall-time budget as a typed budget error."""
+    if wall_s is None:
+        return await work
+    try:
+        async with asyncio.timeout(wall_s):
+            return await work
+    except TimeoutError as exc:
+        raise BudgetExceededError(
+            f"the task ran past its wall-time budget of {wall_s:g}s",
+            limit=wall_s,
+            spent=wall_s,
+            requested=0.0,
+            unit="seconds",
+        ) from exc
