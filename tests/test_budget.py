@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentroute import Agent, Budget, BudgetExceededError, FixedTierPolicy, Pipeline
 from agentroute.budget import Ledger, estimate_input_tokens
@@ -208,12 +211,6 @@ def test_agent_sub_budget_is_enforced_inside_the_task_budget(server: FakeModelSe
     roomy = Agent("roomy", "fine", models=[small], max_tokens=100, budget=Budget(usd=0.01))
     result = Pipeline([roomy], budget_usd=1.0, policy=FixedTierPolicy("small")).run("hello")
     assert result.cost_usd > 0
-
-
-import contextlib
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=300, deadline=None)
