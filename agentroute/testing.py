@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -97,7 +98,7 @@ class FakeModelServer:
         self.requests: list[RecordedRequest] = []
         self._scripts: dict[str, deque[Action]] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, 0), _make_handler(self))
+        self._httpd = _QuietHTTPServer((host, 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -155,6 +156,19 @@ class FakeModelServer:
                 if queue:
                     return queue.popleft()
         return self.responder(body)
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """A client that hangs up mid-request is normal in tests: no traceback for it. The
+    listen backlog is deep enough for load tests with hundreds of concurrent clients."""
+
+    request_queue_size = 1024
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _openai_body(body: dict[str, Any], r: Reply) -> dict[str, Any]:
@@ -282,6 +296,9 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            if len(raw) < length:
+                self.close_connection = True  # the client went away mid-request
+                return
             try:
                 body = json.loads(raw or b"{}")
             except json.JSONDecodeError:
@@ -292,7 +309,10 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b'{"error": {"message": "unknown route"}}')
                 return
             headers = {k.lower(): v for k, v in self.headers.items()}
-            action = server._next(self.path, headers, body)
+            try:
+                action = server._next(self.path, headers, body)
+            except Exception as exc:  # a broken responder answers 500 and says why
+                action = Fail(500, message=f"responder raised {type(exc).__name__}: {exc}")
             # a client that gave up (timeout) closes the socket: nothing left to do then
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._act(action, body, anthropic_route)

@@ -42,6 +42,7 @@ from agentroute.graph import (
 )
 from agentroute.health import HealthContext, HealthMonitor, run_monitors
 from agentroute.models.replay import request_hash
+from agentroute.runtime.concurrency import all_or_cancel
 from agentroute.runtime.graph_state import GraphResult, Handler, NodeContext, State
 from agentroute.trace import Sink, Trace, Tracer
 from agentroute.trace.diff import ReplayReport
@@ -258,7 +259,7 @@ class GraphRunner:
             )
             branches = [st.fork(p) for p in unmet]
             with tracer.scope(fan):
-                results = await asyncio.gather(*(self._loop(task, b, tracer) for b in branches))
+                results = await all_or_cancel([self._loop(task, b, tracer) for b in branches])
             for b, r in zip(branches, results, strict=True):
                 st.taken.extend(n for n in b.taken if n not in st.taken)
                 st.reroutes += r.reroutes

@@ -36,6 +36,7 @@ from agentroute.models import Model, ModelEndpoint, connect, prepare
 from agentroute.models.replay import Recording, ReplayEndpoint
 from agentroute.routers import Candidate, FirstRouter, ReasoningRouter, Router
 from agentroute.runtime.calls import ModelCaller
+from agentroute.runtime.concurrency import all_or_cancel
 from agentroute.runtime.result import Result
 from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer
 from agentroute.trace.diff import ReplayReport, compare
@@ -290,8 +291,8 @@ class _Run:
         )
         self.chosen, self.route_reason = decision.chosen, decision.reason
         with self.tracer.scope(route):
-            answers = await asyncio.gather(
-                *(self.run_agent(self.p.agents[n]) for n in decision.chosen)
+            answers = await all_or_cancel(
+                [self.run_agent(self.p.agents[n]) for n in decision.chosen]
             )
             if len(answers) == 1:
                 return answers[0]

@@ -1,0 +1,32 @@
+"""Structured concurrency for parallel branches: all finish, or the first failure cancels
+the rest (whose cancellation is awaited) and is raised as itself, not wrapped in a group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+async def all_or_cancel(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except BaseException:  # we were cancelled ourselves: take the branches down with us
+        for t in tasks:
+            t.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
+    if failed is None:
+        return [t.result() for t in tasks]
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    exc = failed.exception()
+    assert exc is not None
+    raise exc
