@@ -201,3 +201,26 @@ def test_events_form_a_tree(server: FakeModelServer) -> None:
     for e in events:  # every parent exists and comes first: a tree rooted at run_start
         if e.parent is not None:
             assert e.parent in by_seq and e.parent < e.seq
+
+
+def test_a_failing_branch_cancels_its_sibling(server: FakeModelServer) -> None:
+    import time
+
+    from agentroute.errors import BadRequestError
+    from agentroute.testing import Fail, Hang
+
+    billing = Agent("billing", "Refunds and invoices", models=[fake_model(server, "b")])
+    shipping = Agent("shipping", "Parcels", models=[fake_model(server, "s")])
+    server.script(Reply("Reason: both\nAgents: billing, shipping"), model="b")
+    server.script(Fail(400), model="b")
+    server.script(Hang(5.0), model="s")
+    started = time.monotonic()
+    with pytest.raises(BadRequestError) as info:
+        Pipeline(
+            [billing, shipping],
+            router=ReasoningRouter(max_agents=2),
+            policy=FixedTierPolicy("small"),
+        ).run("q")
+    assert time.monotonic() - started < 2.5  # the hanging sibling did not hold the task
+    calls = [e for e in info.value.trace if e.kind == "model_call"]  # type: ignore[attr-defined]
+    assert any(e.model == "openai:s" and e.error_type == "CancelledError" for e in calls)
