@@ -21,12 +21,12 @@ async def all_or_cancel(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
         with contextlib.suppress(BaseException):
             await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
-    if failed is None:
+    # look at every finished branch's exception (two may fail at once), raise the first
+    finished = [t for t in tasks if t.done() and not t.cancelled()]
+    errors = [e for e in (t.exception() for t in finished) if e is not None]
+    if not errors:
         return [t.result() for t in tasks]
     for t in pending:
         t.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    exc = failed.exception()
-    assert exc is not None
-    raise exc
+    raise errors[0]
