@@ -248,3 +248,41 @@ def test_no_interleaving_of_reserves_and_settles_overspends(data: st.DataObject)
     for book, res in open_:
         book.release(res)  # type: ignore[arg-type]
     assert all(b.outstanding() == 0 for b in books)
+
+
+def test_threshold_policy_triggers_and_budget_guard() -> None:
+    from agentroute.budget import ThresholdPolicy
+
+    tiers = ("small", "large")
+    p = ThresholdPolicy(entropy_at=1.0, failures_at=2, from_step=5, min_remaining_ratio=0.3)
+    assert p.choose(tiers, {"first_token_entropy": 0.4, "step": 1}).tier == "small"
+    assert p.choose(tiers, {"first_token_entropy": 1.2, "remaining_ratio": 0.9}).tier == "large"
+    assert p.choose(tiers, {"recent_failures": 2}).tier == "large"
+    assert p.choose(tiers, {"step": 5}).tier == "large"
+    guarded = p.choose(tiers, {"first_token_entropy": 1.5, "remaining_ratio": 0.1})
+    assert guarded.tier == "small" and "10%" in guarded.reason
+    assert ThresholdPolicy(entropy_at=None).probe_top_logprobs == 0
+
+
+def test_threshold_policy_escalates_after_a_failure_in_the_task(server: FakeModelServer) -> None:
+    from agentroute.budget import ThresholdPolicy
+    from agentroute.testing import Fail
+
+    small = fake_model(server, "small", tier="small")
+    large = fake_model(server, "large", tier="large", price_in=5, price_out=15)
+    triage = Agent("triage", "first look", models=[small, large])
+    fixer = Agent("fixer", "second look", models=[small, large])
+    # the router (on the large model) fails once with a 500 and is retried: one failure
+    server.script(Fail(500), Reply("Reason: x\nAgents: fixer"), Reply("from large"), model="large")
+    pipeline = Pipeline(
+        [triage, fixer],
+        router="reasoning",
+        budget_usd=1.0,
+        router_model=large,
+        policy=ThresholdPolicy(entropy_at=None, failures_at=1),
+    )
+    result = pipeline.run("q")
+    assert result.agents == ("fixer",) and result.output == "from large"
+    assert [c.body["model"] for c in server.calls()] == ["large", "large", "large"]
+    [switch] = result.trace.of_kind("model_switch")
+    assert switch.to_model == "openai:large" and "failure" in switch.reason  # type: ignore[union-attr]

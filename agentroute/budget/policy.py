@@ -2,7 +2,8 @@
 
 `FixedTierPolicy` gives the boundary runs (always-small, always-large). `EntropyPolicy` is
 GlimpRouter's rule: the smallest model writes one probe token; when that token's entropy is
-at or above the threshold, a larger model writes the step. The runtime applies budget
+at or above the threshold, a larger model writes the step. `ThresholdPolicy` combines that
+signal with the step index, recent failures and the share of budget left. The runtime applies budget
 pressure afterwards: a tier the budget cannot pay for is downshifted, never overspent.
 """
 
@@ -74,3 +75,46 @@ class EntropyPolicy:
             f"probe entropy {entropy:.2f} < {self.threshold:g}: {small} writes",
             dict(signals),
         )
+
+
+@dataclass(frozen=True)
+class ThresholdPolicy:
+    """Large when any trigger fires (probe entropy, recent failures, a late step), unless
+    less than ``min_remaining_ratio`` of the budget is left: then small, to save the rest.
+
+    Signals the runtime provides: ``first_token_entropy`` (when probing), ``step``,
+    ``recent_failures`` (failed model attempts so far in the task) and ``remaining_ratio``.
+    """
+
+    entropy_at: float | None = 1.0
+    failures_at: int | None = 1
+    from_step: int | None = None
+    min_remaining_ratio: float = 0.25
+    probe_top_logprobs: int = 10
+    name: str = "threshold"
+
+    def __post_init__(self) -> None:
+        if self.entropy_at is None:
+            object.__setattr__(self, "probe_top_logprobs", 0)
+
+    def choose(self, tiers: tuple[str, ...], signals: Mapping[str, float]) -> SwitchDecision:
+        small = min(tiers, key=TIER_ORDER.__getitem__)
+        large = max(tiers, key=TIER_ORDER.__getitem__)
+        fired = []
+        entropy = signals.get("first_token_entropy")
+        if self.entropy_at is not None and entropy is not None and entropy >= self.entropy_at:
+            fired.append(f"entropy {entropy:.2f} >= {self.entropy_at:g}")
+        failures = signals.get("recent_failures", 0.0)
+        if self.failures_at is not None and failures >= self.failures_at:
+            fired.append(f"{failures:.0f} recent failure(s)")
+        step = signals.get("step", 0.0)
+        if self.from_step is not None and step >= self.from_step:
+            fired.append(f"step {step:.0f} >= {self.from_step}")
+        remaining = signals.get("remaining_ratio", 1.0)
+        if not fired:
+            return SwitchDecision(small, "no trigger: stay small", dict(signals))
+        if remaining < self.min_remaining_ratio:
+            return SwitchDecision(
+                small, f"{'; '.join(fired)}, but only {remaining:.0%} of the budget is left",
+                dict(signals))  # fmt: skip
+        return SwitchDecision(large, "; ".join(fired), dict(signals))

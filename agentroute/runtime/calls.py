@@ -50,6 +50,7 @@ class ModelCaller:
         self._sleep = sleep
         self._endpoints: dict[str, ModelEndpoint] = {}
         self.model_calls = 0
+        self.failed_attempts = 0
 
     def endpoint(self, model: Model) -> ModelEndpoint:
         ep = self._endpoints.get(model.label)
@@ -146,6 +147,7 @@ class ModelCaller:
                     ) from exc
             except BaseException as exc:
                 book.release(res)
+                self.failed_attempts += 1
                 self.tracer.emit(
                     ModelCallEvent,
                     **common,

@@ -311,7 +311,10 @@ class _Run:
         tiers = tuple(m.tier for m in agent.models)
         by_tier: dict[str, Model] = {m.tier: m for m in agent.models}
         budget = self.p.budget.usd
-        signals: dict[str, float] = {}
+        signals: dict[str, float] = {
+            "step": float(self.step),
+            "recent_failures": float(self.caller.failed_attempts),
+        }
         if budget:
             signals["remaining_ratio"] = self.caller.ledger.remaining_usd() / budget
         smallest = agent.models[0]
