@@ -99,6 +99,8 @@ class Pipeline:
         self.trace_dir = Path(trace_dir) if trace_dir is not None else None
         self.extra_sinks = list(sinks)
         self.origin = origin
+        # built once: it scans the environment for secrets and compiles their pattern
+        self._redactor = Redactor()
 
     # -- entry points ---------------------------------------------------------------------
     def run(self, task: str) -> Result:
@@ -156,7 +158,7 @@ class Pipeline:
         if not isinstance(task, str) or not task.strip():
             raise ConfigError("the task must be a non-empty string")
         sinks = list(self.extra_sinks) if live else []
-        tracer = Tracer(sinks=sinks, redactor=Redactor())
+        tracer = Tracer(sinks=sinks, redactor=self._redactor)
         trace_path = None
         if self.trace_dir is not None and live:
             trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
