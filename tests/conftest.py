@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -47,4 +51,19 @@ def fake_model(
         price_out=price_out,
         api_key=api_key,
         retry=retry,
+    )
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``agentroute ARGS`` as a real subprocess from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "agentroute.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "300"},
     )

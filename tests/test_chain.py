@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from agentroute import Trace, TraceError
 from agentroute.events import Escalation, RunStart
 from agentroute.trace import JsonlSink, Tracer
 from agentroute.trace.chain import verify
+from tests.conftest import run_cli
 
 
 def sealed(path: Path, n: int = 6) -> bytes:
@@ -120,18 +119,8 @@ def test_loader_and_verifier_survive_garbage(tmp_path: Path, blob: bytes) -> Non
 def test_cli_verify(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     original = sealed(path)
-    ok = subprocess.run(
-        [sys.executable, "-m", "agentroute.cli", "trace", "verify", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    ok = run_cli("trace", "verify", str(path))
     assert ok.returncode == 0 and "6 records" in ok.stdout
     path.write_bytes(original.replace(b'"r2"', b'"r9"'))
-    bad = subprocess.run(
-        [sys.executable, "-m", "agentroute.cli", "trace", "verify", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = run_cli("trace", "verify", str(path))
     assert bad.returncode == 1 and "hash chain broken" in bad.stderr

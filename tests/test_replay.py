@@ -14,8 +14,7 @@ from agentroute import Trace
 from agentroute.events import ModelCallEvent
 from agentroute.testing import Fail, FakeModelServer, Reply
 from tests import replay_fixture
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, run_cli
 
 
 def record(server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -161,15 +160,7 @@ def test_cli_replay_reports_divergence_with_exit_code(
     assert "diverged at event" in out.stdout and "charged once" in out.stdout
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agentroute.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "300"},
-    )
+_cli = run_cli
 
 
 def test_what_if_router_serves_recorded_answers_and_shows_the_difference(

@@ -101,26 +101,17 @@ def _timeline(trace: Trace) -> str:
     spans: list[tuple[float, float, str, str]] = []
     for e in trace:
         if isinstance(e, ModelCallEvent):
-            label = f"{e.model} {e.purpose} {e.latency_s * 1000:.0f} ms ${e.cost_usd:.6f}"
-            spans.append((e.ts - e.latency_s, e.ts, label, "call" if e.ok else "fail"))
+            label, cls = f"{e.model} {e.purpose}", "call"
         elif isinstance(e, ToolCallEvent):
-            spans.append(
-                (
-                    e.ts - e.latency_s,
-                    e.ts,
-                    f"{e.tool} {e.latency_s * 1000:.0f} ms",
-                    "tool" if e.ok else "fail",
-                )
-            )
+            label, cls = e.tool, "tool"
         elif isinstance(e, NodeRunEvent):
-            spans.append(
-                (
-                    e.ts - e.latency_s,
-                    e.ts,
-                    f"{e.node} {e.latency_s * 1000:.0f} ms",
-                    "node" if e.ok else "fail",
-                )
-            )
+            label, cls = e.node, "node"
+        else:
+            continue
+        label += f" {e.latency_s * 1000:.0f} ms"
+        if isinstance(e, ModelCallEvent):
+            label += f" ${e.cost_usd:.6f}"
+        spans.append((e.ts - e.latency_s, e.ts, label, cls if e.ok else "fail"))
     if not spans:
         return ""
     t0 = min(s for s, *_ in [*spans, (trace[0].ts, 0, "", "")])
