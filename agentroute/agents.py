@@ -146,6 +146,8 @@ class Agent:
     max_tokens: int = 256
     budget: Budget | None = None
     """A sub-budget inside the task's: this agent's calls count against both."""
+    examples: Sequence[str] = ()
+    """Requests this agent should handle; the semantic router compares queries with them."""
 
     def __post_init__(self) -> None:
         _check_name("agent", self.name)

@@ -10,7 +10,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Role = Literal["system", "user", "assistant", "tool"]
 Tier = Literal["tiny", "small", "large"]
@@ -161,13 +161,75 @@ class Price(Frozen):
 
 
 class RouteDecision(Frozen):
-    """A router's choice: one or more candidates, their scores, and a short human reason."""
+    """A router's choice: one or more candidates, their scores, and a short human reason.
+
+    ``chosen`` is empty when the router says no candidate fits. ``answer`` holds an answer the
+    router already paid for while deciding (a cascade's accepted small answer, the agreed
+    answer of sigma probes), so the runtime need not ask again.
+    """
 
     router: str
     chosen: tuple[str, ...]
     scores: dict[str, float] = Field(default_factory=dict)
     reason: str = ""
     fallback: bool = False
+    answer: str | None = None
+
+    @field_validator("chosen")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"chosen names repeat: {v}")
+        return v
+
+    @field_validator("scores")
+    @classmethod
+    def _finite_scores(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, x in v.items() if not math.isfinite(x)]
+        if bad:
+            raise ValueError(f"scores must be finite; not for {bad}")
+        return v
+
+
+class Logistic(Frozen):
+    """A fitted logistic model as a plain value: standardised features, weights and a bias.
+
+    Scoring needs no numeric library, so a policy or router trained offline (see
+    ``agentroute.budget.learned``) loads from JSON and runs anywhere. Missing features count as
+    their training mean.
+    """
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+
+    @field_validator("weights", "means", "scales")
+    @classmethod
+    def _finite(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not all(math.isfinite(x) for x in v):
+            raise ValueError("logistic parameters must be finite")
+        return v
+
+    @model_validator(mode="after")
+    def _shapes(self) -> Logistic:
+        n = len(self.features)
+        if not (len(self.weights) == len(self.means) == len(self.scales) == n):
+            raise ValueError("features, weights, means and scales must have the same length")
+        if any(s <= 0 for s in self.scales):
+            raise ValueError("scales must be positive")
+        return self
+
+    def logit(self, x: dict[str, float]) -> float:
+        return self.bias + sum(
+            w * (x.get(f, m) - m) / s
+            for f, w, m, s in zip(self.features, self.weights, self.means, self.scales, strict=True)
+        )
+
+    def probability(self, x: dict[str, float]) -> float:
+        z = self.logit(x)
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
 class Outcome(Frozen):

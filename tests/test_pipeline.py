@@ -100,7 +100,7 @@ def test_ids_outside_catalog_are_rejected() -> None:
 
     r = ReasoningRouter(max_agents=3)
     cands = [Candidate("billing", "b"), Candidate("shipping", "s")]
-    chosen, _, rejected = r.parse("Reason: x\nAgents: legal, 7, [1] shipping, billing", cands)
+    chosen, _, rejected, _ = r.parse("Reason: x\nAgents: legal, 7, [1] shipping, billing", cands)
     assert chosen == ("billing",)
     assert rejected == ["legal", "7", "[1] shipping"]
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from agentroute.errors import ConfigError
 from agentroute.types import TIER_ORDER, Tier
 
 
@@ -82,13 +83,16 @@ class ThresholdPolicy:
     """Large when any trigger fires (probe entropy, recent failures, a late step), unless
     less than ``min_remaining_ratio`` of the budget is left: then small, to save the rest.
 
-    Signals the runtime provides: ``first_token_entropy`` (when probing), ``step``,
+    Signals the runtime provides: ``first_token_entropy`` (when probing), ``sigma`` (when
+    ``sigma_at`` is set: the disagreement of ``sigma_probes`` sampled small answers), ``step``,
     ``recent_failures`` (failed model attempts so far in the task) and ``remaining_ratio``.
     """
 
     entropy_at: float | None = 1.0
     failures_at: int | None = 1
     from_step: int | None = None
+    sigma_at: float | None = None
+    sigma_probes: int = 3
     min_remaining_ratio: float = 0.25
     probe_top_logprobs: int = 10
     name: str = "threshold"
@@ -96,6 +100,10 @@ class ThresholdPolicy:
     def __post_init__(self) -> None:
         if self.entropy_at is None:
             object.__setattr__(self, "probe_top_logprobs", 0)
+        if self.sigma_at is None:
+            object.__setattr__(self, "sigma_probes", 0)
+        elif self.sigma_probes < 2:
+            raise ConfigError("sigma needs at least 2 probes")
 
     def choose(self, tiers: tuple[str, ...], signals: Mapping[str, float]) -> SwitchDecision:
         small = min(tiers, key=TIER_ORDER.__getitem__)
@@ -107,6 +115,9 @@ class ThresholdPolicy:
         failures = signals.get("recent_failures", 0.0)
         if self.failures_at is not None and failures >= self.failures_at:
             fired.append(f"{failures:.0f} recent failure(s)")
+        s = signals.get("sigma")
+        if self.sigma_at is not None and s is not None and s >= self.sigma_at:
+            fired.append(f"sigma {s:.2f} >= {self.sigma_at:g}")
         step = signals.get("step", 0.0)
         if self.from_step is not None and step >= self.from_step:
             fired.append(f"step {step:.0f} >= {self.from_step}")

@@ -1,6 +1,22 @@
 """Routers choose which agent(s) or model handles a request."""
 
-from agentroute.routers.base import Candidate, FirstRouter, Router
+from agentroute.routers.answers import AnswerChecks, check_answer, final_number, normalize
+from agentroute.routers.bandit import LinUCBRouter, query_features, reward
+from agentroute.routers.base import Candidate, FirstRouter, Router, check_candidates
+from agentroute.routers.cascade import (
+    CascadeRouter,
+    learned_confidence,
+    token_confidence,
+    verifier_confidence,
+)
+from agentroute.routers.entropy import EntropyRouter
 from agentroute.routers.reasoning import ReasoningRouter
+from agentroute.routers.semantic import SemanticRouter, calibrate
+from agentroute.routers.sigma import SigmaRouter, sigma
 
-__all__ = ["Candidate", "FirstRouter", "ReasoningRouter", "Router"]
+__all__ = [
+    "AnswerChecks", "Candidate", "CascadeRouter", "EntropyRouter", "FirstRouter", "LinUCBRouter",
+    "ReasoningRouter", "Router", "SemanticRouter", "SigmaRouter", "calibrate", "check_answer",
+    "check_candidates", "final_number", "learned_confidence", "normalize", "query_features",
+    "reward", "sigma", "token_confidence", "verifier_confidence",
+]  # fmt: skip

@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agentroute.errors import RoutingError
-from agentroute.routers.base import Candidate
+from agentroute.errors import ConfigError, RoutingError
+from agentroute.routers.base import Candidate, check_candidates
 from agentroute.types import Completer, Message, ModelRequest, RouteDecision
 
 _SYSTEM = (
@@ -27,10 +27,18 @@ _SYSTEM = (
 
 @dataclass(frozen=True)
 class ReasoningRouter:
+    """``allow_none``: an explicit "none" from the model becomes an empty choice (no agent
+    fits), which the runtime turns into an escalation; without it, "none" takes the default."""
+
     max_agents: int = 1
     default: str | None = None
     max_tokens: int = 64
+    allow_none: bool = False
     name: str = "reasoning"
+
+    def __post_init__(self) -> None:
+        if self.max_agents < 1:
+            raise ConfigError(f"max_agents must be at least 1, not {self.max_agents}")
 
     def prompt(self, query: str, candidates: Sequence[Candidate]) -> ModelRequest:
         catalog = "\n".join(
@@ -47,34 +55,43 @@ class ReasoningRouter:
 
     def parse(
         self, text: str, candidates: Sequence[Candidate]
-    ) -> tuple[tuple[str, ...], str, list[str]]:
-        """Return (chosen names, reason, rejected tokens)."""
+    ) -> tuple[tuple[str, ...], str, list[str], bool]:
+        """Return (chosen names, reason, rejected tokens, said none). Never raises."""
         reason_m = re.search(r"reason\s*:\s*(.+)", text, re.I)
-        reason = reason_m.group(1).strip() if reason_m else ""
+        reason = reason_m.group(1).strip()[:300] if reason_m else ""
         agents_m = re.search(r"agents?\s*:\s*(.+)", text, re.I)
         if not agents_m:
-            return (), reason, [text.strip()[:80]]
+            return (), reason, [text.strip()[:80]], False
         by_name = {c.name.lower(): c.name for c in candidates}
         chosen: list[str] = []
         rejected: list[str] = []
+        said_none = False
         for token in re.split(r"[,;/]| and ", agents_m.group(1)):
             tok = token.strip().strip("`*.\"' ").lower()
-            if not tok or tok == "none":
+            if tok in _NONE:
+                said_none = True
+                continue
+            if not tok:
                 continue
             name = _resolve(tok, candidates, by_name)
             if name is None:
                 rejected.append(tok)
             elif name not in chosen:
                 chosen.append(name)
-        return tuple(chosen[: self.max_agents]), reason, rejected
+        return tuple(chosen[: self.max_agents]), reason, rejected[:8], said_none
 
     async def route(
         self, query: str, candidates: Sequence[Candidate], complete: Completer | None
     ) -> RouteDecision:
+        check_candidates(self.name, candidates)
         if complete is None:
             raise RoutingError("the reasoning router needs a model to reason with")
         completion = await complete(self.prompt(query, candidates))
-        chosen, reason, rejected = self.parse(completion.text, candidates)
+        chosen, reason, rejected, said_none = self.parse(completion.text, candidates)
+        if not chosen and said_none and self.allow_none and not rejected:
+            return RouteDecision(
+                router=self.name, chosen=(), reason=f"none fits: {reason or 'the model said none'}"
+            )
         if chosen:
             note = f" (ignored ids outside the catalog: {rejected})" if rejected else ""
             return RouteDecision(
@@ -83,7 +100,8 @@ class ReasoningRouter:
                 reason=reason + note,
                 scores={c: 1.0 for c in chosen},
             )
-        fallback = self.default or candidates[0].name
+        names = [c.name for c in candidates]
+        fallback = self.default if self.default in names else names[0]
         return RouteDecision(
             router=self.name,
             chosen=(fallback,),
@@ -93,6 +111,7 @@ class ReasoningRouter:
         )
 
 
+_NONE = {"none", "none fits", "oos", "no agent", "nobody"}
 _ID_AND_NAME = re.compile(r"^\[?(\d+)\]?\s*[:.)-]?\s*([a-z][\w-]*)?$|^([a-z][\w-]*)$")
 
 

