@@ -119,16 +119,15 @@ class AnswerChecks:
 def check_answer(text: str) -> AnswerChecks:
     """Recompute every ``a op b = c`` and ``<<a op b=c>>`` the answer wrote; count those that
     are wrong, hedging words, and whether it commits to a whole-number final answer."""
-    seen = wrong = 0
     pairs = [(m.group(1), m.group(2)) for m in _ANNOTATION.finditer(text)]
     pairs += [(m.group(1), m.group(2)) for m in _EQUATION.finditer(_ANNOTATION.sub("", text))]
+    checked: set[tuple[float, float]] = set()  # a calculator annotation repeats its equation
     for expression, stated in pairs:
         value, claimed = evaluate(expression), _number(stated.strip().lstrip("$"))
-        if value is None or claimed is None:
-            continue
-        seen += 1
-        if abs(value - claimed) > 0.01 * max(1.0, abs(claimed)):
-            wrong += 1
+        if value is not None and claimed is not None:
+            checked.add((round(value, 6), round(claimed, 6)))
+    seen = len(checked)
+    wrong = sum(abs(v - c) > 0.01 * max(1.0, abs(c)) for v, c in checked)
     marked = any(m.search(text) for m in _FINAL_MARKERS)
     final = final_number(text) if marked else None
     lower = text.lower()
