@@ -102,23 +102,30 @@ class AnswerChecks:
     wrong_equations: int
     has_final: bool
     final_is_integer: bool
+    finals: int
     hedges: int
     length: int
+    question_numbers_used: float | None = None
 
     def features(self) -> dict[str, float]:
-        return {
+        out = {
             "equations": float(self.equations),
             "wrong_equations": float(self.wrong_equations),
             "no_final": float(not self.has_final),
             "non_integer_final": float(self.has_final and not self.final_is_integer),
+            "finals": float(self.finals),
             "hedges": float(self.hedges),
             "answer_kchars": self.length / 1000,
         }
+        if self.question_numbers_used is not None:
+            out["question_numbers_used"] = self.question_numbers_used
+        return out
 
 
-def check_answer(text: str) -> AnswerChecks:
+def check_answer(text: str, question: str | None = None) -> AnswerChecks:
     """Recompute every ``a op b = c`` and ``<<a op b=c>>`` the answer wrote; count those that
-    are wrong, hedging words, and whether it commits to a whole-number final answer."""
+    are wrong, hedging words, final-answer markers, and whether it commits to a whole-number
+    final answer. With the ``question``, also the share of its numbers the answer uses."""
     pairs = [(m.group(1), m.group(2)) for m in _ANNOTATION.finditer(text)]
     pairs += [(m.group(1), m.group(2)) for m in _EQUATION.finditer(_ANNOTATION.sub("", text))]
     checked: set[tuple[float, float]] = set()  # a calculator annotation repeats its equation
@@ -131,11 +138,18 @@ def check_answer(text: str) -> AnswerChecks:
     marked = any(m.search(text) for m in _FINAL_MARKERS)
     final = final_number(text) if marked else None
     lower = text.lower()
+    used = None
+    if question is not None:
+        asked = {n for n in map(_number, _ANY_NUMBER.findall(question)) if n is not None}
+        written = {n for n in map(_number, _ANY_NUMBER.findall(text)) if n is not None}
+        used = len(asked & written) / len(asked) if asked else 1.0
     return AnswerChecks(
         equations=seen,
         wrong_equations=wrong,
         has_final=final is not None,
         final_is_integer=final is not None and float(final).is_integer(),
+        finals=sum(len(m.findall(text)) for m in _FINAL_MARKERS),
         hedges=sum(lower.count(h) for h in _HEDGES),
         length=len(text),
+        question_numbers_used=used,
     )

@@ -1,9 +1,10 @@
 """Cascade: the cheapest model answers first; a confidence signal decides whether its answer
 stands or the next model up is asked, and so on to the strongest.
 
-``confidence`` maps a completion to a number in [0, 1]: `token_confidence` (the geometric-mean
-token probability, needs logprobs), `verifier_confidence` (arithmetic re-checked, a final
-answer given), or a fitted `Logistic` over `AnswerChecks` features through `learned_confidence`.
+``confidence`` maps the query and a completion to a number in [0, 1]: `token_confidence` (the
+geometric-mean token probability, needs logprobs), `verifier_confidence` (arithmetic
+re-checked, a final answer given, the question's numbers used), or a fitted `Logistic` through
+`learned_confidence`, over `AnswerChecks` features or any features of query and answer.
 The decision carries the accepted answer, so nobody pays for it twice, and the scores hold
 every confidence seen on the way up.
 """
@@ -19,29 +20,37 @@ from agentroute.routers.answers import check_answer
 from agentroute.routers.base import Candidate, by_cost
 from agentroute.types import Completer, Completion, Logistic, Message, ModelRequest, RouteDecision
 
-Confidence = Callable[[Completion], float]
+Confidence = Callable[[str, Completion], float]
+Features = Callable[[str, Completion], dict[str, float]]
 
 
-def token_confidence(completion: Completion) -> float:
+def answer_check_features(query: str, completion: Completion) -> dict[str, float]:
+    return check_answer(completion.text, query).features()
+
+
+def token_confidence(query: str, completion: Completion) -> float:
     """Geometric-mean probability of the answer's tokens; 0 when no logprobs came back."""
     p = completion.mean_token_prob()
     return 0.0 if p is None else p
 
 
-def verifier_confidence(completion: Completion) -> float:
-    """1 when the answer commits to a final answer and every equation it wrote checks out;
-    each wrong equation, hedge or missing final answer lowers it."""
-    c = check_answer(completion.text)
+def verifier_confidence(query: str, completion: Completion) -> float:
+    """1 when the answer commits to a final answer, every equation it wrote checks out and it
+    uses the question's numbers; each wrong equation, hedge, missing final answer or unused
+    number lowers it."""
+    c = check_answer(completion.text, query)
     penalty = 0.5 * c.wrong_equations + 0.15 * c.hedges + (0.5 if not c.has_final else 0.0)
+    penalty += 0.3 * (1.0 - (c.question_numbers_used or 0.0))
     return max(0.0, 1.0 - penalty)
 
 
-def learned_confidence(model: Logistic) -> Confidence:
-    """Confidence = 1 - P(wrong) from a logistic model fitted on `AnswerChecks` features
-    (see ``benchmarks/gsm8k_routing.py`` for one fitted on the RouteLLM table)."""
+def learned_confidence(model: Logistic, features: Features = answer_check_features) -> Confidence:
+    """Confidence = 1 - P(wrong) from a logistic model fitted on ``features`` (by default the
+    `AnswerChecks` of the answer against the query; ``benchmarks/gsm8k_routing.py`` fits one
+    on the RouteLLM table)."""
 
-    def confidence(completion: Completion) -> float:
-        return 1.0 - model.probability(check_answer(completion.text).features())
+    def confidence(query: str, completion: Completion) -> float:
+        return 1.0 - model.probability(features(query, completion))
 
     return confidence
 
@@ -83,7 +92,7 @@ class CascadeRouter:
                     reason=_path(scores, self.threshold) + f"; {candidate.name!r} answers last",
                     answer=completion.text,
                 )
-            raw = float(self.confidence(completion))
+            raw = float(self.confidence(query, completion))
             conf = min(1.0, max(0.0, raw)) if math.isfinite(raw) else 0.0
             scores[candidate.name] = conf
             if conf >= self.threshold:

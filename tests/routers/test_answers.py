@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,3 +42,6 @@ def test_check_answer_finds_wrong_equations_hedges_and_missing_finals() -> None:
     bad = check_answer("2 + 2 = 5. However, assuming rounding, it is about 4.5")
     assert bad.wrong_equations == 1 and bad.hedges >= 3 and not bad.has_final
     assert check_answer("#### 2.5").features()["non_integer_final"] == 1.0
+    used = check_answer("16 - 3 = 13 #### 13", question="16 eggs, eats 3, bakes 4")
+    assert used.question_numbers_used == pytest.approx(2 / 3)
+    assert "question_numbers_used" not in good.features()

@@ -60,7 +60,7 @@ def test_learned_confidence_reads_answer_checks() -> None:
     conf = learned_confidence(model)
     good = Completion(text="2 + 2 = 4 #### 4", model="m", provider="p", usage=Usage())
     bad = good.model_copy(update={"text": "2 + 2 = 5 #### 5"})
-    assert conf(good) > 0.85 > 0.3 > conf(bad)
+    assert conf("2 + 2?", good) > 0.85 > 0.3 > conf("2 + 2?", bad)
 
 
 def test_sigma_agreement_keeps_the_cheap_answer(server: FakeModelServer) -> None:
