@@ -224,6 +224,29 @@ class NodeRunEvent(EventBase):
     result_is_repr: bool = False
 
 
+class AntStepEvent(EventBase):
+    """One ant-colony choice: the candidates' probabilities and what was picked."""
+
+    kind: Literal["ant_step"] = "ant_step"
+    stage: int
+    previous: str
+    chosen: str
+    probabilities: dict[str, float]
+    task_weights: dict[str, float] = Field(default_factory=dict)
+
+
+class PheromoneUpdateEvent(EventBase):
+    """A background pheromone update: what the quality gate said and how each edge moved
+    (``[task_type, src, dst, old, new]`` rows)."""
+
+    kind: Literal["pheromone_update"] = "pheromone_update"
+    path: tuple[str, ...]
+    quality: float
+    cost: float
+    passed_gate: bool
+    deltas: tuple[tuple[str, str, str, float, float], ...] = ()
+
+
 TraceEvent = Annotated[
     RunStart
     | RunEnd
@@ -241,7 +264,9 @@ TraceEvent = Annotated[
     | PathEvent
     | RerouteEvent
     | FanOutEvent
-    | NodeRunEvent,
+    | NodeRunEvent
+    | AntStepEvent
+    | PheromoneUpdateEvent,
     Field(discriminator="kind"),
 ]
 

@@ -92,3 +92,25 @@ def test_healing_cookbook_traces_replay_identically(server: FakeModelServer) -> 
         report = runner.replay(trace)
         assert report.identical, report.describe()
     assert len(server.calls()) == before  # the summariser agent was not called again
+
+
+def test_expert_panel_runs_two_specialists_and_merges(
+    server: FakeModelServer, tmp_path: Path
+) -> None:
+    server.script(
+        Reply("Reason: a double charge and a late parcel\nAgents: billing, shipping"),
+        Reply("Billing refunds one charge; shipping chases the courier."),
+        model="big",
+    )
+    server.script(Reply("I will refund the duplicate."), Reply("I will chase the courier."),
+                  model="tiny-one")  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(COOKBOOK / "expert_panel.py"), "--base-url", server.url,
+         "--small", "tiny-one", "--large", "big"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "Billing refunds one charge" in out.stdout and "panel=billing+shipping" in out.stdout
+    refine = server.calls()[-1].body["messages"]
+    assert "[billing]" in refine[1]["content"] and "[shipping]" in refine[1]["content"]
+    assert "disagree" in refine[0]["content"]

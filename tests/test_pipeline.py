@@ -100,9 +100,11 @@ def test_ids_outside_catalog_are_rejected() -> None:
 
     r = ReasoningRouter(max_agents=3)
     cands = [Candidate("billing", "b"), Candidate("shipping", "s")]
-    chosen, _, rejected, _ = r.parse("Reason: x\nAgents: legal, 7, [1] shipping, billing", cands)
-    assert chosen == ("billing",)
-    assert rejected == ["legal", "7", "[1] shipping"]
+    chosen, _, rejected, _ = r.parse(
+        "Reason: x\nAgents: legal, 7, [1] shipping, [2] shiping", cands
+    )
+    assert chosen == ("shipping",)  # a valid name beats a miscounted id
+    assert rejected == ["legal", "7", "[2] shiping"]
 
 
 def test_two_agents_run_in_parallel_then_refine(server: FakeModelServer) -> None:

@@ -117,7 +117,8 @@ _ID_AND_NAME = re.compile(r"^\[?(\d+)\]?\s*[:.)-]?\s*([a-z][\w-]*)?$|^([a-z][\w-
 
 def _resolve(tok: str, candidates: Sequence[Candidate], by_name: dict[str, str]) -> str | None:
     """A catalog name from ``billing``, ``2`` or ``[2] billing``; None when it names nothing in
-    the catalog or when its id and name disagree."""
+    the catalog. When an id and a valid name disagree the name wins: small models miscount
+    the blocks far more often than they misspell a name (measured on the intent set)."""
     m = _ID_AND_NAME.match(tok)
     if not m:
         return None
@@ -127,6 +128,4 @@ def _resolve(tok: str, candidates: Sequence[Candidate], by_name: dict[str, str])
         return name
     index = int(number) - 1
     by_id = candidates[index].name if 0 <= index < len(candidates) else None
-    if name_part is None:
-        return by_id
-    return name if name == by_id else None
+    return by_id if name_part is None else name

@@ -94,10 +94,10 @@ def test_bandit_state_round_trips_and_a_new_arm_is_tried() -> None:
 def test_parser_reads_ids_and_names_and_rejects_the_rest() -> None:
     r = ReasoningRouter(max_agents=3)
     chosen, reason, rejected, said_none = r.parse(
-        "Reason: money and parcels\nAgents: [2] shipping, 1, ghost, [3] billing", AGENTS
+        "Reason: money and parcels\nAgents: [2] shipping, 1, ghost, [3] billling", AGENTS
     )
     assert chosen == ("shipping", "billing") and reason == "money and parcels"
-    assert rejected == ["ghost", "[3] billing"] and not said_none
+    assert rejected == ["ghost", "[3] billling"] and not said_none
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,0 +1,233 @@
+"""Pheromone memory: one bounded table of edge pheromones per task type, fused per query.
+
+A path is a sequence of agent instances (an agent on a model), one per workflow stage; its
+edges are ``(START, first)``, ``(first, second)``, ... For a query with task-type weights
+w_t (from intent inference) the colony reads the fused pheromone
+
+    tau(q, edge) = sum over types t of w_t(q) * tau_t(edge).
+
+Every value stays within ``[tau_min, tau_max]`` (MAX-MIN ant system), so no path is starved
+forever and none takes over for good. Tables save as versioned JSON and render as a text
+table or a PNG heatmap, so a user can see why a route is preferred.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import struct
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentroute.errors import ConfigError
+
+START = "^start"
+FORMAT = "agentroute.pheromones"
+VERSION = 1
+Edge = tuple[str, str]
+Change = tuple[str, str, float, float]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    tau_min: float = 0.05
+    tau_max: float = 5.0
+    tau_init: float = 1.0
+
+    def __post_init__(self) -> None:
+        values = (self.tau_min, self.tau_max, self.tau_init)
+        if not all(math.isfinite(v) for v in values):
+            raise ConfigError("pheromone bounds must be finite")
+        if not 0 < self.tau_min <= self.tau_init <= self.tau_max:
+            raise ConfigError(f"need 0 < tau_min <= tau_init <= tau_max, got {values}")
+
+    def clamp(self, tau: float) -> float:
+        return min(self.tau_max, max(self.tau_min, tau))
+
+
+def path_edges(path: Sequence[str]) -> list[Edge]:
+    return list(itertools.pairwise([START, *path]))
+
+
+class PheromoneTable:
+    """Pheromone on the edges of one task type. Edges not yet seen read as ``tau_init``."""
+
+    def __init__(self, task_type: str, bounds: Bounds | None = None) -> None:
+        self.task_type = task_type
+        self.bounds = bounds or Bounds()
+        self._tau: dict[Edge, float] = {}
+
+    def get(self, edge: Edge) -> float:
+        return self._tau.get(edge, self.bounds.tau_init)
+
+    def ensure(self, edges: Iterable[Edge]) -> None:
+        """Register edges at ``tau_init`` so evaporation treats all of them alike."""
+        for e in edges:
+            self._tau.setdefault(e, self.bounds.tau_init)
+
+    def edges(self) -> dict[Edge, float]:
+        return dict(self._tau)
+
+    def evaporate(self, rho: float) -> list[Change]:
+        if not 0.0 <= rho <= 1.0:
+            raise ConfigError(f"evaporation rate must lie in [0, 1], not {rho}")
+        changes = []
+        for edge, old in self._tau.items():
+            new = self.bounds.clamp((1.0 - rho) * old)
+            if new != old:
+                self._tau[edge] = new
+                changes.append((*edge, old, new))
+        return changes
+
+    def deposit(self, path: Sequence[str], amount: float) -> list[Change]:
+        if not math.isfinite(amount) or amount < 0:
+            raise ConfigError(f"deposit must be finite and >= 0, not {amount}")
+        changes = []
+        for edge in path_edges(path):
+            old = self.get(edge)
+            new = self.bounds.clamp(old + amount)
+            self._tau[edge] = new
+            if new != old:
+                changes.append((*edge, old, new))
+        return changes
+
+
+class PheromoneMemory:
+    """The per-task-type tables, fused per query by the task-type weights."""
+
+    def __init__(self, task_types: Sequence[str], bounds: Bounds | None = None) -> None:
+        if not task_types or len(set(task_types)) != len(task_types):
+            raise ConfigError(f"need distinct task types, got {list(task_types)}")
+        self.bounds = bounds or Bounds()
+        self.tables = {t: PheromoneTable(t, self.bounds) for t in task_types}
+
+    @property
+    def task_types(self) -> list[str]:
+        return list(self.tables)
+
+    def ensure(self, edges: Iterable[Edge]) -> None:
+        edges = list(edges)
+        for table in self.tables.values():
+            table.ensure(edges)
+
+    def check_weights(self, weights: Mapping[str, float]) -> dict[str, float]:
+        unknown = set(weights) - set(self.tables)
+        if unknown:
+            raise ConfigError(f"unknown task types {sorted(unknown)}; known: {self.task_types}")
+        if any(not math.isfinite(w) or w < 0 for w in weights.values()):
+            raise ConfigError(f"task-type weights must be finite and >= 0: {dict(weights)}")
+        total = sum(weights.values())
+        if total <= 0:
+            raise ConfigError("task-type weights sum to zero")
+        return {t: w / total for t, w in weights.items()}
+
+    def fused(self, edge: Edge, weights: Mapping[str, float]) -> float:
+        """tau(q, edge) = sum_t w_t(q) tau_t(edge), with the weights normalised to sum 1."""
+        w = self.check_weights(weights)
+        return sum(wt * self.tables[t].get(edge) for t, wt in w.items())
+
+    # -- persistence ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "bounds": [self.bounds.tau_min, self.bounds.tau_max, self.bounds.tau_init],
+            "tables": {
+                t: [[src, dst, tau] for (src, dst), tau in sorted(table.edges().items())]
+                for t, table in self.tables.items()
+            },
+        }
+
+    def save(self, path: str | Path) -> None:
+        target = Path(path)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        tmp.replace(target)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PheromoneMemory:
+        try:
+            data = json.loads(Path(path).read_text())
+            if data.get("format") != FORMAT:
+                raise ValueError("not a pheromone file")
+            if data.get("version") != VERSION:
+                raise ValueError(f"version {data.get('version')} is not {VERSION}")
+            memory = cls(list(data["tables"]), Bounds(*map(float, data["bounds"])))
+            for t, rows in data["tables"].items():
+                table = memory.tables[t]
+                for src, dst, tau in rows:
+                    value = float(tau)
+                    if not memory.bounds.tau_min <= value <= memory.bounds.tau_max:
+                        raise ValueError(f"{t} {src}->{dst}: {value} is outside the bounds")
+                    table._tau[(str(src), str(dst))] = value
+            return memory
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"cannot load pheromones from {path}: {e}") from e
+
+    # -- pictures ---------------------------------------------------------------------------
+    def text_table(self, task_type: str) -> str:
+        """Rows = from, columns = to, cells = pheromone; the strongest edge of each row
+        is starred."""
+        sources, targets, tau = self._grid(task_type)
+        width = max([len(t) for t in targets] + [6])
+        head = " " * (max(len(s) for s in sources) + 2) if sources else ""
+        lines = [
+            f"pheromone for task type {task_type!r}",
+            head + " ".join(f"{t:>{width}}" for t in targets),
+        ]
+        for s in sources:
+            row = [tau.get((s, t)) for t in targets]
+            best = max((v for v in row if v is not None), default=None)
+            cells = [
+                f"{'':>{width}}" if v is None else f"{v:>{width - 1}.2f}{'*' if v == best else ' '}"
+                for v in row
+            ]
+            lines.append(f"{s:<{len(head) - 2}}  " + " ".join(cells))
+        return "\n".join(lines)
+
+    def heatmap_png(self, task_type: str, path: str | Path, cell: int = 24) -> None:
+        """A PNG heatmap (rows = from, columns = to, in `text_table`'s order; dark = strong,
+        white = no edge), written with the standard library only."""
+        sources, targets, tau = self._grid(task_type)
+        lo, hi = self.bounds.tau_min, self.bounds.tau_max
+        rows = []
+        for s in sources:
+            line = bytearray()
+            for t in targets:
+                v = tau.get((s, t))
+                if v is None:
+                    rgb = (255, 255, 255)
+                else:
+                    x = (v - lo) / (hi - lo) if hi > lo else 1.0
+                    rgb = (int(255 - 200 * x), int(245 - 160 * x), int(235 - 60 * x))
+                line += bytes(rgb) * cell
+            rows.extend([bytes(line)] * cell)
+        _write_png(Path(path), len(targets) * cell, len(sources) * cell, rows)
+
+    def _grid(self, task_type: str) -> tuple[list[str], list[str], dict[Edge, float]]:
+        if task_type not in self.tables:
+            raise ConfigError(f"unknown task type {task_type!r}; known: {self.task_types}")
+        tau = self.tables[task_type].edges()
+        sources = sorted({s for s, _ in tau}, key=lambda s: (s != START, s))
+        targets = sorted({t for _, t in tau})
+        return sources, targets, tau
+
+
+def _write_png(path: Path, width: int, height: int, rows: Sequence[bytes]) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    if not rows or not width:
+        width, height, rows = 1, 1, [b"\xff\xff\xff"]
+    raw = b"".join(b"\x00" + r for r in rows)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+    path.write_bytes(png + chunk(b"IEND", b""))

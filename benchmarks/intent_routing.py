@@ -1,0 +1,140 @@
+"""Intent routing on the embedded models: reasoning and semantic routers, 10 agents, 222 queries.
+
+The set (``benchmarks/data/``) was written for this project: ten support agents whose
+capabilities overlap (billing/subscriptions/orders, shipping/returns/orders,
+account/security/privacy, tech support/product info) and 222 queries, 20 of them out of scope
+(gold "none"). Queries are split by the SHA-256 of their text: even = dev, odd = test. The
+semantic router's "none fits" threshold is calibrated on dev; every figure is on test. The
+reasoning router is not tuned at all.
+
+A query counts as correct when its gold agent is in the chosen set, or, for an out-of-scope
+query, when the router chose nothing. Reported: accuracy, in-scope accuracy, average set size,
+"none fits" precision and recall, and latency per decision (p50 / p95).
+
+    .venv/bin/python benchmarks/intent_routing.py [--models small,large] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentroute.models import Model
+from agentroute.models.embeddings import embed
+from agentroute.routers import Candidate, ReasoningRouter, SemanticRouter, calibrate
+from agentroute.runtime.candidates import ModelCandidates
+from agentroute.types import RouteDecision
+
+DATA = Path(__file__).with_name("data")
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    gold: str | None
+
+
+def load() -> tuple[list[Candidate], list[Query], list[Query]]:
+    agents = [
+        Candidate(a["name"], a["description"], tuple(a["examples"]))
+        for a in json.loads((DATA / "intent_agents.json").read_text())
+    ]
+    dev, test = [], []
+    for line in (DATA / "intent_queries.jsonl").read_text().splitlines():
+        q = Query(**{"text": (d := json.loads(line))["query"], "gold": d["gold"]})
+        (test if int(hashlib.sha256(q.text.encode()).hexdigest(), 16) % 2 else dev).append(q)
+    return agents, dev, test
+
+
+@dataclass
+class Score:
+    name: str
+    decisions: list[tuple[Query, RouteDecision, float]]
+
+    def row(self) -> str:
+        d = self.decisions
+        correct = [(q.gold in r.chosen) if q.gold else not r.chosen for q, r, _ in d]
+        in_scope = [c for (q, _, _), c in zip(d, correct, strict=True) if q.gold]
+        sizes = [len(r.chosen) for _, r, _ in d if r.chosen]
+        said_none = [q for q, r, _ in d if not r.chosen]
+        out_scope = [q for q, _, _ in d if q.gold is None]
+        precision = sum(q.gold is None for q in said_none) / len(said_none) if said_none else 0
+        recall = sum(not r.chosen for q, r, _ in d if q.gold is None) / max(1, len(out_scope))
+        ms = sorted(t * 1000 for _, _, t in d)
+        p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
+        fallbacks = sum(r.fallback for _, r, _ in d)
+        return (
+            f"| {self.name} | {sum(correct) / len(d):.1%} | {sum(in_scope) / len(in_scope):.1%} "
+            f"| {statistics.mean(sizes) if sizes else 0:.2f} | {precision:.0%} ({len(said_none)}) "
+            f"| {recall:.0%} | {statistics.median(ms):.0f} / {p95:.0f} | {fallbacks} |"
+        )
+
+
+async def score(
+    name: str,
+    route: Callable[[str], Awaitable[RouteDecision]],
+    queries: Sequence[Query],
+) -> Score:
+    out = []
+    for q in queries:
+        t0 = time.perf_counter()
+        decision = await route(q.text)
+        out.append((q, decision, time.perf_counter() - t0))
+    return Score(name, out)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", default="small,large")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N test queries")
+    args = parser.parse_args()
+    agents, dev, test = load()
+    if args.limit:
+        test = test[: args.limit]
+    print(f"{len(agents)} agents; dev {len(dev)} queries, test {len(test)} "
+          f"({sum(q.gold is None for q in test)} out of scope)")  # fmt: skip
+
+    def vectors(texts: Sequence[str]) -> list[list[float]]:
+        return [list(map(float, v)) for v in embed(texts)]
+
+    scores = []
+    base = SemanticRouter(embed=vectors)
+    threshold = calibrate(base, [(q.text, q.gold) for q in dev], agents)
+    print(f"semantic threshold calibrated on dev: {threshold:.3f}")
+    for label, router in (
+        ("semantic, top 1", SemanticRouter(embed=vectors, threshold=threshold)),
+        (
+            "semantic, set (margin 0.02, up to 2)",
+            SemanticRouter(embed=vectors, threshold=threshold, margin=0.02, max_agents=2),
+        ),
+    ):
+        await router.route("warm-up", agents, None)  # embeds the catalogue once
+        scores.append(await score(label, lambda text, r=router: r.route(text, agents, None), test))
+    for tier in args.models.split(","):
+        async with ModelCandidates([Model.local(tier)]) as (model,):  # type: ignore[misc]
+            assert model.complete is not None
+            router = ReasoningRouter(max_agents=2, allow_none=True, max_tokens=48)
+            await router.route("warm-up", agents, model.complete)  # start and fill the cache
+            scores.append(
+                await score(
+                    f"reasoning on local {tier} (up to 2, may say none)",
+                    lambda text, r=router, c=model.complete: r.route(text, agents, c),
+                    test,
+                )
+            )
+    print("\n| router | accuracy | in-scope accuracy | avg set size | none-fits precision (n) "
+          "| none-fits recall | ms per decision p50 / p95 | fallbacks |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for s in scores:
+        print(s.row())
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
