@@ -260,6 +260,9 @@ def _sse_chunks(body: dict[str, Any], r: Reply) -> list[bytes]:
 def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out as separate writes; without TCP_NODELAY, Nagle's algorithm
+        # and delayed ACKs add about 40 ms to every keep-alive request
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             pass

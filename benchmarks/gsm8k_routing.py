@@ -318,6 +318,25 @@ def svg(results: Sequence[Result], weak: Point, strong: Point, path: Path) -> No
     path.write_text("\n".join(out))
 
 
+def ascii_plot(results: Sequence[Result], width: int = 64, height: int = 16) -> str:
+    """Accuracy (rows) against USD per 1k queries (columns); one letter per policy."""
+    xmax = max(p.cost for r in results for p in r.points)
+    lo = min(p.accuracy for r in results for p in r.points)
+    hi = max(p.accuracy for r in results for p in r.points)
+    grid = [[" "] * width for _ in range(height)]
+    for letter, r in zip("abcdefgh", results, strict=False):
+        for p in r.points:
+            x = min(width - 1, int(p.cost / xmax * (width - 1)))
+            y = min(height - 1, int((hi - p.accuracy) / (hi - lo) * (height - 1)))
+            grid[y][x] = letter
+    lines = [f"{hi:.2f} |" + "".join(grid[0])]
+    lines += ["      |" + "".join(row) for row in grid[1:-1]]
+    lines += [f"{lo:.2f} |" + "".join(grid[-1]), "      +" + "-" * width]
+    lines.append(f"       $0{' ' * (width - 12)}${xmax:.2f} per 1k")
+    lines += [f"       {letter} = {r.name}" for letter, r in zip("abcdefgh", results, strict=False)]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
@@ -431,6 +450,7 @@ def main() -> None:
         print(f"| {cw} | {acc:.3f} | {share:.0%} | {cost:.2f} | "
               f"{random_accuracy(share, w_acc, s_acc):.3f} |")  # fmt: skip
 
+    print("\n" + ascii_plot(results))
     svg(results, always_weak, always_strong, args.svg)
     print(f"\nplot: {args.svg}")
 

@@ -5,7 +5,7 @@ this project, answers checked by hand), split by the SHA-256 of the question: ev
 odd = test. One agent solves each problem with the local small (0.5B) or large (1.5B) model;
 a run succeeds when its final number is the right answer. Each task's budget is
 ``--budget-usd`` at the notional local prices: enough for the worst case of one large answer
-(about $0.00016 reserved) after a one-token probe, but not after three sampled small answers,
+(about $0.00021 reserved) after a one-token probe, but not after three sampled small answers,
 so budget pressure is part of the test.
 
 Policies: the boundaries (always small, always large), GlimpRouter's entropy rule, a
@@ -14,12 +14,13 @@ train half's boundary runs (probe entropy and probability; hard = only large suc
 Reported on the test half: success rate, mean and max spend / budget, how often the large
 model answered, seconds per task.
 
-    .venv/bin/python benchmarks/local_switching.py [--budget-usd 0.00017]
+    .venv/bin/python benchmarks/local_switching.py [--budget-usd 0.00023]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import statistics
@@ -35,8 +36,8 @@ from agentroute.runtime import Result
 
 DATA = Path(__file__).with_name("data") / "word_problems.jsonl"
 INSTRUCTIONS = (
-    "Solve the problem. Show the arithmetic in at most three short lines. The last line must "
-    "be #### followed by the final number, for example: #### 42"
+    "Solve the problem. Work it out step by step, one calculation per line, then finish with "
+    "a line of the form 'Answer: <number>'."
 )
 
 
@@ -65,7 +66,7 @@ def load() -> tuple[list[Problem], list[Problem]]:
 
 def solve(policy: SwitchPolicy, problem: Problem, budget: float) -> Run:
     models = [Model.local("small"), Model.local("large")]
-    agent = Agent("solver", "solves word problems", INSTRUCTIONS, models=models, max_tokens=160)
+    agent = Agent("solver", "solves word problems", INSTRUCTIONS, models=models, max_tokens=256)
     pipeline = Pipeline([agent], policy=policy, budget_usd=budget, trace_dir=None)
     t0 = time.perf_counter()
     try:
@@ -90,7 +91,8 @@ def row(name: str, runs: list[Run], budget: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--budget-usd", type=float, default=0.00017)
+    parser.add_argument("--budget-usd", type=float, default=0.00023)
+    parser.add_argument("--only", default="", help="comma-separated words: run matching policies")
     args = parser.parse_args()
     budget = args.budget_usd
     train, test = load()
@@ -122,13 +124,22 @@ def main() -> None:
         ("threshold on sigma >= 0.5", ThresholdPolicy(entropy_at=None, sigma_at=0.5)),
     ]
     if learned is not None:
-        policies.append(("learned (logistic on probe)", learned))
+        base_rate = labels.count("hard") / len(labels)
+        policies.append(("learned (logistic on probe), P(hard) >= 0.5", learned))
+        policies.append(
+            (
+                f"learned, P(hard) >= train share of hard tasks {base_rate:.2f}",
+                dataclasses.replace(learned, threshold=base_rate),
+            )
+        )
     else:
         print("no 'hard' task in train: the learned policy cannot be fitted")
     print("\n| policy | success | mean spend / budget | max spend / budget | large answered "
           "| s per task |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for name, policy in policies:
+        if args.only and not any(word in name for word in args.only.split(",")):
+            continue
         runs = [solve(policy, p, budget) for p in test]
         print(row(name, runs, budget), flush=True)
 

@@ -4,9 +4,11 @@
 outcome the updater evaporates the pheromone of the task types involved (rate ``rho`` times
 the type's weight in the query), then, only if the quality gate passes, deposits
 
-    amount_t = w_t(q) * deposit * quality / (cost_ref + cost)
+    amount_t = w_t(q) * deposit * quality / (1 + cost / cost_ref)
 
-on every edge of the path. A failing gate deposits nothing. Each update is reported to the
+on every edge of the path: quality over cost, where ``cost_ref`` is the cost at which a path
+earns half the pheromone of a free one (a very large ``cost_ref`` learns on quality alone). A
+failing gate deposits nothing. Each update is reported to the
 ``on_update`` callback (the runtime turns it into a ``pheromone_update`` trace event).
 """
 
@@ -95,7 +97,7 @@ class PheromoneUpdater:
             table = self.memory.tables[t]
             deltas += [(t, *c) for c in table.evaporate(self.rho * w)]
             if passed:
-                amount = w * self.deposit * outcome.quality / (self.cost_ref + outcome.cost)
+                amount = w * self.deposit * outcome.quality / (1.0 + outcome.cost / self.cost_ref)
                 deltas += [(t, *c) for c in table.deposit(outcome.path, amount)]
         if passed:
             self.applied += 1

@@ -1,9 +1,10 @@
 """Models as router candidates, for the routers that call models themselves (cascade, sigma,
-entropy): each candidate's ``complete`` goes through the model's endpoint and the one retry
-layer, and its ``cost`` is the model's price per million input plus output tokens.
+entropy). Each candidate's ``complete`` goes through a `ModelCaller`: the one retry layer, the
+budget ledger (reserve before, settle after) and a ``model_call`` trace event per attempt.
+Its ``cost`` is the model's price per million input plus output tokens.
 
-    async with ModelCandidates([small, large]) as candidates:
-        decision = await CascadeRouter().route(question, candidates, None)
+    async with ModelCandidates([small, large], budget=Budget(usd=0.01)) as candidates:
+        decision = await route_traced(CascadeRouter(), question, candidates, tracer=...)
 """
 
 from __future__ import annotations
@@ -11,48 +12,76 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import TracebackType
 
+from agentroute.budget import Budget, Ledger
 from agentroute.errors import ConfigError
-from agentroute.models import Model, ModelEndpoint, connect, prepare
-from agentroute.models.retry import call_with_retry
-from agentroute.routers import Candidate
-from agentroute.types import Completer, Completion, ModelRequest
+from agentroute.events import RouteEvent
+from agentroute.models import Model, prepare
+from agentroute.routers import Candidate, Router
+from agentroute.runtime.calls import ModelCaller
+from agentroute.trace import Tracer
+from agentroute.types import Completer, Completion, ModelRequest, RouteDecision
 
 
 class ModelCandidates:
-    def __init__(self, models: Sequence[Model]) -> None:
+    def __init__(
+        self,
+        models: Sequence[Model],
+        *,
+        budget: Budget | None = None,
+        tracer: Tracer | None = None,
+    ) -> None:
         labels = [m.label for m in models]
         if not models or len(set(labels)) != len(labels):
             raise ConfigError(f"need distinct models to route between, got {labels}")
         self.models = list(models)
-        self._endpoints: list[ModelEndpoint] = []
+        self.tracer = tracer or Tracer()
+        self.ledger = Ledger(budget or Budget())
+        self.caller = ModelCaller(self.tracer, self.ledger)
 
     async def __aenter__(self) -> list[Candidate]:
         await prepare(self.models)
-        self._endpoints = [connect(m) for m in self.models]
         return [
             Candidate(
                 name=m.label,
                 description=f"{m.tier} model {m.name}",
                 cost=m.price.input_per_mtok + m.price.output_per_mtok,
-                complete=_completer(m, ep),
+                complete=self._completer(m),
             )
-            for m, ep in zip(self.models, self._endpoints, strict=True)
+            for m in self.models
         ]
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for ep in self._endpoints:
-            await ep.aclose()
-        self._endpoints = []
+        await self.caller.aclose()
+
+    def _completer(self, model: Model) -> Completer:
+        async def complete(request: ModelRequest) -> Completion:
+            return await self.caller.call(model, request, step=0, purpose="route")
+
+        return complete
 
 
-def _completer(model: Model, endpoint: ModelEndpoint) -> Completer:
-    async def complete(request: ModelRequest) -> Completion:
-        return await call_with_retry(
-            lambda _n, timeout_s: endpoint.complete(request, timeout_s=timeout_s),
-            model.retry,
-            label=model.label,
-        )
-
-    return complete
+async def route_traced(
+    router: Router,
+    query: str,
+    candidates: Sequence[Candidate],
+    complete: Completer | None = None,
+    *,
+    tracer: Tracer,
+    step: int = 0,
+) -> RouteDecision:
+    """Run ``router`` and record its decision (candidates, choice, scores, reason) as a
+    ``route`` event on ``tracer``."""
+    decision = await router.route(query, candidates, complete)
+    tracer.emit(
+        RouteEvent,
+        step=step,
+        router=decision.router,
+        candidates=tuple(c.name for c in candidates),
+        chosen=decision.chosen,
+        scores=decision.scores,
+        reason=decision.reason,
+        fallback=decision.fallback,
+    )
+    return decision

@@ -134,7 +134,7 @@ def test_a_failing_gate_never_deposits() -> None:
         good.passed and rises and all(t == "math" and dst == "strong" for t, _, dst, _, _ in rises)
     )
     # evaporation rho * w: 0.07 for the first outcome (math weight 0.7), then 0.1; deposit
-    # w * deposit * quality / (cost_ref + cost) = 1 * 0.5 * 1 / 2
+    # w * deposit * quality / (1 + cost / cost_ref) = 1 * 0.5 * 1 / 2
     tau = memory.tables["math"].get((START, "strong"))
     assert tau == pytest.approx(1.0 * 0.93 * 0.9 + 0.25)
 

@@ -106,3 +106,36 @@ def test_entropy_router_without_logprobs_falls_back_to_large(server: FakeModelSe
     server.script(Reply("The"), model="small")
     d = _route(server, EntropyRouter())
     assert d.chosen == (L,) and d.fallback
+
+
+def test_model_candidates_trace_every_call_and_keep_to_the_budget(server: FakeModelServer) -> None:
+    from agentroute.budget import Budget
+    from agentroute.errors import BudgetExceededError
+    from agentroute.runtime.candidates import ModelCandidates, route_traced
+    from agentroute.trace import Tracer
+    from tests.conftest import fake_model
+
+    models = [
+        fake_model(server, "small", tier="small", price_in=0.1, price_out=0.2),
+        fake_model(server, "large", tier="large", price_in=2.0, price_out=8.0),
+    ]
+    server.script(Reply("3 * 4 = 13\n#### 13", usage=(20, 10)), model="small")
+    server.script(Reply("#### 12", usage=(20, 5)), model="large")
+    tracer = Tracer()
+
+    async def go() -> RouteDecision:
+        async with ModelCandidates(models, tracer=tracer) as cands:
+            return await route_traced(CascadeRouter(threshold=0.9), "3 * 4?", cands, tracer=tracer)
+
+    d = run(go())
+    kinds = [e.kind for e in tracer.trace]
+    assert kinds.count("model_call") == 2 and kinds[-1] == "route"
+    assert {e.purpose for e in tracer.trace.of_kind("model_call")} == {"route"}  # type: ignore[union-attr]
+    assert tracer.trace[-1].chosen == d.chosen == (L,)  # type: ignore[union-attr]
+
+    async def broke() -> None:
+        async with ModelCandidates(models, budget=Budget(usd=1e-9)) as cands:
+            await CascadeRouter().route("q", cands, None)
+
+    with pytest.raises(BudgetExceededError):
+        run(broke())
