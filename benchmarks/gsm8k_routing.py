@@ -330,10 +330,10 @@ def ascii_plot(results: Sequence[Result], width: int = 64, height: int = 16) -> 
             y = min(height - 1, int((hi - p.accuracy) / (hi - lo) * (height - 1)))
             grid[y][x] = letter
     lines = [f"{hi:.2f} |" + "".join(grid[0])]
-    lines += ["      |" + "".join(row) for row in grid[1:-1]]
-    lines += [f"{lo:.2f} |" + "".join(grid[-1]), "      +" + "-" * width]
-    lines.append(f"       $0{' ' * (width - 12)}${xmax:.2f} per 1k")
-    lines += [f"       {letter} = {r.name}" for letter, r in zip("abcdefgh", results, strict=False)]
+    lines += ["     |" + "".join(row) for row in grid[1:-1]]
+    lines += [f"{lo:.2f} |" + "".join(grid[-1]), "     +" + "-" * width]
+    lines.append(f"      $0{' ' * (width - 12)}${xmax:.2f} per 1k")
+    lines += [f"      {letter} = {r.name}" for letter, r in zip("abcdefgh", results, strict=False)]
     return "\n".join(lines)
 
 
