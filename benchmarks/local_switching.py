@@ -57,17 +57,21 @@ class Run:
 
 
 def load() -> tuple[list[Problem], list[Problem]]:
-    train, test = [], []
+    train: list[Problem] = []
+    test: list[Problem] = []
     for line in DATA.read_text().splitlines():
         p = Problem(**json.loads(line))
         (test if int(hashlib.sha256(p.q.encode()).hexdigest(), 16) % 2 else train).append(p)
     return train, test
 
 
-def solve(policy: SwitchPolicy, problem: Problem, budget: float) -> Run:
+def solver(policy: SwitchPolicy, budget: float) -> Pipeline:
     models = [Model.local("small"), Model.local("large")]
     agent = Agent("solver", "solves word problems", INSTRUCTIONS, models=models, max_tokens=256)
-    pipeline = Pipeline([agent], policy=policy, budget_usd=budget, trace_dir=None)
+    return Pipeline([agent], policy=policy, budget_usd=budget, trace_dir=None)
+
+
+def solve(pipeline: Pipeline, problem: Problem) -> Run:
     t0 = time.perf_counter()
     try:
         result = pipeline.run(problem.q)
@@ -98,11 +102,12 @@ def main() -> None:
     train, test = load()
     print(f"{len(train)} train problems, {len(test)} test problems, budget ${budget} per task")
 
-    probe_small = FixedTierPolicy("small", probe_top_logprobs=10)
+    probe_small = solver(FixedTierPolicy("small", probe_top_logprobs=10), budget)
     always_large = FixedTierPolicy("large")
+    large_run = solver(always_large, budget)
     signals, labels = [], []
     for p in train:
-        small, large = solve(probe_small, p, budget), solve(always_large, p, budget)
+        small, large = solve(probe_small, p), solve(large_run, p)
         assert small.result is not None
         signals.append(probe_signals(small.result.trace))
         labels.append(boundary_label(small.ok, large.ok))
@@ -140,7 +145,8 @@ def main() -> None:
     for name, policy in policies:
         if args.only and not any(word in name for word in args.only.split(",")):
             continue
-        runs = [solve(policy, p, budget) for p in test]
+        pipeline = solver(policy, budget)
+        runs = [solve(pipeline, p) for p in test]
         print(row(name, runs, budget), flush=True)
 
 

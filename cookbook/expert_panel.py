@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from _models import add_model_options, small_and_large
+
 from agentroute import Agent, FixedTierPolicy, Model, Pipeline, ReasoningRouter
 
 SPECIALISTS = {
@@ -50,16 +52,9 @@ def panel(small: Model, large: Model, trace_dir: str | None = "traces") -> Pipel
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", nargs="?", default=DEFAULT_TASK)
-    parser.add_argument("--base-url", help="an OpenAI-compatible server instead of local models")
-    parser.add_argument("--small", default="small")
-    parser.add_argument("--large", default="large")
+    add_model_options(parser)
     args = parser.parse_args()
-    if args.base_url:
-        small = Model.openai_compatible(args.base_url, args.small, tier="small")
-        large = Model.openai_compatible(args.base_url, args.large, tier="large")
-    else:
-        small, large = Model.local("small"), Model.local("large")
-    result = panel(small, large).run(args.task)
+    result = panel(*small_and_large(args)).run(args.task)
     print(result.output.strip())
     print(
         f"panel={'+'.join(result.agents)} calls={result.model_calls} "

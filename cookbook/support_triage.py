@@ -13,22 +13,18 @@ from __future__ import annotations
 
 import argparse
 
-from agentroute import Model
+from _models import add_model_options, small_and_large
+
 from agentroute.demo import DEFAULT_TASK, support_pipeline
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", nargs="?", default=DEFAULT_TASK)
-    parser.add_argument("--base-url", help="an OpenAI-compatible server instead of local models")
-    parser.add_argument("--small", default="small")
-    parser.add_argument("--large", default="large")
+    add_model_options(parser)
     parser.add_argument("--budget-usd", type=float, default=0.002)
     args = parser.parse_args()
-    small = large = None
-    if args.base_url:
-        small = Model.openai_compatible(args.base_url, args.small, tier="small")
-        large = Model.openai_compatible(args.base_url, args.large, tier="large")
+    small, large = small_and_large(args)
     result = support_pipeline(small, large, budget_usd=args.budget_usd).run(args.task)
     print(result.output.strip())
     print(

@@ -16,6 +16,7 @@ the candidates' probabilities out.
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -109,9 +110,14 @@ class Colony:
     def probabilities(
         self, previous: str, stage: Sequence[AgentNode], weights: Mapping[str, float]
     ) -> dict[str, float]:
-        w = self.memory.check_weights(weights)
+        return self._probabilities(previous, stage, self.memory.check_weights(weights))
+
+    def _probabilities(
+        self, previous: str, stage: Sequence[AgentNode], w: Mapping[str, float]
+    ) -> dict[str, float]:
+        """As `probabilities`, for weights already checked and normalised."""
         scores = {
-            n.name: self.memory.fused((previous, n.name), w) ** self.alpha
+            n.name: self.memory.fused((previous, n.name), w, checked=True) ** self.alpha
             * self.eta(n, w) ** self.beta
             for n in stage
         }
@@ -119,10 +125,11 @@ class Colony:
         return {k: v / total for k, v in scores.items()}
 
     def walk(self, weights: Mapping[str, float]) -> Ant:
+        """Construct a path; the returned `Ant` holds the normalised task weights."""
         w = self.memory.check_weights(weights)
         previous, path, steps = START, [], []
         for stage in self.stages:
-            p = self.probabilities(previous, stage, w)
+            p = self._probabilities(previous, stage, w)
             names = list(p)
             previous = self.rng.choices(names, weights=[p[n] for n in names])[0]
             path.append(previous)
@@ -158,11 +165,11 @@ class AntRouter:
         if unknown:
             raise RoutingError(f"router {self.name!r}: {unknown} are not nodes of the colony")
         weights = self.intent(query)
-        if isinstance(weights, Awaitable):
+        if inspect.isawaitable(weights):
             weights = await weights
         stage = [self.colony.nodes[n] for n in names]
         w = self.colony.memory.check_weights(weights)
-        p = self.colony.probabilities(START, stage, w)
+        p = self.colony._probabilities(START, stage, w)
         pick = self.colony.rng.choices(names, weights=[p[n] for n in names])[0]
         self.last = Ant((pick,), (p,), w)
         mix = ", ".join(f"{t} {v:.2f}" for t, v in sorted(w.items(), key=lambda kv: -kv[1]))

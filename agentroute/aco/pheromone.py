@@ -124,9 +124,10 @@ class PheromoneMemory:
             raise ConfigError("task-type weights sum to zero")
         return {t: w / total for t, w in weights.items()}
 
-    def fused(self, edge: Edge, weights: Mapping[str, float]) -> float:
-        """tau(q, edge) = sum_t w_t(q) tau_t(edge), with the weights normalised to sum 1."""
-        w = self.check_weights(weights)
+    def fused(self, edge: Edge, weights: Mapping[str, float], *, checked: bool = False) -> float:
+        """tau(q, edge) = sum_t w_t(q) tau_t(edge), with the weights normalised to sum 1.
+        ``checked=True`` skips validation for weights that came from `check_weights`."""
+        w = weights if checked else self.check_weights(weights)
         return sum(wt * self.tables[t].get(edge) for t, wt in w.items())
 
     # -- persistence ------------------------------------------------------------------------

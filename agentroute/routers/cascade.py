@@ -81,29 +81,24 @@ class CascadeRouter:
     ) -> RouteDecision:
         ranked = by_cost(self.name, candidates)
         scores: dict[str, float] = {}
-        for rung, candidate in enumerate(ranked):
+        for candidate in ranked:
             assert candidate.complete is not None
             completion = await candidate.complete(self.request(query))
-            if rung == len(ranked) - 1:
-                return RouteDecision(
-                    router=self.name,
-                    chosen=(candidate.name,),
-                    scores=scores,
-                    reason=_path(scores, self.threshold) + f"; {candidate.name!r} answers last",
-                    answer=completion.text,
-                )
+            if candidate is ranked[-1]:
+                verdict = "answers last"
+                break
             raw = float(self.confidence(query, completion))
-            conf = min(1.0, max(0.0, raw)) if math.isfinite(raw) else 0.0
-            scores[candidate.name] = conf
-            if conf >= self.threshold:
-                return RouteDecision(
-                    router=self.name,
-                    chosen=(candidate.name,),
-                    scores=scores,
-                    reason=_path(scores, self.threshold) + f"; {candidate.name!r} accepted",
-                    answer=completion.text,
-                )
-        raise AssertionError("unreachable: the last rung always answers")
+            scores[candidate.name] = min(1.0, max(0.0, raw)) if math.isfinite(raw) else 0.0
+            if scores[candidate.name] >= self.threshold:
+                verdict = "accepted"
+                break
+        return RouteDecision(
+            router=self.name,
+            chosen=(candidate.name,),
+            scores=scores,
+            reason=_path(scores, self.threshold) + f"; {candidate.name!r} {verdict}",
+            answer=completion.text,
+        )
 
 
 def _path(scores: dict[str, float], threshold: float) -> str:

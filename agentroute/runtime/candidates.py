@@ -71,10 +71,17 @@ async def route_traced(
     tracer: Tracer,
     step: int = 0,
 ) -> RouteDecision:
-    """Run ``router`` and record its decision (candidates, choice, scores, reason) as a
-    ``route`` event on ``tracer``."""
+    """Run ``router`` and record its decision as a ``route`` event on ``tracer``."""
     decision = await router.route(query, candidates, complete)
-    tracer.emit(
+    record_route(tracer, decision, candidates, step)
+    return decision
+
+
+def record_route(
+    tracer: Tracer, decision: RouteDecision, candidates: Sequence[Candidate], step: int
+) -> RouteEvent:
+    """The ``route`` event for a decision: candidates, choice, scores, reason."""
+    return tracer.emit(
         RouteEvent,
         step=step,
         router=decision.router,
@@ -84,4 +91,3 @@ async def route_traced(
         reason=decision.reason,
         fallback=decision.fallback,
     )
-    return decision

@@ -81,8 +81,8 @@ class ColonyRunner:
         tracer.emit(
             RunStart, task=query, agents=tuple(self.colony.nodes), router="aco", origin=None
         )
-        weights = self.colony.memory.check_weights(await _maybe_await(self.intent(query)))  # type: ignore[arg-type]
-        ant = self.colony.walk(weights)
+        ant = self.colony.walk(await _maybe_await(self.intent(query)))  # type: ignore[arg-type]
+        weights = ant.weights
         output, cost, previous = "", 0.0, "^start"
         try:
             for i, (node, probabilities) in enumerate(zip(ant.path, ant.steps, strict=True)):

@@ -29,7 +29,6 @@ from agentroute.events import (
     Escalation,
     ModelCallEvent,
     ModelSwitch,
-    RouteEvent,
     RunEnd,
     RunStart,
     ToolCallEvent,
@@ -47,6 +46,7 @@ from agentroute.routers import (
     sigma,
 )
 from agentroute.runtime.calls import ModelCaller
+from agentroute.runtime.candidates import record_route
 from agentroute.runtime.concurrency import all_or_cancel
 from agentroute.runtime.result import Result
 from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer
@@ -298,16 +298,7 @@ class _Run:
         unknown = [c for c in decision.chosen if c not in self.p.agents]
         if unknown:
             raise RunError(f"router {self.p.router.name!r} chose unknown agents {unknown}")
-        route = self.tracer.emit(
-            RouteEvent,
-            step=self.step,
-            router=decision.router,
-            candidates=tuple(c.name for c in candidates),
-            chosen=decision.chosen,
-            scores=decision.scores,
-            reason=decision.reason,
-            fallback=decision.fallback,
-        )
+        route = record_route(self.tracer, decision, candidates, self.step)
         self.chosen, self.route_reason = decision.chosen, decision.reason
         if not decision.chosen:
             self.tracer.emit(
