@@ -4,7 +4,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,13 +57,19 @@ def fake_model(
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``agentroute ARGS`` as a real subprocess from the repository root."""
+def run_cli(
+    *args: str,
+    timeout: float = 120,
+    prefix: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``agentroute ARGS`` as a real subprocess from the repository root, optionally under a
+    ``prefix`` command (``unshare -n``) and with extra environment variables."""
     return subprocess.run(
-        [sys.executable, "-m", "agentroute.cli", *args],
+        [*prefix, sys.executable, "-m", "agentroute.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
-        env={**os.environ, "COLUMNS": "300"},
+        env={**os.environ, "COLUMNS": "300", **(env or {})},
     )

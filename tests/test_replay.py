@@ -3,9 +3,7 @@ are reported at the step where they bite."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from agentroute import Trace
 from agentroute.events import ModelCallEvent
 from agentroute.testing import Fail, FakeModelServer, Reply
 from tests import replay_fixture
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 
 
 def record(server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -98,24 +96,10 @@ def test_cli_replay_under_two_hash_seeds_with_the_server_gone(
     # where we may, also take the network away: a private namespace with loopback down
     isolate = ["unshare", "-n"] if _can_unshare() else []
     for seed in ("0", "1"):
-        env = {**os.environ, "PYTHONHASHSEED": seed, "COLUMNS": "200"}
-        out = subprocess.run(
-            [
-                *isolate,
-                sys.executable,
-                "-m",
-                "agentroute.cli",
-                "replay",
-                str(path),
-                "--pipeline",
-                "tests.replay_fixture:build",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-            env=env,
-        )
+        out = run_cli(
+            "replay", str(path), "--pipeline", "tests.replay_fixture:build",
+            prefix=isolate, env={"PYTHONHASHSEED": seed},
+        )  # fmt: skip
         assert out.returncode == 0, out.stdout + out.stderr
         assert "identical" in out.stdout
 
@@ -124,13 +108,7 @@ def test_cli_replay_refuses_to_import_an_unvetted_origin(
     server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = record(server, tmp_path, monkeypatch)
-    out = subprocess.run(
-        [sys.executable, "-m", "agentroute.cli", "replay", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    out = run_cli("replay", str(path))
     assert out.returncode == 1 and "--pipeline tests.replay_fixture:build" in out.stderr
 
 
@@ -140,22 +118,7 @@ def test_cli_replay_reports_divergence_with_exit_code(
     path = record(server, tmp_path, monkeypatch)
     planted = _plant(path, "charged twice", "charged once")
     planted_path = planted.save(tmp_path / "planted.jsonl")
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agentroute.cli",
-            "replay",
-            str(planted_path),
-            "--pipeline",
-            "tests.replay_fixture:build",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "300"},
-    )
+    out = run_cli("replay", str(planted_path), "--pipeline", "tests.replay_fixture:build")
     assert out.returncode == 1
     assert "diverged at event" in out.stdout and "charged once" in out.stdout
 
