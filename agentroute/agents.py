@@ -9,7 +9,7 @@ import asyncio
 import inspect
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints, overload
 
@@ -148,6 +148,9 @@ class Agent:
     """A sub-budget inside the task's: this agent's calls count against both."""
     examples: Sequence[str] = ()
     """Requests this agent should handle; the semantic router compares queries with them."""
+    runner: Callable[[str], Awaitable[str]] | None = None
+    """For an agent that is a program of its own (a compiled LangGraph graph, say): takes the
+    task, returns the answer. It needs no model; its answer is traced and replayed."""
 
     def __post_init__(self) -> None:
         _check_name("agent", self.name)
@@ -164,6 +167,12 @@ class Agent:
         for m in self.models:
             if not isinstance(m, Model):
                 raise ConfigError(f"agent {self.name!r}: {m!r} is not a Model")
+        if self.runner is not None and (self.models or self.tools):
+            raise ConfigError(
+                f"agent {self.name!r} has a runner: its program brings its own models and tools"
+            )
+        if self.runner is not None and not callable(self.runner):
+            raise ConfigError(f"agent {self.name!r}: runner {self.runner!r} is not callable")
         if self.max_tokens < 1:
             raise ConfigError(f"agent {self.name!r}: max_tokens must be >= 1")
         object.__setattr__(self, "tools", tuple(self.tools))

@@ -247,6 +247,31 @@ class PheromoneUpdateEvent(EventBase):
     deltas: tuple[tuple[str, str, str, float, float], ...] = ()
 
 
+class AgentRunEvent(EventBase):
+    """An agent that is a program of its own (a LangGraph graph, say) answered or failed;
+    the answer is recorded so a replay does not run the program again."""
+
+    kind: Literal["agent_run"] = "agent_run"
+    task: str
+    ok: bool
+    latency_s: float
+    output: str | None = None
+    error: str | None = None
+
+
+class ResumeEvent(EventBase):
+    """A durable run picked up from its last checkpoint in a new process (or after an error):
+    what had finished before, and what it had already spent."""
+
+    kind: Literal["resume"] = "resume"
+    thread_id: str
+    checkpoint_id: str | None = None
+    done_steps: int
+    spent_usd: float
+    model_calls: int
+    next_nodes: tuple[str, ...] = ()
+
+
 TraceEvent = Annotated[
     RunStart
     | RunEnd
@@ -266,7 +291,9 @@ TraceEvent = Annotated[
     | FanOutEvent
     | NodeRunEvent
     | AntStepEvent
-    | PheromoneUpdateEvent,
+    | PheromoneUpdateEvent
+    | AgentRunEvent
+    | ResumeEvent,
     Field(discriminator="kind"),
 ]
 

@@ -217,6 +217,15 @@ class Ledger:
         if reservation.parent is not None and self.parent is not None:
             self.parent.release(reservation.parent)
 
+    def carry(self, usd: float, tokens: int = 0) -> None:
+        """Book spend from an earlier part of the same task (a durable run resumed in a new
+        process), here only: each ledger of a chain carries its own part."""
+        if usd < 0 or tokens < 0:
+            raise ValueError("carried spend cannot be negative")
+        with self._lock:
+            self._spent += usd
+            self._spent_tokens += tokens
+
     def outstanding(self) -> int:
         """Reservations neither settled nor released (zero once a task has ended)."""
         with self._lock:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -26,16 +27,18 @@ from agentroute.errors import (
     TraceError,
 )
 from agentroute.events import (
+    AgentRunEvent,
     Escalation,
     ModelCallEvent,
     ModelSwitch,
+    RouteEvent,
     RunEnd,
     RunStart,
     ToolCallEvent,
 )
 from agentroute.models import Model, ModelEndpoint, connect, prepare
 from agentroute.models.embeddings import embed
-from agentroute.models.replay import Recording, ReplayEndpoint
+from agentroute.models.replay import Recording, ReplayEndpoint, ReplayMissError
 from agentroute.routers import (
     Candidate,
     FirstRouter,
@@ -102,13 +105,16 @@ class Pipeline:
             raise ConfigError("a pipeline needs at least one agent")
         check_handoffs(agents)
         for a in agents:
-            if not a.models:
+            if not a.models and a.runner is None:
                 raise ConfigError(f"agent {a.name!r} declares no model to run on")
         if budget is not None and budget_usd is not None:
             raise ConfigError("give either budget or budget_usd, not both")
         self.agents = {a.name: a for a in agents}
         self.router = router_from(router, agents)
-        self.router_model = router_model or agents[0].models[0]
+        with_models = [a for a in agents if a.models]
+        if router_model is None and not with_models:
+            raise ConfigError("no agent declares a model; give router_model")
+        self.router_model = router_model or with_models[0].models[0]
         self.budget = budget or Budget(usd=budget_usd)
         self.policy: SwitchPolicy = policy or EntropyPolicy()
         self.trace_dir = Path(trace_dir) if trace_dir is not None else None
@@ -116,6 +122,10 @@ class Pipeline:
         self.origin = origin
         # built once: it scans the environment for secrets and compiles their pattern
         self._redactor = Redactor()
+
+    def models(self) -> list[Model]:
+        """Every model this pipeline may call (the router's first)."""
+        return [self.router_model, *(m for a in self.agents.values() for m in a.models)]
 
     # -- entry points ---------------------------------------------------------------------
     def run(self, task: str) -> Result:
@@ -154,9 +164,19 @@ class Pipeline:
         async def no_wait(_: float) -> None:
             return None
 
+        programs: dict[str, deque[str]] = {}
+        for e in trace.events(AgentRunEvent):
+            if e.ok and e.agent is not None and e.output is not None:
+                programs.setdefault(e.agent, deque()).append(e.output)
         try:
             replayed = (
-                await self._arun(starts[0].task, connector=connector, sleep=no_wait, live=False)
+                await self._arun(
+                    starts[0].task,
+                    connector=connector,
+                    sleep=no_wait,
+                    live=False,
+                    programs=programs,
+                )
             ).trace
         except AgentrouteError as exc:
             replayed = exc.trace  # type: ignore[attr-defined]
@@ -169,6 +189,7 @@ class Pipeline:
         connector: Callable[[Model], ModelEndpoint],
         sleep: Callable[[float], Awaitable[None]] | None,
         live: bool,
+        programs: dict[str, deque[str]] | None = None,
     ) -> Result:
         if not isinstance(task, str) or not task.strip():
             raise ConfigError("the task must be a non-empty string")
@@ -190,11 +211,15 @@ class Pipeline:
             origin=self.origin,
         )
         run = _Run(self, caller, task)
+        if programs is not None:  # a replay: programs answer from the recording
+            run.recorded_programs = {
+                a.name: programs.get(a.name, deque())
+                for a in self.agents.values()
+                if a.runner is not None
+            }
         try:
             if live:
-                await prepare(
-                    [self.router_model, *(m for a in self.agents.values() for m in a.models)]
-                )
+                await prepare(self.models())
             with tracer.scope(start):
                 output = await _within(self.budget.wall_s, run.execute())
         except BaseException as exc:
@@ -256,6 +281,8 @@ class _Run:
         self.chosen: tuple[str, ...] = ()
         self.ledgers: dict[str, Ledger] = {}
         self.route_reason = ""
+        self.route_event: RouteEvent | None = None
+        self.recorded_programs: dict[str, deque[str]] = {}
 
     def _ledger_for(self, agent: str | None) -> Ledger | None:
         """An agent with its own budget books its calls in a child of the task's ledger."""
@@ -287,6 +314,15 @@ class _Run:
         return completion
 
     async def execute(self) -> str:
+        chosen = await self.route()
+        with self.tracer.scope(self.route_event):
+            answers = await all_or_cancel([self.run_agent(self.p.agents[n]) for n in chosen])
+            if len(answers) == 1:
+                return answers[0]
+            return await self.refine(chosen, answers)
+
+    async def route(self) -> tuple[str, ...]:
+        """Ask the router for the agents; none fitting ends the task in an escalation."""
         candidates = [
             Candidate(a.name, a.description, tuple(a.examples)) for a in self.p.agents.values()
         ]
@@ -298,27 +334,54 @@ class _Run:
         unknown = [c for c in decision.chosen if c not in self.p.agents]
         if unknown:
             raise RunError(f"router {self.p.router.name!r} chose unknown agents {unknown}")
-        route = record_route(self.tracer, decision, candidates, self.step)
+        self.route_event = record_route(self.tracer, decision, candidates, self.step)
         self.chosen, self.route_reason = decision.chosen, decision.reason
         if not decision.chosen:
             self.tracer.emit(
-                Escalation, step=self.step, parent=route.seq, reason=decision.reason,
+                Escalation, step=self.step, parent=self.route_event.seq, reason=decision.reason,
                 detail={"router": decision.router, "scores": decision.scores},
             )  # fmt: skip
             raise RoutingError(f"no agent fits this task: {decision.reason}")
-        with self.tracer.scope(route):
-            answers = await all_or_cancel(
-                [self.run_agent(self.p.agents[n]) for n in decision.chosen]
-            )
-            if len(answers) == 1:
-                return answers[0]
-            return await self.refine(decision.chosen, answers)
+        return decision.chosen
 
     async def run_agent(self, agent: Agent) -> str:
+        if agent.runner is not None:
+            return await self.run_program(agent)
         system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
         messages: tuple[Message, ...] = (Message.system(system), Message.user(self.task))
         model, ready = await self._pick_model(agent, messages)
         return ready if ready is not None else await self._answer(agent, model, messages)
+
+    async def run_program(self, agent: Agent) -> str:
+        """An agent that is a program of its own (a LangGraph graph, say): hand it the task,
+        record its answer (a replay serves the recording and does not run it)."""
+        assert agent.runner is not None
+        started = time.perf_counter()
+        recorded = self.recorded_programs.get(agent.name)
+        try:
+            if recorded is not None:
+                if not recorded:
+                    raise ReplayMissError(agent.name, "program answer")
+                output = recorded.popleft()
+            else:
+                output = await agent.runner(self.task)
+                if not isinstance(output, str):
+                    raise RunError(f"agent {agent.name!r} returned {type(output).__name__}, "
+                                   "not a string")  # fmt: skip
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self.tracer.emit(
+                AgentRunEvent, step=self.step, agent=agent.name, ok=False, task=self.task,
+                latency_s=time.perf_counter() - started, error=error,
+            )  # fmt: skip
+            if isinstance(exc, AgentrouteError):
+                raise
+            raise RunError(f"agent {agent.name!r} failed: {error}") from exc
+        self.tracer.emit(
+            AgentRunEvent, step=self.step, agent=agent.name, ok=True, task=self.task,
+            latency_s=time.perf_counter() - started, output=output,
+        )  # fmt: skip
+        return output
 
     async def _pick_model(
         self, agent: Agent, messages: tuple[Message, ...]
