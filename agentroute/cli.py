@@ -328,6 +328,28 @@ def replay(
         )
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def run(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="a cookbook file, or any script using agentroute")],
+    task: Annotated[str | None, typer.Option(help="the task, passed on as --task")] = None,
+) -> None:
+    """Run a script with a live progress line and a summary table of every run it made
+    (route, models, calls, cost, latency, trace). Other options go to the script."""
+    from agentroute.run_watch import run_file
+
+    if not file.is_file():
+        raise _fail(AgentrouteError(f"no such file: {file}"))
+    args = (["--task", task] if task is not None else []) + list(ctx.args)
+    code, watcher = run_file(file, args, err)
+    if watcher.rows:  # wide enough for trace paths even when piped
+        Console(width=max(console.width, 150)).print(watcher.table())
+    if code:
+        raise typer.Exit(code=code)
+
+
 @app.command()
 def demo(
     task: Annotated[str | None, typer.Argument(help="the customer's message")] = None,

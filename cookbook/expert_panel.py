@@ -7,7 +7,7 @@ Runs on the embedded local models (router and refiner on large, specialists on s
 ``--base-url`` and model names to use any OpenAI-compatible server.
 
     python cookbook/expert_panel.py
-    python cookbook/expert_panel.py "My card was charged twice and my parcel is a week late"
+    python cookbook/expert_panel.py --task "My card was charged twice and my parcel is late"
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from _models import add_model_options, small_and_large
+from _replay import add_replay_option, report_replays
 
 from agentroute import Agent, FixedTierPolicy, Model, Pipeline, ReasoningRouter
 
@@ -51,15 +52,19 @@ def panel(small: Model, large: Model, trace_dir: str | None = "traces") -> Pipel
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", nargs="?", default=DEFAULT_TASK)
+    parser.add_argument("--task", default=DEFAULT_TASK)
     add_model_options(parser)
+    add_replay_option(parser)
     args = parser.parse_args()
-    result = panel(*small_and_large(args)).run(args.task)
+    pipeline = panel(*small_and_large(args))
+    result = pipeline.run(args.task)
     print(result.output.strip())
     print(
         f"panel={'+'.join(result.agents)} calls={result.model_calls} "
         f"cost=${result.cost_usd:.6f} trace={result.trace_path}"
     )
+    if args.check_replay:
+        report_replays([lambda: pipeline.replay(result.trace)])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from _replay import add_replay_option, report_replays
+
 from agentroute import Agent, FixedTierPolicy, Model, Pipeline
 from agentroute.graph import TaskGraph
 from agentroute.health import CircuitBreakerMonitor
@@ -87,7 +89,9 @@ def describe(i: int, result: GraphResult) -> str:
     )
 
 
-async def main_async(model: Model) -> list[GraphResult]:
+async def main_async(
+    model: Model, task: str = "Summarise the Point Reyes lighthouse page."
+) -> tuple[GraphRunner, list[GraphResult]]:
     outages = Outages()
     runner = build(model, outages)
     results = []
@@ -100,23 +104,27 @@ async def main_async(model: Model) -> list[GraphResult]:
     ]
     for i, down in enumerate(plan, start=1):
         outages.down = down
-        result = await runner.arun("Summarise the Point Reyes lighthouse page.")
+        result = await runner.arun(task)
         print(describe(i, result), flush=True)
         results.append(result)
-    return results
+    return runner, results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", help="an OpenAI-compatible server instead of local models")
     parser.add_argument("--model", default="small")
+    parser.add_argument("--task", default="Summarise the Point Reyes lighthouse page.")
+    add_replay_option(parser)
     args = parser.parse_args()
     model = (
         Model.openai_compatible(args.base_url, args.model, tier="small")
         if args.base_url
         else Model.local("small")
     )
-    asyncio.run(main_async(model))
+    runner, results = asyncio.run(main_async(model, args.task))
+    if args.check_replay:  # the graph runs; their summariser runs replay inside them
+        report_replays([lambda r=r: runner.replay(r.trace) for r in results])
 
 
 if __name__ == "__main__":

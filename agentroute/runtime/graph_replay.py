@@ -20,7 +20,7 @@ from agentroute.health import HealthContext
 from agentroute.models.replay import Recording, ReplayMissError, request_hash
 from agentroute.runtime.graph_run import GraphRunner
 from agentroute.runtime.graph_state import NodeContext
-from agentroute.trace import Trace
+from agentroute.trace import Trace, replaying
 from agentroute.trace.diff import ReplayReport, compare, decision
 from agentroute.types import Completion, HealthSignal, ModelRequest
 
@@ -83,7 +83,8 @@ async def areplay(runner: GraphRunner, trace: Trace) -> ReplayReport:
         monitor_timeout_s=runner.monitor_timeout_s,
         max_steps=runner.max_steps,
     )
-    replayed = (await clone.arun(starts[0].task)).trace
+    with replaying():
+        replayed = (await clone.arun(starts[0].task)).trace
     if not trace.events(FanOutEvent):
         return compare(trace, replayed)
     return _compare_unordered(trace, replayed)

@@ -187,7 +187,7 @@ class DurablePipeline:
         config = self._config(thread_id)
         if self.graph.checkpointer is not None and (await self.graph.aget_state(config)).values:
             raise ConfigError(f"thread {thread_id!r} already has a run; use aresume()")
-        return await self._invoke({"task": task}, thread_id)
+        return await self._invoke(RunState(task=task), thread_id)
 
     async def aresume(self, thread_id: str) -> Result:
         """Continue a thread from its last checkpoint; a finished one returns its result
@@ -212,7 +212,7 @@ class DurablePipeline:
 
         return asyncio.run(self.aresume(thread_id))
 
-    async def _invoke(self, payload: dict[str, Any] | None, thread_id: str) -> Result:
+    async def _invoke(self, payload: RunState | None, thread_id: str) -> Result:
         try:
             values = await self.graph.ainvoke(
                 payload, self._config(thread_id), durability=self.durability
@@ -233,7 +233,7 @@ class DurablePipeline:
         assert seg is not None
         return self._result(values, seg)
 
-    def _config(self, thread_id: str) -> dict[str, Any]:
+    def _config(self, thread_id: str) -> RunnableConfig:
         if not isinstance(thread_id, str) or not thread_id:
             raise ConfigError("thread_id must be a non-empty string")
         return {"configurable": {"thread_id": thread_id}}

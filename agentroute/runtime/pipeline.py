@@ -52,7 +52,7 @@ from agentroute.runtime.calls import ModelCaller
 from agentroute.runtime.candidates import record_route
 from agentroute.runtime.concurrency import all_or_cancel
 from agentroute.runtime.result import Result
-from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer
+from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer, replaying
 from agentroute.trace.diff import ReplayReport, compare
 from agentroute.types import Completion, Message, ModelRequest, Usage
 
@@ -169,15 +169,16 @@ class Pipeline:
             if e.ok and e.agent is not None and e.output is not None:
                 programs.setdefault(e.agent, deque()).append(e.output)
         try:
-            replayed = (
-                await self._arun(
-                    starts[0].task,
-                    connector=connector,
-                    sleep=no_wait,
-                    live=False,
-                    programs=programs,
-                )
-            ).trace
+            with replaying():
+                replayed = (
+                    await self._arun(
+                        starts[0].task,
+                        connector=connector,
+                        sleep=no_wait,
+                        live=False,
+                        programs=programs,
+                    )
+                ).trace
         except AgentrouteError as exc:
             replayed = exc.trace  # type: ignore[attr-defined]
         return compare(trace, replayed)
@@ -315,6 +316,7 @@ class _Run:
 
     async def execute(self) -> str:
         chosen = await self.route()
+        assert self.route_event is not None
         with self.tracer.scope(self.route_event):
             answers = await all_or_cancel([self.run_agent(self.p.agents[n]) for n in chosen])
             if len(answers) == 1:

@@ -2,6 +2,6 @@
 
 from agentroute.trace.redact import Redactor
 from agentroute.trace.sinks import JsonlSink, MemorySink, Sink
-from agentroute.trace.tracer import Trace, Tracer
+from agentroute.trace.tracer import Trace, Tracer, replaying, watch
 
-__all__ = ["JsonlSink", "MemorySink", "Redactor", "Sink", "Trace", "Tracer"]
+__all__ = ["JsonlSink", "MemorySink", "Redactor", "Sink", "Trace", "Tracer", "replaying", "watch"]

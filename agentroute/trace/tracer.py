@@ -95,6 +95,36 @@ class Trace(Sequence[TraceEvent]):
         return cls(events)
 
 
+_REPLAYING: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
+
+
+@contextlib.contextmanager
+def replaying() -> Iterator[None]:
+    """Tracers made inside belong to replays (``Tracer.replay``): a watcher can tell them
+    from live runs."""
+    token = _REPLAYING.set(True)
+    try:
+        yield
+    finally:
+        _REPLAYING.reset(token)
+
+
+Watcher = Callable[["Tracer", dict[str, Any]], None]
+_WATCHERS: list[Watcher] = []
+
+
+@contextlib.contextmanager
+def watch(watcher: Watcher) -> Iterator[None]:
+    """Call ``watcher(tracer, record)`` for every event that any tracer in this process emits
+    while inside (after redaction, like a sink). `agentroute run` draws its progress and
+    summary with it; a program needs no change to be watched."""
+    _WATCHERS.append(watcher)
+    try:
+        yield
+    finally:
+        _WATCHERS.remove(watcher)
+
+
 class Tracer:
     """Builds events with run id, sequence number and timestamp, redacts them, fans them out.
 
@@ -114,6 +144,7 @@ class Tracer:
         self.redactor = redactor or Redactor()
         self._clock = clock
         self._events: list[TraceEvent] = []
+        self.replay = _REPLAYING.get()
 
     def emit(self, cls: type[E], **fields: Any) -> E:
         scope = _SCOPE.get()
@@ -128,6 +159,8 @@ class Tracer:
         self._events.append(event)  # type: ignore[arg-type]
         for sink in self.sinks:
             sink.write(record)
+        for watcher in _WATCHERS:
+            watcher(self, record)
         return event
 
     @contextlib.contextmanager

@@ -38,8 +38,14 @@ def build(url: str, effects: Path) -> Pipeline:
               models=[model]),
         Agent("support", "Answers questions about accounts", models=[model]),
     ]  # fmt: skip
-    return Pipeline(agents, router=ReasoningRouter(), router_model=router,
-                    policy=FixedTierPolicy("small"), budget_usd=0.01, trace_dir="traces")  # fmt: skip
+    return Pipeline(
+        agents,
+        router=ReasoningRouter(),
+        router_model=router,
+        policy=FixedTierPolicy("small"),
+        budget_usd=0.01,
+        trace_dir="traces",
+    )
 
 
 async def main(url: str, db: str, effects: str, thread: str, mode: str) -> None:
