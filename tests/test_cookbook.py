@@ -7,9 +7,60 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from agentroute.testing import FakeModelServer, Reply
+from agentroute.trace import Trace
 
 COOKBOOK = Path(__file__).resolve().parents[1] / "cookbook"
+FILES = sorted(p.name for p in COOKBOOK.glob("[!_]*.py"))
+PROBE = Reply("T", logprobs=(("T", -0.01, (("T", -0.01),)),))
+
+
+def _answers(body: dict[str, object]) -> Reply:
+    """One fake model for every cookbook file: probes, routing, code, numbers, prose."""
+    messages = body["messages"]
+    assert isinstance(messages, list)
+    text = " ".join(str(m.get("content") or "") for m in messages)
+    if body.get("max_tokens") == 1:
+        return PROBE
+    if "Agents:" in text and "Reason" in text:
+        return Reply("Reason: it is about a charge\nAgents: billing")
+    if "Python" in text:
+        return Reply("```python\ndef is_even(n):\n    return n % 2 == 0\n```")
+    return Reply("Answer: 16. All set.")
+
+
+def agentroute_run(file: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentroute.cli", "run", str(COOKBOOK / file), *args],
+        capture_output=True, text=True, timeout=300, cwd=cwd,
+    )  # fmt: skip
+
+
+def test_there_are_at_least_six_cookbook_pipelines() -> None:
+    assert len(FILES) >= 6, FILES
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_every_cookbook_file_runs_under_agentroute_run_and_replays_identically(
+    file: str, server: FakeModelServer, tmp_path: Path
+) -> None:
+    server.responder = _answers
+    out = agentroute_run(file, "--base-url", server.url, "--check-replay", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [replay_line] = [x for x in out.stdout.splitlines() if x.startswith("replay: ")]
+    done, _, total = replay_line.removeprefix("replay: ").partition(" of ")
+    assert int(done) >= 1 and replay_line == f"replay: {done} of {done} runs identical"
+    assert "agentroute runs" in out.stdout and "cost $" in out.stdout
+    # every request the server saw is a traced model call of a live run: the replays sent none
+    traced = sum(
+        1
+        for path in (tmp_path / "traces").glob("run-*.jsonl")
+        for e in Trace.load(path).of_kind("model_call")
+    )
+    if traced:
+        assert traced == len(server.calls())
 
 
 def test_every_cookbook_file_says_what_it_shows() -> None:
@@ -36,6 +87,7 @@ def test_support_triage_on_an_openai_compatible_server(
             "tiny-one",
             "--large",
             "big",
+            "--task",
             "Where is my parcel?",
         ],
         capture_output=True,
@@ -70,12 +122,15 @@ def test_healing_tools_reroutes_then_escalates(server: FakeModelServer, tmp_path
     assert len(server.calls()) == 4  # one summary per completed task, nothing else
 
 
-def test_healing_cookbook_traces_replay_identically(server: FakeModelServer) -> None:
+def test_healing_cookbook_traces_replay_identically(
+    server: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
     import importlib.util
 
     from agentroute import Model
 
+    monkeypatch.syspath_prepend(str(COOKBOOK))
     spec = importlib.util.spec_from_file_location("healing_tools", COOKBOOK / "healing_tools.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
