@@ -176,3 +176,32 @@ def test_what_if_needing_a_new_answer_fails_clearly_or_goes_live(
     )
     assert live.returncode == 0, live.stderr
     assert len(server.calls()) == before + 1 and "Billing here." in live.stdout
+
+
+def test_parallel_agents_replay_identically_whatever_the_interleaving(
+    server: FakeModelServer,
+) -> None:
+    from agentroute import Agent, FixedTierPolicy, Pipeline, ReasoningRouter
+    from tests.conftest import fake_model
+
+    small = fake_model(server, "small")
+    router = fake_model(server, "router")
+    agents = [Agent("billing", "Refunds", models=[small]),
+              Agent("shipping", "Parcels", models=[small])]  # fmt: skip
+    pipeline = Pipeline(agents, router=ReasoningRouter(max_agents=2), router_model=router,
+                        policy=FixedTierPolicy("small"), budget_usd=0.01)  # fmt: skip
+    server.script(Reply("Reason: both\nAgents: billing, shipping"), Reply("merged"),
+                  model="router")  # fmt: skip
+    # billing answers late in the live run: shipping's events come first there, not in a replay
+    server.responder = lambda body: (
+        Reply("refund", delay_s=0.3) if "Refunds" in body["messages"][0]["content"]
+        else Reply("parcel")
+    )  # fmt: skip
+    result = pipeline.run("charged twice and the parcel is late")
+    calls = [e.agent for e in result.trace.of_kind("model_call")]
+    assert calls.index("shipping") < calls.index("billing")
+    report = pipeline.replay(result.trace)
+    assert report.identical, report.describe()
+    # a real change in one agent's lane is still caught
+    pipeline.agents["billing"] = Agent("billing", "Refunds", models=[small], max_tokens=9)
+    assert not pipeline.replay(result.trace).identical

@@ -53,7 +53,7 @@ from agentroute.runtime.candidates import record_route
 from agentroute.runtime.concurrency import all_or_cancel
 from agentroute.runtime.result import Result
 from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer, replaying
-from agentroute.trace.diff import ReplayReport, compare
+from agentroute.trace.diff import ReplayReport, compare, compare_concurrent
 from agentroute.types import Completion, Message, ModelRequest, Usage
 
 MAX_TOOL_ROUNDS = 6
@@ -181,6 +181,8 @@ class Pipeline:
                 ).trace
         except AgentrouteError as exc:
             replayed = exc.trace  # type: ignore[attr-defined]
+        if any(len(r.chosen) > 1 for r in trace.events(RouteEvent)):
+            return compare_concurrent(trace, replayed)  # its agents ran in parallel
         return compare(trace, replayed)
 
     async def _arun(

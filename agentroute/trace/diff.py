@@ -65,6 +65,43 @@ def compare(recorded: Trace, replayed: Trace) -> ReplayReport:
     return ReplayReport(True, len(recorded), None, replayed)
 
 
+# Budget snapshots taken while parallel agents run depend on which of them got there first:
+# measurements of the interleaving, not decisions.
+INTERLEAVING = frozenset({"spent_usd", "reserved_usd", "remaining_usd", "remaining_ratio"})
+
+
+def compare_concurrent(recorded: Trace, replayed: Trace) -> ReplayReport:
+    """For runs whose agents ran in parallel: each agent's decisions must match in order,
+    and the run's own (agent-less) decisions too; how the agents' events interleaved, and
+    the budget snapshots that depend on it, are left out."""
+
+    def lanes(trace: Trace) -> dict[str | None, list[tuple[int, dict[str, Any]]]]:
+        out: dict[str | None, list[tuple[int, dict[str, Any]]]] = {}
+        for i, e in enumerate(trace):
+            d = decision(e)
+            for k in INTERLEAVING:
+                d.pop(k, None)
+            if isinstance(d.get("signals"), dict):
+                d["signals"] = {k: v for k, v in d["signals"].items() if k not in INTERLEAVING}
+            if e.kind == "run_end":  # its totals are decisions; its place in the order is not
+                d.pop("parent", None)
+            out.setdefault(e.agent, []).append((i, d))
+        return out
+
+    a, b = lanes(recorded), lanes(replayed)
+    for agent in sorted(set(a) | set(b), key=str):
+        left, right = a.get(agent, []), b.get(agent, [])
+        for j in range(max(len(left), len(right))):
+            x = left[j][1] if j < len(left) else None
+            y = right[j][1] if j < len(right) else None
+            if x != y:
+                i = left[j][0] if j < len(left) else len(recorded)
+                step = recorded[i].step if i < len(recorded) else 0
+                context = left[j - 1][1] if 0 < j <= len(left) else None
+                return ReplayReport(False, i, Divergence(i, step, x, y, context), replayed)
+    return ReplayReport(True, len(recorded), None, replayed)
+
+
 def summary(trace: Trace) -> dict[str, str]:
     """The facts a what-if comparison shows side by side."""
     from agentroute.events import ModelCallEvent, RouteEvent, RunEnd
