@@ -83,8 +83,11 @@ def build(model: Model, quota_file: Path) -> GraphRunner:
 def describe(i: int, result: GraphResult, quotas: dict[str, int]) -> str:
     signals = sorted({f"{e.target} {e.signal} x{e.multiplier:g}"  # type: ignore[union-attr]
                       for e in result.trace.of_kind("health_signal")})  # fmt: skip
-    return (f"task {i}: {' > '.join(result.path)}; signals {signals or 'none'}; "
-            f"quota left {quotas}; failures {sum(not e.ok for e in result.trace.of_kind('node_run'))}")  # type: ignore[union-attr]  # fmt: skip
+    failures = sum(not e.ok for e in result.trace.of_kind("node_run"))  # type: ignore[union-attr]
+    return (
+        f"task {i}: {' > '.join(result.path)}; signals {signals or 'none'}; "
+        f"quota left {quotas}; failures {failures}"
+    )
 
 
 def main() -> None:

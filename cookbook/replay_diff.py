@@ -33,8 +33,10 @@ def main() -> None:
     small, large = small_and_large(args)
     pipeline = support_pipeline(small, large, budget_usd=0.002)
     result = pipeline.run(args.task)
-    print(f"ran: {'+'.join(result.agents)} on {', '.join(result.models)}, "
-          f"{result.model_calls} calls, ${result.cost_usd:.6f}; trace {result.trace_path}")  # fmt: skip
+    print(
+        f"ran: {'+'.join(result.agents)} on {', '.join(result.models)}, "
+        f"{result.model_calls} calls, ${result.cost_usd:.6f}; trace {result.trace_path}"
+    )
 
     recorded = Trace.load(result.trace_path) if result.trace_path else result.trace
     same = pipeline.replay(recorded)
