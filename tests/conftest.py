@@ -73,3 +73,11 @@ def run_cli(
         cwd=ROOT,
         env={**os.environ, "COLUMNS": "300", **(env or {})},
     )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--deep",
+        action="store_true",
+        help="the reliability suite's deep profile (more runs, more kills)",
+    )

@@ -13,7 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agentroute.budget import Ledger, estimate_input_tokens
-from agentroute.errors import AttemptTimeoutError, BudgetExceededError, ModelError
+from agentroute.errors import (
+    AttemptTimeoutError,
+    BudgetExceededError,
+    ModelError,
+    ResponseFormatError,
+)
 from agentroute.events import (
     BudgetRefused,
     BudgetReserve,
@@ -29,6 +34,8 @@ from agentroute.trace import Tracer
 from agentroute.types import Completion, ModelRequest
 
 MIN_USEFUL_TOKENS = 8
+MAX_CHARS_PER_TOKEN = 64
+"""No tokenizer has tokens this long: an answer longer than this times max_tokens is bogus."""
 
 
 class ModelCaller:
@@ -139,6 +146,16 @@ class ModelCaller:
                 try:
                     async with asyncio.timeout(timeout_s):
                         completion = await endpoint.complete(request, timeout_s=timeout_s)
+                    if len(completion.text) > MAX_CHARS_PER_TOKEN * request.max_tokens:
+                        # a server ignoring max_tokens and its own usage count: bill the
+                        # worst case, keep the answer out of the trace, stop
+                        book.settle(res, model.price, None)
+                        raise ResponseFormatError(
+                            f"{model.label}: {len(completion.text)} characters cannot fit in "
+                            f"max_tokens={request.max_tokens}; the answer was refused",
+                            provider=model.provider,
+                            model=model.label,
+                        )
                 except TimeoutError as exc:
                     raise AttemptTimeoutError(
                         f"{model.label}: attempt {number} ran past {timeout_s:.3g}s",
