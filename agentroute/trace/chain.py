@@ -95,3 +95,47 @@ def verify(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES) ->
     if not sealed:
         raise TraceError(f"{p}: not sealed (truncated, or the run did not finish)")
     return ChainReport(records=records, seals=seals, final_hash=prev)
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """What a crashed writer left: every complete record, and how the file ends."""
+
+    records: list[dict[str, object]]
+    torn_tail: bool
+    """The last line has no newline: the writer died while writing it (it is dropped)."""
+    sealed: bool
+    torn_closed: int = 0
+    """Torn lines that a later writer closed with a newline and chained on from."""
+
+
+def salvage(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES) -> Salvage:
+    """Read a trace that may have been cut off by a crash. A torn last line is dropped; any
+    complete line that is not JSON or breaks the chain is corruption and raises `TraceError`
+    (a crash can tear the line being written, never an earlier one)."""
+    p = checked_path(path, max_bytes)
+    prev, records, sealed, torn, closed = GENESIS, [], False, False, 0
+    pending: int | None = None  # a non-JSON line: fine only if the next line chains from it
+    with p.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n"):
+                torn = True
+                break
+            try:
+                record = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                if pending is not None:
+                    raise TraceError(f"{p}:{pending}: not JSON") from None
+                pending, prev = number, line_hash(raw)
+                continue
+            if pending is not None:
+                closed, pending = closed + 1, None
+            if not isinstance(record, dict) or record.get("prev") != prev:
+                raise TraceError(f"{p}:{number}: hash chain broken")
+            prev = line_hash(raw)
+            sealed = record.get("kind") == SEAL
+            if not sealed:
+                records.append(record)
+    if pending is not None:
+        raise TraceError(f"{p}:{pending}: not JSON, and nothing chains on from it")
+    return Salvage(records, torn, sealed, closed)
