@@ -20,6 +20,7 @@ class LatencyMonitor:
     ewma: float = 0.3
     name: str = "latency"
     _latency_ms: dict[str, float] = field(default_factory=dict)
+    _signals: dict[str, tuple[float, HealthSignal]] = field(default_factory=dict)
     _seen: int = 0
 
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
@@ -32,17 +33,18 @@ class LatencyMonitor:
         self._seen = len(ctx.outcomes)
         out = []
         for target, ms in self._latency_ms.items():
-            over = ms > self.slo_ms
-            out.append(
-                HealthSignal(
+            cached = self._signals.get(target)
+            if cached is None or cached[0] != ms:  # build a signal only when its input moved
+                over = ms > self.slo_ms
+                cached = self._signals[target] = (ms, HealthSignal(
                     monitor=self.name,
                     target=target,
                     kind="latency_slo" if over else "latency",
                     priority=min(1.0, 0.4 * ms / self.slo_ms) if over else 0.0,
                     multiplier=max(0.5, ms / self.reference_ms),
                     detail={"latency_ms": round(ms, 2), "slo_ms": self.slo_ms},
-                )
-            )
+                ))  # fmt: skip
+            out.append(cached[1])
         return out
 
 

@@ -8,11 +8,14 @@ monitor that raises or overruns is reported as a signal of its own and never sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import types
+from collections.abc import Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from agentroute.types import HealthSignal, Outcome
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,20 +57,68 @@ class MonitorReport:
 async def run_monitors(
     monitors: Sequence[HealthMonitor], ctx: HealthContext, *, timeout_s: float = 0.5
 ) -> MonitorReport:
-    """Run every monitor concurrently; collect their signals and report their failures."""
+    """Run every monitor concurrently; collect their signals and report their failures.
 
-    async def one(m: HealthMonitor) -> tuple[Sequence[HealthSignal], HealthSignal | None]:
-        detail: dict[str, float | str]
+    Each check starts at once, in this task: one that finishes without waiting (most do: they
+    read counters) costs no task and no timer. Only checks that wait are carried on as tasks,
+    concurrently, under the deadline."""
+    results: list[tuple[Sequence[HealthSignal], HealthSignal | None] | None] = []
+    waiting: list[tuple[int, HealthMonitor, Coroutine[Any, Any, Sequence[HealthSignal]]]] = []
+    for m in monitors:
         try:
-            async with asyncio.timeout(timeout_s):
-                return await m.check(ctx), None
-        except TimeoutError:
-            why, detail = "monitor_timeout", {"timeout_s": timeout_s}
+            coro = m.check(ctx)
+            first = coro.send(None)
+        except StopIteration as finished:
+            results.append((finished.value, None))
         except Exception as exc:  # a broken monitor must not break the step
-            why, detail = "monitor_error", {"error": f"{type(exc).__name__}: {exc}"[:300]}
-        return (), HealthSignal(monitor=m.name, target=m.name, kind=why, detail=detail)
+            results.append(((), _failure(m, "monitor_error", _error(exc))))
+        else:
+            waiting.append((len(results), m, _carry_on(coro, first)))
+            results.append(None)
+    if waiting:
 
-    results = await asyncio.gather(*(one(m) for m in monitors))
-    signals = tuple(s for sigs, _ in results for s in sigs)
-    failures = tuple(f for _, f in results if f is not None)
+        async def one(
+            m: HealthMonitor, rest: Coroutine[Any, Any, Sequence[HealthSignal]]
+        ) -> tuple[Sequence[HealthSignal], HealthSignal | None]:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await rest, None
+            except TimeoutError:
+                return (), _failure(m, "monitor_timeout", {"timeout_s": timeout_s})
+            except Exception as exc:
+                return (), _failure(m, "monitor_error", _error(exc))
+
+        late = await asyncio.gather(*(one(m, rest) for _, m, rest in waiting))
+        for (i, _, _), outcome in zip(waiting, late, strict=True):
+            results[i] = outcome
+    ready = [r for r in results if r is not None]
+    signals = tuple(s for sigs, _ in ready for s in sigs)
+    failures = tuple(f for _, f in ready if f is not None)
     return MonitorReport(signals, failures)
+
+
+def _error(exc: BaseException) -> dict[str, float | str]:
+    return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def _failure(m: HealthMonitor, why: str, detail: dict[str, float | str]) -> HealthSignal:
+    return HealthSignal(monitor=m.name, target=m.name, kind=why, detail=detail)
+
+
+@types.coroutine
+def _carry_on(coro: Coroutine[Any, Any, T], yielded: Any) -> Generator[Any, Any, T]:
+    """The rest of a coroutine that was started by hand and stopped at ``yielded``: passes
+    what it waits on up to the task running it, and what comes back (or is thrown) down."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:  # cancellation, a timeout: hand it to the coroutine
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]

@@ -8,6 +8,7 @@ from typing import Any
 import anthropic
 
 from agentroute.models import translate
+from agentroute.models.tls import shared_context
 from agentroute.types import Completion, ModelRequest, ToolCall, Usage
 
 
@@ -69,7 +70,13 @@ class AnthropicEndpoint:
     ) -> None:
         self.provider = "anthropic"
         self.model = model
-        self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
+        tls = shared_context()
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            http_client=None if tls is None else anthropic.DefaultAsyncHttpxClient(verify=tls),
+        )
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
         with translate.provider_errors(anthropic, provider=self.provider, model=self.model):

@@ -12,6 +12,7 @@ import openai
 
 from agentroute.errors import ResponseFormatError
 from agentroute.models import translate
+from agentroute.models.tls import shared_context
 from agentroute.types import (
     Completion,
     Message,
@@ -112,8 +113,12 @@ class OpenAICompatibleEndpoint:
     ) -> None:
         self.provider = provider
         self.model = model
+        tls = shared_context()
         self._client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or _NO_KEY, max_retries=0
+            base_url=base_url,
+            api_key=api_key or _NO_KEY,
+            max_retries=0,
+            http_client=None if tls is None else openai.DefaultAsyncHttpx2Client(verify=tls),
         )
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:

@@ -18,7 +18,7 @@ from agentroute.errors import TraceError
 from agentroute.events import FanOutEvent, HealthSignalEvent, ModelCallEvent, NodeRunEvent, RunStart
 from agentroute.health import HealthContext
 from agentroute.models.replay import Recording, ReplayMissError, request_hash
-from agentroute.runtime.graph_run import GraphRunner
+from agentroute.runtime.graph_run import CLEARED, GraphRunner
 from agentroute.runtime.graph_state import NodeContext
 from agentroute.trace import Trace, replaying
 from agentroute.trace.diff import ReplayReport, compare, decision
@@ -26,19 +26,27 @@ from agentroute.types import Completion, HealthSignal, ModelRequest
 
 
 class _RecordedSignals:
+    """Serves the signals in force at each step, rebuilt from the traced changes."""
+
     name = "recorded"
 
     def __init__(self, events: Sequence[HealthSignalEvent]) -> None:
-        self._by_step: dict[tuple[str | None, int], list[HealthSignal]] = defaultdict(list)
+        self._by_step: dict[tuple[str | None, int], list[HealthSignalEvent]] = defaultdict(list)
         for e in events:
-            self._by_step[(e.agent, e.step)].append(HealthSignal(
-                monitor=e.monitor, target=e.target, kind=e.signal, priority=e.priority,
-                multiplier=e.multiplier, down=e.down, action=e.action,
-                detail=e.detail,
-            ))  # fmt: skip
+            self._by_step[(e.agent, e.step)].append(e)
+        self._in_force: dict[str | None, dict[tuple[str, str], HealthSignal]] = defaultdict(dict)
 
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
-        return self._by_step.get((ctx.branch, ctx.step), [])
+        state = self._in_force[ctx.branch]
+        for e in self._by_step.get((ctx.branch, ctx.step), []):
+            if e.signal == CLEARED:
+                state.pop((e.monitor, e.target), None)
+            else:
+                state[(e.monitor, e.target)] = HealthSignal(
+                    monitor=e.monitor, target=e.target, kind=e.signal, priority=e.priority,
+                    multiplier=e.multiplier, down=e.down, action=e.action, detail=e.detail,
+                )  # fmt: skip
+        return list(state.values())
 
 
 def _handlers(runs: Sequence[NodeRunEvent]) -> Any:

@@ -170,6 +170,38 @@ class GraphRunner:
             raise RunError(f"graph run did not reach a goal in {self.max_steps} steps")
         return st.result("demoted" if st.demoted else "completed")
 
+    def _trace_signal_changes(
+        self,
+        step: int,
+        st: State,
+        signals: Sequence[HealthSignal],
+        winner: HealthSignal | None,
+        tracer: Tracer,
+    ) -> None:
+        """Trace the signals that matter (they move weights, claim priority or report a broken
+        monitor) when they appear or change, and a ``cleared`` signal when one goes away:
+        the trace holds every change, not the same 50 signals again at every step."""
+        current: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for s in signals:
+            if not (s.down or s.priority > 0 or s.multiplier != 1.0 or s.kind in MONITOR_FAILURES):
+                continue
+            key = (s.monitor, s.target)
+            facts = (s.kind, s.priority, s.multiplier, s.down, s.action, s is winner)
+            current[key] = facts
+            if st.signals.get(key) != facts:
+                tracer.emit(
+                    HealthSignalEvent, step=step, agent=st.branch, monitor=s.monitor,
+                    target=s.target, signal=s.kind, priority=s.priority,
+                    multiplier=s.multiplier, down=s.down, action=s.action,
+                    winner=s is winner, detail=s.detail,
+                )  # fmt: skip
+        for monitor, target in st.signals.keys() - current.keys():
+            tracer.emit(
+                HealthSignalEvent, step=step, agent=st.branch, monitor=monitor, target=target,
+                signal=CLEARED, priority=0.0, multiplier=1.0, down=False,
+            )  # fmt: skip
+        st.signals = current
+
     async def _reweight(
         self, task: str, step: int, st: State, tracer: Tracer
     ) -> tuple[Weights, HealthSignal | None]:
@@ -184,15 +216,7 @@ class GraphRunner:
         )
         report = await run_monitors(self.monitors, ctx, timeout_s=self.monitor_timeout_s)
         winner = report.winner
-        for s in (*report.signals, *report.failures):
-            if s.down or s.priority > 0 or s.multiplier != 1.0 or s.kind in MONITOR_FAILURES:
-                tracer.emit(
-                    HealthSignalEvent, step=step, agent=st.branch, monitor=s.monitor,
-                    target=s.target,
-                    signal=s.kind, priority=s.priority, multiplier=s.multiplier, down=s.down,
-                    action=s.action,
-                    winner=s is winner, detail=s.detail,
-                )  # fmt: skip
+        self._trace_signal_changes(step, st, (*report.signals, *report.failures), winner, tracer)
         if st.reweighter is None:
             st.reweighter = Reweighter(self.graph)
         diff = st.reweighter.apply(node_factors(report.signals, st.excluded))
@@ -439,6 +463,8 @@ class GraphRunner:
 
 
 MONITOR_FAILURES = ("monitor_error", "monitor_timeout")
+CLEARED = "cleared"
+"""The ``signal`` of a health event saying an earlier signal no longer holds."""
 
 
 def _as_json(value: Any) -> tuple[Any, bool]:

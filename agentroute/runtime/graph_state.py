@@ -59,6 +59,8 @@ class State:
     branch: str | None = None
     inflight: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
     facts: dict[str, float] = field(default_factory=dict)
+    signals: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    """The signals in force, as last traced: only changes are traced again."""
 
     def result(
         self, status: Literal["completed", "demoted", "escalated"], reason: str = ""

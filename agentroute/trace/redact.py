@@ -22,6 +22,13 @@ _PATTERNS = re.compile(
     r"|\bgh[pousr]_[A-Za-z0-9]{16,}"
 )
 _MIN_SECRET_LEN = 8
+# Cheap and loose on purpose: when any of these appears in an event's lower-cased JSON text,
+# the event gets the full walk; when none does, nothing in it can need redacting.
+_HINTS = (
+    "bearer", "sk-", "xoxa-", "xoxb-", "xoxp-", "xoxr-", "ghp_", "gho_", "ghu_", "ghs_",
+    "ghr_", '"authorization"', '"x-api-key"', '"api', '"password"', '"secret"', '"token"',
+)  # fmt: skip
+_JSON_UNSAFE = re.compile(r'["\\\x00-\x1f]')
 
 
 class Redactor:
@@ -30,6 +37,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = (), *, include_env: bool = True) -> None:
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._json_unsafe = False
         if include_env:
             self.add(v for k, v in os.environ.items() if _SECRET_ENV.search(k))
         self.add(secrets)
@@ -38,8 +46,20 @@ class Redactor:
         fresh = {s for s in secrets if s and len(s) >= _MIN_SECRET_LEN} - self._secrets
         if fresh:
             self._secrets |= fresh
+            # JSON escapes these, so such a secret cannot be looked for in JSON text
+            self._json_unsafe |= any(_JSON_UNSAFE.search(x) for x in fresh)
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    def may_touch(self, json_text: str) -> bool:
+        """False when redacting the value serialized as ``json_text`` would change nothing
+        (the fast path for the many events that hold no secret)."""
+        if self._json_unsafe:
+            return True
+        lowered = json_text.lower()
+        if any(hint in lowered for hint in _HINTS):
+            return True
+        return self._pattern is not None and self._pattern.search(json_text) is not None
 
     def text(self, value: str) -> str:
         if self._pattern is not None:

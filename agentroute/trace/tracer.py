@@ -151,11 +151,13 @@ class Tracer:
         if scope is not None and scope[0] is self and "parent" not in fields:
             fields["parent"] = scope[1]
         event = cls(run_id=self.run_id, seq=len(self._events), ts=self._clock(), **fields)
-        record = event.record()
-        redacted = self.redactor(record)
-        if redacted is not record:
-            record = redacted
-            event = cls.model_validate(record)
+        text = event.model_dump_json()
+        record: dict[str, Any] = json.loads(text)
+        if self.redactor.may_touch(text):
+            redacted = self.redactor(record)
+            if redacted is not record:
+                record = redacted
+                event = cls.model_validate(record)
         self._events.append(event)  # type: ignore[arg-type]
         for sink in self.sinks:
             sink.write(record)

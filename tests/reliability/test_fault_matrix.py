@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +36,11 @@ class Case:
     first scripted answer, which then never reached the client (and must never be delivered)"""
 
 
-HUGE = Raw(b'{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,'
-           b'"message":{"role":"assistant","content":"' + b"A" * 2_000_000 + b'"},'
-           b'"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":5}}')  # fmt: skip
+HUGE = Raw(
+    b'{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,'
+    b'"message":{"role":"assistant","content":"' + b"A" * 2_000_000 + b'"},'
+    b'"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":5}}'
+)
 
 CASES = [
     Case("connection refused", dead_port=True, attempts=3, failed_as="TransportError",
