@@ -3,10 +3,10 @@ server running in its own process.
 
 The server is a minimal asyncio HTTP/1.1 responder with a fixed answer (its own process), so
 the figures are the client side's. Added latency: the same request sent N times one after
-another by the bare `openai` client, by agentroute's `ModelCaller` (budget reserve and settle, the retry layer, a trace event with
-the whole response) and, with ``--litellm-python``, by LiteLLM's `Router` in its own virtual
-environment (its baseline, the bare client, is measured in that same process). Added = median
-minus the bare client's median.
+another by the bare `openai` client, by agentroute's `ModelCaller` (budget reserve and settle,
+the retry layer, a trace event with the whole response) and, with ``--litellm-python``, by
+LiteLLM's `Router` in its own virtual environment (its baseline, the bare client, is measured
+in that same process). Added = median minus the bare client's median.
 
 Concurrency: 1,000 tasks of 5 steps each (a 5-node graph, one model call per node) in one
 process: throughput, step latency p50/p99, the model call's share, peak Python memory per task
