@@ -13,6 +13,7 @@ rather than a guess.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +22,12 @@ from agentroute.routers.base import Candidate, check_candidates
 from agentroute.types import Completer, RouteDecision
 
 Embed = Callable[[Sequence[str]], Sequence[Sequence[float]]]
+
+
+def unit(v: Sequence[float]) -> list[float]:
+    """``v`` scaled to length 1 (a zero vector stays zero)."""
+    norm = math.sqrt(sum(map(operator.mul, v, v)))
+    return [x / norm for x in v] if norm else [0.0] * len(v)
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -52,7 +59,7 @@ class SemanticRouter:
         key = tuple(texts)
         if key not in self._cache:
             flat = [t for group in texts for t in group]
-            vectors = [list(v) for v in self.embed(flat)]
+            vectors = [unit(v) for v in self.embed(flat)]  # normalised once, here
             if len(vectors) != len(flat):
                 raise RoutingError(f"embed returned {len(vectors)} vectors for {len(flat)} texts")
             out, i = [], 0
@@ -66,8 +73,11 @@ class SemanticRouter:
         check_candidates(self.name, candidates)
         catalogue = self._catalogue(candidates)
         (q,) = self.embed([query])
+        qn = unit(q)
+        if any(len(v) != len(qn) for vecs in catalogue for v in vecs):
+            raise RoutingError("embed returned vectors of different lengths")
         return {
-            c.name: max(cosine(q, v) for v in vecs)
+            c.name: max(sum(map(operator.mul, qn, v)) for v in vecs)
             for c, vecs in zip(candidates, catalogue, strict=True)
         }
 

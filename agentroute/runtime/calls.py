@@ -36,6 +36,8 @@ from agentroute.types import Completion, ModelRequest
 MIN_USEFUL_TOKENS = 8
 MAX_CHARS_PER_TOKEN = 64
 """No tokenizer has tokens this long: an answer longer than this times max_tokens is bogus."""
+MIN_CHARS_REFUSED = 32 * 1024
+"""Below this an answer is never refused for its length (parsers deal with chatty servers)."""
 
 
 class ModelCaller:
@@ -146,7 +148,9 @@ class ModelCaller:
                 try:
                     async with asyncio.timeout(timeout_s):
                         completion = await endpoint.complete(request, timeout_s=timeout_s)
-                    if len(completion.text) > MAX_CHARS_PER_TOKEN * request.max_tokens:
+                    if len(completion.text) > max(
+                        MAX_CHARS_PER_TOKEN * request.max_tokens, MIN_CHARS_REFUSED
+                    ):
                         # a server ignoring max_tokens and its own usage count: bill the
                         # worst case, keep the answer out of the trace, stop
                         book.settle(res, model.price, None)
