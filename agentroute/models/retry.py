@@ -19,7 +19,8 @@ from agentroute.errors import AttemptTimeoutError, DeadlineExceededError, ModelE
 from agentroute.models.model import RetryPolicy
 
 T = TypeVar("T")
-_BACKSTOP_GRACE_S = 0.05
+_BACKSTOP_GRACE_S = 0.5
+"""How long after its timeout an attempt that ignores it is stopped by force."""
 OnRetry = Callable[[int, ModelError, float], None]
 """Called before each wait with (attempt that failed, its error, seconds about to wait)."""
 

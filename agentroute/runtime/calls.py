@@ -169,16 +169,24 @@ class ModelCaller:
             except BaseException as exc:
                 book.release(res)
                 self.failed_attempts += 1
+                elapsed = self._clock() - started
+                kind = type(exc).__name__
+                if isinstance(exc, asyncio.CancelledError) and elapsed >= timeout_s:
+                    # the retry layer's backstop fired with our own timeout (a stalled loop):
+                    # it is this attempt's timeout, and the retry layer treats it as one
+                    kind = AttemptTimeoutError.__name__
                 self.tracer.emit(
                     ModelCallEvent,
                     **common,
                     attempt=number,
                     ok=False,
-                    latency_s=self._clock() - started,
-                    error_type=type(exc).__name__,
+                    latency_s=elapsed,
+                    error_type=kind,
                     error=str(exc)[:500],
                     status=getattr(exc, "status", None),
-                    retryable=exc.retryable if isinstance(exc, ModelError) else False,
+                    retryable=exc.retryable
+                    if isinstance(exc, ModelError)
+                    else kind != type(exc).__name__,
                     retry_after_s=getattr(exc, "retry_after_s", None),
                 )
                 raise

@@ -42,10 +42,17 @@ def test_total_outage_costs_a_bounded_number_of_requests_per_task(
 
     outcomes = asyncio.run(many())
     assert all(isinstance(o, RunError) for o in outcomes)  # each ends with a typed error
+    # the routing call fails its 3 attempts and the task stops: exactly 3 attempts each (with
+    # many tasks at once some attempts fail to connect and never reach the server)
+    attempts = [len(o.trace.of_kind("model_call")) for o in outcomes]  # type: ignore[union-attr]
+    assert attempts == [FAST.max_attempts] * tasks
+    kinds = {e.error_type for o in outcomes for e in o.trace.of_kind("model_call")}  # type: ignore[union-attr]
+    assert kinds <= {"ServerError", "AttemptTimeoutError"}  # every attempt classified
     sent = len(server.calls())
-    # the routing call fails its 3 attempts and the task stops: exactly 3 requests each
-    assert sent == tasks * FAST.max_attempts
-    figures["requests per task in a total outage (3 attempts allowed)"] = sent / tasks
+    assert sent <= tasks * FAST.max_attempts
+    figures[f"total outage, {tasks} tasks at once: attempts / requests per task"] = (
+        f"{sum(attempts) / tasks:.2f} / {sent / tasks:.2f} (3 attempts allowed)"
+    )
 
 
 def test_cancellation_stops_requests_at_once(server: FakeModelServer) -> None:
