@@ -157,7 +157,10 @@ class Price(Frozen):
         ) / 1_000_000
 
     def worst_case(self, input_tokens: int, max_output_tokens: int) -> float:
-        return self.cost(Usage(input_tokens=input_tokens, output_tokens=max_output_tokens))
+        # the arithmetic of `cost`, without building a Usage: this runs before every call
+        return (
+            input_tokens * self.input_per_mtok + max_output_tokens * self.output_per_mtok
+        ) / 1_000_000
 
 
 class RouteDecision(Frozen):

@@ -73,6 +73,13 @@ class Reweighter:
         self.factors: dict[str, float] = {}
         self.weights: Weights = reweight(graph, {})
 
+    def clone(self) -> Reweighter:
+        """A reweighter in this one's state; the graph's index is shared (it never changes)."""
+        twin = object.__new__(Reweighter)
+        twin.into, twin.base = self.into, self.base
+        twin.factors, twin.weights = dict(self.factors), dict(self.weights)
+        return twin
+
     def apply(self, factors: Mapping[str, float]) -> tuple[tuple[str, str, float, float], ...]:
         """Move to ``factors``; return the ``(src, dst, old, new)`` edges that changed."""
         edges: set[tuple[str, str]] = set()

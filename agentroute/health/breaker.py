@@ -85,6 +85,9 @@ class CircuitBreakerMonitor:
         for target, b in self._breakers.items():
             if b.state is BreakerState.OPEN and ctx.now - b.opened_at >= b.cooldown_s:
                 b.state = BreakerState.HALF_OPEN
+            healthy = b.reliability >= 0.999 and b.recovery_penalty <= 1.0
+            if b.state is BreakerState.CLOSED and healthy:
+                continue  # nothing to say about a healthy node (the common case, kept cheap)
             detail: dict[str, float | str] = {
                 "state": b.state.value,
                 "consecutive_failures": b.consecutive_failures,

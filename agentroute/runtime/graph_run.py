@@ -44,7 +44,7 @@ from agentroute.health import HealthContext, HealthMonitor, run_monitors
 from agentroute.models.replay import request_hash
 from agentroute.runtime.concurrency import all_or_cancel
 from agentroute.runtime.graph_state import GraphResult, Handler, NodeContext, State
-from agentroute.trace import Sink, Trace, Tracer
+from agentroute.trace import Redactor, Sink, Trace, Tracer
 from agentroute.trace.diff import ReplayReport
 from agentroute.types import (
     Completer,
@@ -101,6 +101,10 @@ class GraphRunner:
         self.max_steps = max_steps
         self.sinks = list(sinks)
         self.clock = clock
+        # built once per runner, not per run: the redactor scans the environment, the
+        # reweighter indexes the graph
+        self._redactor = Redactor()
+        self._reweighter = Reweighter(graph)
 
     def run(self, task: str) -> GraphResult:
         return asyncio.run(self.arun(task))
@@ -113,7 +117,7 @@ class GraphRunner:
         return asyncio.run(areplay(self, trace))
 
     async def arun(self, task: str) -> GraphResult:
-        tracer = Tracer(sinks=self.sinks)
+        tracer = Tracer(sinks=self.sinks, redactor=self._redactor)
         g = self.graph
         start = tracer.emit(RunStart, task=task, agents=g.nodes, router="dijkstra")
         st = State(current=g.start, goal=g.goal, taken=[g.start])
@@ -218,7 +222,7 @@ class GraphRunner:
         winner = report.winner
         self._trace_signal_changes(step, st, (*report.signals, *report.failures), winner, tracer)
         if st.reweighter is None:
-            st.reweighter = Reweighter(self.graph)
+            st.reweighter = self._reweighter.clone()
         diff = st.reweighter.apply(node_factors(report.signals, st.excluded))
         if diff:
             tracer.emit(ReweightEvent, step=step, agent=st.branch, changes=diff)
