@@ -8,10 +8,16 @@ from agentroute.health.builtin import (
     RiskMonitor,
     RiskRule,
 )
-from agentroute.health.monitor import HealthContext, HealthMonitor, MonitorReport, run_monitors
+from agentroute.health.monitor import (
+    HealthContext,
+    HealthMonitor,
+    MonitorReport,
+    OutcomeCursor,
+    run_monitors,
+)
 
 __all__ = [
     "BreakerState", "CircuitBreakerMonitor", "HealthContext", "HealthMonitor", "IntentMonitor",
-    "LatencyMonitor", "MonitorReport", "RateLimitMonitor", "RiskMonitor", "RiskRule",
-    "run_monitors",
+    "LatencyMonitor", "MonitorReport", "OutcomeCursor", "RateLimitMonitor", "RiskMonitor",
+    "RiskRule", "run_monitors",
 ]  # fmt: skip

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agentroute.health.monitor import HealthContext
+from agentroute.health.monitor import HealthContext, OutcomeCursor
 from agentroute.types import HealthSignal, Outcome
 
 
@@ -51,7 +51,7 @@ class CircuitBreakerMonitor:
         self.half_open_penalty = half_open_penalty
         self.ewma = ewma
         self._breakers: dict[str, _Breaker] = {}
-        self._seen = 0
+        self._cursor = OutcomeCursor()
 
     def state(self, target: str) -> BreakerState:
         b = self._breakers.get(target)
@@ -78,9 +78,8 @@ class CircuitBreakerMonitor:
             b.cooldown_s = b.cooldown_s or self.cooldown_s
 
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
-        for outcome in ctx.outcomes[self._seen :]:
+        for outcome in self._cursor.new(ctx):
             self.observe(outcome, ctx.now)
-        self._seen = len(ctx.outcomes)
         signals = []
         for target, b in self._breakers.items():
             if b.state is BreakerState.OPEN and ctx.now - b.opened_at >= b.cooldown_s:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agentroute.health.monitor import HealthContext
+from agentroute.health.monitor import HealthContext, OutcomeCursor
 from agentroute.types import HealthSignal
 
 
@@ -21,16 +21,15 @@ class LatencyMonitor:
     name: str = "latency"
     _latency_ms: dict[str, float] = field(default_factory=dict)
     _signals: dict[str, tuple[float, HealthSignal]] = field(default_factory=dict)
-    _seen: int = 0
+    _cursor: OutcomeCursor = field(default_factory=OutcomeCursor)
 
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
-        for o in ctx.outcomes[self._seen :]:
+        for o in self._cursor.new(ctx):
             ms = o.latency_s * 1000
             prev = self._latency_ms.get(o.target)
             self._latency_ms[o.target] = (
                 ms if prev is None else (1 - self.ewma) * prev + self.ewma * ms
             )
-        self._seen = len(ctx.outcomes)
         out = []
         for target, ms in self._latency_ms.items():
             cached = self._signals.get(target)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import types
+from collections import OrderedDict
 from collections.abc import Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -30,6 +31,27 @@ class HealthContext:
     facts: dict[str, float] = field(default_factory=dict)
     branch: str | None = None
     """The fan-out branch asking (None for the task's main line)."""
+    run: str = ""
+    """The run asking: monitors shared by many runs (at once, or one after another) keep a
+    place in each run's outcomes (`OutcomeCursor`)."""
+
+
+class OutcomeCursor:
+    """Hands a monitor each outcome once: the outcomes of ``ctx`` it has not seen yet, per run
+    (many runs share one monitor; each run's outcome list starts empty). Remembers the last
+    ``runs`` runs."""
+
+    def __init__(self, runs: int = 4096) -> None:
+        self._seen: OrderedDict[tuple[str, str | None], int] = OrderedDict()
+        self._runs = runs
+
+    def new(self, ctx: HealthContext) -> Sequence[Outcome]:
+        key = (ctx.run, ctx.branch)
+        start = self._seen.pop(key, 0)
+        self._seen[key] = len(ctx.outcomes)
+        if len(self._seen) > self._runs:
+            self._seen.popitem(last=False)
+        return ctx.outcomes[start:]
 
 
 @runtime_checkable

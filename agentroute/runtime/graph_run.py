@@ -217,6 +217,7 @@ class GraphRunner:
             now=self.clock(),
             facts=dict(st.facts),
             branch=st.branch,
+            run=tracer.run_id,
         )
         report = await run_monitors(self.monitors, ctx, timeout_s=self.monitor_timeout_s)
         winner = report.winner

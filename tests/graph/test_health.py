@@ -132,3 +132,27 @@ async def _timed() -> float:
     assert [s.kind for s in report.signals] == ["rate_limit"]
     assert report.winner is not None and report.winner.kind == "rate_limit"
     return elapsed
+
+
+def test_a_breaker_shared_by_runs_sees_every_outcome_of_each_run_once() -> None:
+    """A monitor outlives runs, and each run's outcome list starts empty: the breaker must
+    still see the first failure of a later run (it used to count its place across runs)."""
+    import asyncio
+
+    from agentroute.health import CircuitBreakerMonitor, HealthContext
+    from agentroute.types import Outcome
+
+    breaker = CircuitBreakerMonitor(failure_threshold=1)
+    ok = Outcome(target="api", ok=True, latency_s=0.01)
+    bad = Outcome(target="api", ok=False, latency_s=0.01)
+
+    async def check(run: str, outcomes: tuple[Outcome, ...]) -> list[str]:
+        ctx = HealthContext(task="t", step=1, nodes=("api",), outcomes=outcomes, run=run)
+        return [s.kind for s in await breaker.check(ctx)]
+
+    asyncio.run(check("run-1", (ok, ok, ok)))
+    assert asyncio.run(check("run-2", (bad,))) == ["node_down"]
+    # and the same run asking again does not count its failure twice
+    assert breaker._breakers["api"].consecutive_failures == 1
+    asyncio.run(check("run-2", (bad,)))
+    assert breaker._breakers["api"].consecutive_failures == 1
