@@ -272,6 +272,16 @@ class ResumeEvent(EventBase):
     next_nodes: tuple[str, ...] = ()
 
 
+class TaskRetryEvent(EventBase):
+    """This run is a retry of a task whose earlier attempt died with its worker: which
+    attempt it is, and what the earlier attempts were charged (worst cases included)."""
+
+    kind: Literal["task_retry"] = "task_retry"
+    task_id: str
+    attempt: int
+    charged_before_usd: float
+
+
 TraceEvent = Annotated[
     RunStart
     | RunEnd
@@ -293,7 +303,8 @@ TraceEvent = Annotated[
     | AntStepEvent
     | PheromoneUpdateEvent
     | AgentRunEvent
-    | ResumeEvent,
+    | ResumeEvent
+    | TaskRetryEvent,
     Field(discriminator="kind"),
 ]
 

@@ -81,3 +81,14 @@ def test_no_stray_retry_loops_in_provider_clients() -> None:
         text = path.read_text()
         if "AsyncOpenAI(" in text or "AsyncAnthropic(" in text:
             assert "max_retries=0" in text, f"{path.name} builds a client that retries on its own"
+
+
+def test_only_the_fleet_module_imports_ray_and_importing_agentroute_does_not() -> None:
+    users = sorted(m for m, imports in MODULES.items() if any(_top(i) == "ray" for i in imports))
+    assert users == ["agentroute.runtime.ray_fleet"]
+    import subprocess
+
+    code = ("import sys, agentroute, agentroute.runtime, agentroute.cli; "
+            "print('ray' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

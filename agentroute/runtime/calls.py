@@ -51,8 +51,12 @@ class ModelCaller:
         *,
         connector: Callable[[Model], ModelEndpoint] = connect,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        owns_endpoints: bool = True,
     ) -> None:
+        """``owns_endpoints=False`` when ``connector`` hands out pooled endpoints that outlive
+        this caller (then `aclose` leaves them open)."""
         self.tracer = tracer
+        self._owns = owns_endpoints
         self.ledger = ledger
         self._clock = clock
         self._connect = connector
@@ -258,8 +262,9 @@ class ModelCaller:
         )
 
     async def aclose(self) -> None:
-        for ep in self._endpoints.values():
-            await ep.aclose()
+        if self._owns:
+            for ep in self._endpoints.values():
+                await ep.aclose()
         self._endpoints.clear()
 
 

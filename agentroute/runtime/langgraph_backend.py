@@ -33,10 +33,10 @@ from langgraph.types import Checkpointer, StateSnapshot
 from agentroute.agents import Agent
 from agentroute.budget import Budget, Ledger
 from agentroute.errors import AgentrouteError, ConfigError, RunError
-from agentroute.events import ResumeEvent, RunEnd, RunStart
+from agentroute.events import ResumeEvent, RunEnd, RunStart, TaskRetryEvent
 from agentroute.models import Model, ModelEndpoint, connect, prepare
 from agentroute.runtime.calls import ModelCaller
-from agentroute.runtime.pipeline import MAX_TOOL_ROUNDS, Pipeline, _Run
+from agentroute.runtime.pipeline import MAX_TOOL_ROUNDS, TASK_ATTEMPT, Pipeline, _Run
 from agentroute.runtime.result import Result
 from agentroute.trace import JsonlSink, Tracer
 from agentroute.types import Message, ModelRequest, ToolCall, Usage
@@ -275,6 +275,9 @@ class DurablePipeline:
         )  # fmt: skip
         seg = _Segment(thread_id, tracer, ledger, start, state.get("step", 0))
         seg.trace_path = trace_path
+        retry = TASK_ATTEMPT.get()
+        if retry is not None:
+            tracer.emit(TaskRetryEvent, **retry)
         resumed = self._resuming.pop(thread_id, None)
         if resumed is not None:
             tracer.emit(

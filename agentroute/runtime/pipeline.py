@@ -8,12 +8,15 @@ decision in the trace.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from agentroute.agents import Agent, check_handoffs
 from agentroute.budget import Budget, EntropyPolicy, Ledger, SwitchPolicy
@@ -34,6 +37,7 @@ from agentroute.events import (
     RouteEvent,
     RunEnd,
     RunStart,
+    TaskRetryEvent,
     ToolCallEvent,
 )
 from agentroute.models import Model, ModelEndpoint, connect, prepare
@@ -57,6 +61,10 @@ from agentroute.trace.diff import ReplayReport, compare, compare_concurrent
 from agentroute.types import Completion, Message, ModelRequest, Usage
 
 MAX_TOOL_ROUNDS = 6
+TASK_ATTEMPT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "task_attempt", default=None
+)
+"""Set by a runner that retries a task (the Ray fleet): the run's trace then says so."""
 _REFINE = (
     "You merge answers from several specialists into one reply for the user. Keep what is "
     "correct and useful. If the specialists disagree, say so in one sentence."
@@ -122,6 +130,11 @@ class Pipeline:
         self.origin = origin
         # built once: it scans the environment for secrets and compiles their pattern
         self._redactor = Redactor()
+        # provider clients per event loop, shared by the runs in it (a client is tied to
+        # the loop its connections were made in)
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, ModelEndpoint]
+        ] = weakref.WeakKeyDictionary()
 
     def models(self) -> list[Model]:
         """Every model this pipeline may call (the router's first)."""
@@ -133,11 +146,32 @@ class Pipeline:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(task))
+            return asyncio.run(self._run_and_close(task))
         raise RunError("Pipeline.run() was called inside a running event loop; await arun()")
 
+    async def _run_and_close(self, task: str) -> Result:
+        try:
+            return await self.arun(task)
+        finally:
+            await self.aclose()
+
     async def arun(self, task: str) -> Result:
-        return await self._arun(task, connector=connect, sleep=None, live=True)
+        """Run one task. Runs in the same event loop share the provider clients (and their
+        connections); `aclose` closes this loop's clients when you are done."""
+        return await self._arun(task, connector=self._pooled, sleep=None, live=True)
+
+    def _pooled(self, model: Model) -> ModelEndpoint:
+        pool = self._pools.setdefault(asyncio.get_running_loop(), {})
+        endpoint = pool.get(model.label)
+        if endpoint is None:
+            endpoint = pool[model.label] = connect(model)
+        return endpoint
+
+    async def aclose(self) -> None:
+        """Close the provider clients that runs in this event loop opened."""
+        pool = self._pools.pop(asyncio.get_running_loop(), {})
+        for endpoint in pool.values():
+            await endpoint.aclose()
 
     def replay(self, trace: Trace, *, live: bool = False) -> ReplayReport:
         """Run the recorded task again on recorded responses (no model call, no network) and
@@ -203,7 +237,9 @@ class Pipeline:
             trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
             tracer.sinks.append(JsonlSink(trace_path))
         ledger = Ledger(self.budget)
-        caller = ModelCaller(tracer, ledger, connector=connector, sleep=sleep)
+        caller = ModelCaller(
+            tracer, ledger, connector=connector, sleep=sleep, owns_endpoints=not live
+        )
         started = time.perf_counter()
         start = tracer.emit(
             RunStart,
@@ -213,6 +249,9 @@ class Pipeline:
             budget_usd=self.budget.usd,
             origin=self.origin,
         )
+        retry = TASK_ATTEMPT.get()
+        if retry is not None and live:
+            tracer.emit(TaskRetryEvent, **retry)
         run = _Run(self, caller, task)
         if programs is not None:  # a replay: programs answer from the recording
             run.recorded_programs = {

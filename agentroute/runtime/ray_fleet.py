@@ -1,0 +1,387 @@
+"""Scale-out on Ray: many tasks across worker processes (and machines), with the state that
+must be global to be correct held once for the fleet, in Ray actors. Install with
+``pip install 'agentroute[ray]'``; nothing else in agentroute imports Ray.
+
+    fleet = Fleet(workers=4, budget_usd=5.0)              # ray.init() starts a local cluster
+    breaker = fleet.shared(CircuitBreakerMonitor(failure_threshold=3))
+    results = fleet.run(build, tasks, task_budget_usd=0.05)
+
+``build()`` runs once in each worker process and returns what runs a task: a `Pipeline`
+(its budget is replaced by the task's grant) or anything with ``async arun(task)``, such as a
+`GraphRunner` whose monitors include ``breaker``. Results come back as `FleetResult`s with
+their traces.
+
+- **Budget across workers**: an escrow actor grants each task its budget before it starts
+  (never more than the fleet has left) and takes back what it did not spend. Every
+  reservation is reported to the escrow before its request is sent, so an attempt that dies
+  mid-call is charged its worst case, and a retry of the task gets only what is left of the
+  task's grant: the fleet never spends more than ``budget_usd``.
+- **Health**: `Fleet.shared` puts a monitor (a circuit breaker, say) in an actor and returns a
+  `HealthMonitor` for the workers' graphs: one worker's failures open the breaker for all.
+- **Pheromones**: `Fleet.colony` holds one `PheromoneMemory` and its quality-gated updater
+  for the fleet; workers route on a snapshot and submit each task's outcome once (a retried
+  task's outcome counts once).
+- **Worker failure**: a worker that dies is restarted and its unfinished tasks are retried.
+  With ``durable=`` (a SQLite path on a disk all workers share) a task runs as a
+  `DurablePipeline` keyed by its id, so the retry resumes from the last checkpoint: no
+  finished model call or tool effect is repeated. The retry's trace starts with a
+  ``task_retry`` event saying which attempt it is and what the earlier ones were charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from agentroute.aco import AntOutcome, PheromoneMemory, PheromoneUpdater
+from agentroute.errors import AgentrouteError, ConfigError
+from agentroute.health import HealthContext, HealthMonitor
+from agentroute.runtime.pipeline import Pipeline
+from agentroute.types import HealthSignal
+
+Build = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    """One task's outcome as the fleet gathers it."""
+
+    task_id: str
+    task: str
+    ok: bool
+    output: str | None
+    error: str | None
+    agents: tuple[str, ...]
+    cost_usd: float
+    model_calls: int
+    attempt: int
+    """1 for a task that ran once; more when its worker died and it was retried."""
+    charged_before_usd: float
+    """What earlier attempts of this task were charged (settled, plus worst cases in flight)."""
+    worker_pid: int
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+
+# -- the escrow: the fleet's budget -----------------------------------------------------------
+@ray.remote
+class _Escrow:
+    def __init__(self, total_usd: float | None) -> None:
+        self.total = total_usd
+        self.grants: dict[str, float] = {}
+        self.done: dict[str, float] = {}
+        self.attempts: dict[str, int] = {}
+        self.settled: dict[str, float] = {}  # per task, over all attempts
+        self.open: dict[tuple[str, int], dict[str, list[float]]] = {}
+
+    def _charged(self, task_id: str) -> float:
+        in_flight = sum(
+            sum(sum(v) for v in keys.values()) for (t, _), keys in self.open.items() if t == task_id
+        )
+        return self.settled.get(task_id, 0.0) + in_flight
+
+    def committed(self) -> float:
+        return sum(self.done[t] if t in self.done else self.grants[t] for t in self.grants)
+
+    def begin(self, task_id: str, want: float | None) -> tuple[int, float | None, float]:
+        """(attempt number, budget for this attempt, charged to earlier attempts)."""
+        attempt = self.attempts.get(task_id, 0) + 1
+        self.attempts[task_id] = attempt
+        if task_id not in self.grants:
+            if self.total is None:
+                self.grants[task_id] = want if want is not None else float("inf")
+            else:
+                left = max(0.0, self.total - self.committed())
+                self.grants[task_id] = min(left, want) if want is not None else left
+        charged = self._charged(task_id)
+        for key in [k for k in self.open if k[0] == task_id]:  # earlier attempts are over:
+            self.settled[task_id] = self.settled.get(task_id, 0.0) + sum(  # their in-flight
+                sum(v)
+                for v in self.open.pop(key).values()  # worst cases are now spent
+            )
+        grant = self.grants[task_id]
+        budget = None if grant == float("inf") else max(0.0, grant - charged)
+        return attempt, budget, charged
+
+    def reserve(self, task_id: str, attempt: int, key: str, amount: float) -> None:
+        self.open.setdefault((task_id, attempt), {}).setdefault(key, []).append(amount)
+
+    def _close(self, task_id: str, attempt: int, key: str, reserved: float | None) -> None:
+        amounts = self.open.get((task_id, attempt), {}).get(key, [])
+        if not amounts:
+            return
+        if reserved is not None and reserved in amounts:
+            amounts.remove(reserved)
+        else:
+            amounts.pop(0)
+
+    def settle(self, task_id: str, attempt: int, key: str, reserved: float, actual: float) -> None:
+        self._close(task_id, attempt, key, reserved)
+        self.settled[task_id] = self.settled.get(task_id, 0.0) + actual
+
+    def release(self, task_id: str, attempt: int, key: str) -> None:
+        self._close(task_id, attempt, key, None)
+
+    def finish(self, task_id: str) -> None:
+        self.open = {k: v for k, v in self.open.items() if k[0] != task_id}
+        self.done[task_id] = self.settled.get(task_id, 0.0)
+
+    def summary(self) -> dict[str, float]:
+        spent = sum(self.settled.values())
+        return {"total": self.total or 0.0, "spent": spent, "committed": self.committed()}
+
+
+class _EscrowSink:
+    """Forwards a run's reservations to the escrow, the reservation before its request is
+    sent (a blocking call), settlements and releases after."""
+
+    def __init__(self, escrow: Any, task_id: str, attempt: int) -> None:
+        self.escrow, self.task_id, self.attempt = escrow, task_id, attempt
+
+    def write(self, record: dict[str, Any]) -> None:
+        kind = record["kind"]
+        key = f"{record.get('agent')}|{record.get('model')}|{record.get('step')}"
+        if kind == "budget_reserve":
+            ray.get(self.escrow.reserve.remote(self.task_id, self.attempt, key,
+                                               record["amount_usd"]))  # fmt: skip
+        elif kind == "budget_settle":
+            self.escrow.settle.remote(self.task_id, self.attempt, key, record["reserved_usd"],
+                                      record["actual_usd"])  # fmt: skip
+        elif kind == "model_call" and not record["ok"]:
+            self.escrow.release.remote(self.task_id, self.attempt, key)
+
+    def close(self) -> None:
+        return None
+
+
+# -- shared health ---------------------------------------------------------------------------
+@ray.remote
+class _MonitorActor:
+    def __init__(self, monitor: HealthMonitor) -> None:
+        self.monitor = monitor
+
+    async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
+        return await self.monitor.check(ctx)
+
+    def inspect(self, attribute: str) -> Any:
+        return getattr(self.monitor, attribute)
+
+
+class RemoteMonitor:
+    """A `HealthMonitor` whose state lives in one actor for the whole fleet."""
+
+    def __init__(self, actor: Any, name: str) -> None:
+        self.actor, self.name = actor, name
+
+    async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
+        signals: Sequence[HealthSignal] = await self.actor.check.remote(ctx)
+        return signals
+
+
+# -- shared pheromones -----------------------------------------------------------------------
+@ray.remote
+class _ColonyActor:
+    def __init__(self, memory: PheromoneMemory, updater: dict[str, Any]) -> None:
+        self.memory = memory
+        self.updater = PheromoneUpdater(memory, **updater)
+        self.seen: set[str] = set()
+
+    def snapshot(self) -> PheromoneMemory:
+        return self.memory
+
+    def submit(self, task_id: str, outcome: AntOutcome) -> bool:
+        """Apply a task's outcome once; False for a repeat (a retried task)."""
+        if task_id in self.seen:
+            return False
+        self.seen.add(task_id)
+        self.updater.apply(outcome)
+        return True
+
+    def counts(self) -> dict[str, int]:
+        return {"applied": self.updater.applied, "rejected": self.updater.rejected,
+                "outcomes": len(self.seen)}  # fmt: skip
+
+
+class SharedColony:
+    """The fleet's pheromone memory: route on `snapshot()`, report with `submit()`."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    async def snapshot(self) -> PheromoneMemory:
+        memory: PheromoneMemory = await self.actor.snapshot.remote()
+        return memory
+
+    async def submit(self, task_id: str, outcome: AntOutcome) -> bool:
+        applied: bool = await self.actor.submit.remote(task_id, outcome)
+        return applied
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = ray.get(self.actor.counts.remote())
+        return out
+
+
+# -- workers ---------------------------------------------------------------------------------
+@ray.remote(max_restarts=3, max_task_retries=3)
+class _Worker:
+    def __init__(self, build: Build, durable: str | None) -> None:
+        self.runner = build()
+        self.durable = durable
+
+    async def run(self, task_id: str, task: str, escrow: Any, want: float | None) -> FleetResult:
+        # imported here: Ray ships this class by value, and a context variable cannot travel
+        from agentroute.runtime.pipeline import TASK_ATTEMPT
+
+        attempt, budget, charged = await escrow.begin.remote(task_id, want)
+        token = None
+        if attempt > 1:
+            token = TASK_ATTEMPT.set({"task_id": task_id, "attempt": attempt,
+                                      "charged_before_usd": charged})  # fmt: skip
+        try:
+            return await self._run(task_id, task, escrow, attempt, budget, charged)
+        finally:
+            if token is not None:
+                TASK_ATTEMPT.reset(token)
+            await escrow.finish.remote(task_id)
+
+    async def _run(
+        self, task_id: str, task: str, escrow: Any, attempt: int, budget: float | None,
+        charged: float,
+    ) -> FleetResult:  # fmt: skip
+        runner = self.runner
+        sink = _EscrowSink(escrow, task_id, attempt)
+        if isinstance(runner, Pipeline):
+            runner = copy.copy(runner)
+            runner.extra_sinks = [*runner.extra_sinks, sink]
+            if budget is not None:
+                runner.budget = runner.budget.model_copy(update={"usd": budget})
+        base: dict[str, Any] = dict(task_id=task_id, task=task, attempt=attempt,
+                                    charged_before_usd=charged, worker_pid=os.getpid())  # fmt: skip
+        try:
+            if self.durable is not None and isinstance(runner, Pipeline):
+                result = await self._durable(runner, task_id, task, budget)
+            else:
+                result = await runner.arun(task)
+        except AgentrouteError as exc:
+            trace = getattr(exc, "trace", None)
+            return FleetResult(
+                ok=False, output=None, error=f"{type(exc).__name__}: {exc}", agents=(),
+                cost_usd=0.0, model_calls=0,
+                trace=[e.record() for e in trace] if trace is not None else [], **base,
+            )  # fmt: skip
+        return FleetResult(
+            ok=True, output=getattr(result, "output", None), error=None,
+            agents=tuple(getattr(result, "agents", ()) or ()),
+            cost_usd=float(getattr(result, "cost_usd", 0.0)),
+            model_calls=int(getattr(result, "model_calls", 0)),
+            trace=[e.record() for e in result.trace], **base,
+        )  # fmt: skip
+
+    async def _durable(
+        self, runner: Pipeline, task_id: str, task: str, budget: float | None
+    ) -> Any:
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        from agentroute.runtime.langgraph_backend import DurablePipeline
+
+        assert self.durable is not None
+        async with AsyncSqliteSaver.from_conn_string(self.durable) as saver:
+            durable = DurablePipeline(runner, checkpointer=saver)
+            snapshot = await durable.graph.aget_state({"configurable": {"thread_id": task_id}})
+            if snapshot.values:
+                # the checkpoint carries what finished attempts spent: the ledger starts from
+                # it, so the budget is what the grant leaves beside the in-flight worst cases
+                carried = float(snapshot.values.get("spent_usd", 0.0))
+                if budget is not None:
+                    runner.budget = runner.budget.model_copy(update={"usd": budget + carried})
+                return await durable.aresume(task_id)
+            return await durable.arun(task, thread_id=task_id)
+
+
+class Fleet:
+    """A pool of Ray workers running agentroute tasks, with fleet-wide budget, health and
+    pheromone state. ``ray.init()`` is called (a local cluster) unless Ray is running."""
+
+    def __init__(
+        self,
+        *,
+        workers: int = 2,
+        budget_usd: float | None = None,
+        durable: str | os.PathLike[str] | None = None,
+        ray_init: dict[str, Any] | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ConfigError("a fleet needs at least one worker")
+        if budget_usd is not None and budget_usd < 0:
+            raise ConfigError("the fleet budget cannot be negative")
+        if not ray.is_initialized():
+            ray.init(**(ray_init or {}))
+        self.workers = workers
+        self.budget_usd = budget_usd
+        self.durable = os.fspath(durable) if durable is not None else None
+        self.escrow = _Escrow.remote(budget_usd)  # type: ignore[attr-defined]
+
+    def shared(self, monitor: HealthMonitor) -> RemoteMonitor:
+        """One instance of ``monitor`` for the whole fleet."""
+        if not isinstance(monitor, HealthMonitor):
+            raise ConfigError(f"{monitor!r} is not a HealthMonitor")
+        actor = _MonitorActor.remote(monitor)  # type: ignore[attr-defined]
+        return RemoteMonitor(actor, monitor.name)
+
+    def monitor_state(self, remote: RemoteMonitor, attribute: str) -> Any:
+        """Read an attribute of a shared monitor (for checks and dashboards)."""
+        return ray.get(remote.actor.inspect.remote(attribute))
+
+    def colony(self, memory: PheromoneMemory, **updater: Any) -> SharedColony:
+        """One pheromone memory and its quality-gated updater for the whole fleet;
+        ``updater`` takes `PheromoneUpdater`'s settings (rho, deposit, cost_ref, gate)."""
+        return SharedColony(_ColonyActor.remote(memory, updater))  # type: ignore[attr-defined]
+
+    def run(
+        self,
+        build: Build,
+        tasks: Sequence[str],
+        *,
+        task_budget_usd: float | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[FleetResult]:
+        """Run ``tasks`` on the workers (each worker runs many at once) and gather results in
+        order. ``ids`` name the tasks (default ``task-<n>``); they key grants, checkpoints
+        and pheromone outcomes, so a retried task is the same task."""
+        if ids is not None and len(ids) != len(tasks):
+            raise ConfigError("give one id per task")
+        if self.budget_usd is not None and task_budget_usd is None:
+            raise ConfigError(
+                "a fleet budget is granted task by task: give task_budget_usd, the most one "
+                "task may spend"
+            )
+        names = list(ids) if ids is not None else [f"task-{i}" for i in range(len(tasks))]
+        if len(set(names)) != len(names):
+            raise ConfigError("task ids must be unique")
+        pool = [_Worker.remote(build, self.durable) for _ in range(self.workers)]  # type: ignore[attr-defined]
+        refs = [
+            pool[i % len(pool)].run.remote(name, task, self.escrow, task_budget_usd)
+            for i, (name, task) in enumerate(zip(names, tasks, strict=True))
+        ]
+        try:
+            results: list[FleetResult] = ray.get(refs)
+        finally:
+            for w in pool:
+                ray.kill(w)
+        return results
+
+    def spend(self) -> dict[str, float]:
+        """The fleet's budget, what was spent, and what is committed (grants in use)."""
+        out: dict[str, float] = ray.get(self.escrow.summary.remote())
+        return out
+
+
+async def gather_locally(build: Build, tasks: Sequence[str]) -> list[Any]:
+    """The single-process baseline: the same tasks on one runner, concurrently."""
+    runner = build()
+    return await asyncio.gather(*(runner.arun(t) for t in tasks), return_exceptions=True)
