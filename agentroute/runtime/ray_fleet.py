@@ -168,8 +168,8 @@ class _MonitorActor:
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
         return await self.monitor.check(ctx)
 
-    def inspect(self, attribute: str) -> Any:
-        return getattr(self.monitor, attribute)
+    def ask(self, method: str, args: tuple[Any, ...]) -> Any:
+        return getattr(self.monitor, method)(*args)
 
 
 class RemoteMonitor:
@@ -333,9 +333,10 @@ class Fleet:
         actor = _MonitorActor.remote(monitor)  # type: ignore[attr-defined]
         return RemoteMonitor(actor, monitor.name)
 
-    def monitor_state(self, remote: RemoteMonitor, attribute: str) -> Any:
-        """Read an attribute of a shared monitor (for checks and dashboards)."""
-        return ray.get(remote.actor.inspect.remote(attribute))
+    def ask(self, remote: RemoteMonitor, method: str, *args: Any) -> Any:
+        """Call a method of the shared monitor where it lives (``fleet.ask(breaker, "state",
+        "primary")``), for checks and dashboards."""
+        return ray.get(remote.actor.ask.remote(method, args))
 
     def colony(self, memory: PheromoneMemory, **updater: Any) -> SharedColony:
         """One pheromone memory and its quality-gated updater for the whole fleet;

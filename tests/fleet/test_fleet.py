@@ -76,7 +76,7 @@ def test_breaker_opens_fleet_wide(cluster: None) -> None:
     tried = [sum(1 for e in r.trace if e["kind"] == "node_run" and e["node"] == "primary")
              for r in first]  # fmt: skip
     assert tried == [1, 1]
-    assert fleet.monitor_state(breaker, "state")("primary").value == "open"
+    assert fleet.ask(breaker, "state", "primary").value == "open"
     later = fleet.run(build, ["c", "d", "e", "f"], ids=["c", "d", "e", "f"])
     for r in later:  # no worker tries the primary any more
         assert not [e for e in r.trace if e["kind"] == "node_run" and e["node"] == "primary"]
@@ -99,6 +99,13 @@ def test_one_pheromone_update_per_gated_outcome(cluster: None) -> None:
     tasks = [f"good-{i}" for i in range(6)] + [f"bad-{i}" for i in range(4)]
     fleet.run(build, tasks, ids=tasks)
     assert colony.counts() == {"applied": 6, "rejected": 4, "outcomes": 10}
+    import asyncio
+
+    from agentroute.aco import START
+
+    learned = asyncio.run(colony.snapshot())  # what workers route on
+    fresh = PheromoneMemory(["t"])
+    assert learned.fused((START, "a"), {"t": 1.0}) > fresh.fused((START, "a"), {"t": 1.0})
 
 
 def test_a_worker_killed_mid_task_is_retried_without_repeats(
