@@ -87,6 +87,10 @@ class Ledger:
         self._spent = 0.0
         self._spent_tokens = 0
         self._reserved: dict[int, tuple[float, int]] = {}
+        # running totals of what is reserved, so a reservation costs O(1) however many are
+        # outstanding (a fleet's or a busy parent's ledger holds many)
+        self._held_usd = 0.0
+        self._held_tokens = 0
         self._next_id = 0
         self.calls = 0
         self.overshoot_usd = 0.0
@@ -104,7 +108,7 @@ class Ledger:
 
     @property
     def reserved_usd(self) -> float:
-        return sum(usd for usd, _ in self._reserved.values())
+        return self._held_usd
 
     def elapsed_s(self) -> float:
         return self._clock() - self._started
@@ -120,8 +124,7 @@ class Ledger:
         own: float = math.inf
         if self.budget.tokens is not None:
             with self._lock:
-                held = sum(t for _, t in self._reserved.values())
-                own = max(0, self.budget.tokens - self._spent_tokens - held)
+                own = max(0, self.budget.tokens - self._spent_tokens - self._held_tokens)
         return min(own, self.parent.remaining_tokens()) if self.parent else own
 
     def affordable_max_tokens(self, price: Price, input_tokens: int, wanted: int) -> int:
@@ -166,7 +169,7 @@ class Ledger:
         tokens = input_tokens + max_tokens
         with self._lock:
             committed = self._spent + self.reserved_usd
-            held = self._spent_tokens + sum(t for _, t in self._reserved.values())
+            held = self._spent_tokens + self._held_tokens
             b = self.budget
             if b.calls is not None and self.calls >= b.calls:
                 raise BudgetExceededError(
@@ -190,6 +193,8 @@ class Ledger:
             rid = self._next_id
             self._next_id += 1
             self._reserved[rid] = (amount, tokens)
+            self._held_usd += amount
+            self._held_tokens += tokens
             self.calls += 1
             return Reservation(rid, label, amount, tokens, max_tokens, above)
 
@@ -202,7 +207,7 @@ class Ledger:
         tokens = reservation.tokens if usage is None else usage.total_tokens
         overshoot = max(0.0, actual - reservation.amount_usd)
         with self._lock:
-            self._reserved.pop(reservation.id, None)
+            self._unhold(reservation.id)
             self._spent += actual
             self._spent_tokens += tokens
             self.overshoot_usd += overshoot
@@ -213,9 +218,20 @@ class Ledger:
     def release(self, reservation: Reservation) -> None:
         """Drop a reservation whose call produced no billable answer, here and up the chain."""
         with self._lock:
-            self._reserved.pop(reservation.id, None)
+            self._unhold(reservation.id)
         if reservation.parent is not None and self.parent is not None:
             self.parent.release(reservation.parent)
+
+    def _unhold(self, rid: int) -> None:
+        """Drop reservation ``rid`` from the running totals (call with the lock held)."""
+        held = self._reserved.pop(rid, None)
+        if held is None:
+            return
+        if self._reserved:
+            self._held_usd -= held[0]
+            self._held_tokens -= held[1]
+        else:  # nothing outstanding: exactly zero, no float drift carried on
+            self._held_usd, self._held_tokens = 0.0, 0
 
     def carry(self, usd: float, tokens: int = 0) -> None:
         """Book spend from an earlier part of the same task (a durable run resumed in a new
