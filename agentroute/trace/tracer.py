@@ -152,17 +152,21 @@ class Tracer:
             fields["parent"] = scope[1]
         event = cls(run_id=self.run_id, seq=len(self._events), ts=self._clock(), **fields)
         text = event.model_dump_json()
-        record: dict[str, Any] = json.loads(text)
+        record: dict[str, Any] | None = None
         if self.redactor.may_touch(text):
+            record = json.loads(text)
             redacted = self.redactor(record)
             if redacted is not record:
                 record = redacted
                 event = cls.model_validate(record)
         self._events.append(event)  # type: ignore[arg-type]
-        for sink in self.sinks:
-            sink.write(record)
-        for watcher in _WATCHERS:
-            watcher(self, record)
+        if self.sinks or _WATCHERS:  # the dict form only when someone reads it
+            if record is None:
+                record = json.loads(text)
+            for sink in self.sinks:
+                sink.write(record)
+            for watcher in _WATCHERS:
+                watcher(self, record)
         return event
 
     @contextlib.contextmanager
