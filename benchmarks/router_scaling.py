@@ -93,7 +93,7 @@ def svg(series: dict[str, list[float]], path: Path) -> None:
         pts = " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(values))
         parts.append(f'<polyline points="{pts}" fill="none" stroke="{colours[k]}" '
                      'stroke-width="2"/>')  # fmt: skip
-        parts.append(f'<text x="{w - pad - 110}" y="{40 + 14 * k}" fill="{colours[k]}">'
+        parts.append(f'<text x="{pad + 10}" y="{40 + 14 * k}" fill="{colours[k]}">'
                      f"{name}</text>")  # fmt: skip
     parts.append(f'<text x="{w / 2}" y="{h - 12}" text-anchor="middle">candidate agents</text>')
     parts.append("</svg>")
