@@ -106,6 +106,8 @@ def run_file(path: Path, args: list[str], console: Console) -> tuple[int, RunWat
                 runpy.run_path(str(path), run_name="__main__")
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if exc.code is not None and not isinstance(exc.code, int):
+                console.print(str(exc.code), highlight=False)  # as Python itself would
         except Exception as exc:  # the script's own failure: say it, still show what ran
             console.print(f"[red]{path.name} failed: {type(exc).__name__}: {exc}[/]",
                           highlight=False)  # fmt: skip

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from agentroute import Agent, Pipeline, __version__
 from agentroute.testing import FakeModelServer, Reply
-from tests.conftest import fake_model
+from tests.conftest import fake_model, run_cli
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -56,3 +57,39 @@ def test_trace_show_rejects_malformed_file(tmp_path: Path) -> None:
 def test_models_pull_unknown_tier() -> None:
     out = cli("models", "pull", "gigantic")
     assert out.returncode == 1 and "unknown local model" in out.stderr
+
+
+def test_run_shows_every_run_and_the_scripts_failure(
+    server: FakeModelServer, tmp_path: Path
+) -> None:
+    """`agentroute run` passes --task and other options on, tables each run the script made,
+    and exits 1 with the script's error when it fails after them."""
+    server.responder = lambda body: Reply("fine answer")
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import argparse\n"
+        "from agentroute import Agent, Model, Pipeline\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--task'); p.add_argument('--url')\n"
+        "a = p.parse_args()\n"
+        "m = Model.openai_compatible(a.url, 'm')\n"
+        "pipe = Pipeline([Agent('solo', 'answers', models=[m])], trace_dir='traces')\n"
+        "print('ANSWER', pipe.run(a.task).output)\n"
+        "pipe.run(a.task + ' again')\n"
+        "raise SystemExit('the job gave up')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "agentroute.cli", "run", str(script), "--task", "hello",
+         "--url", server.url],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 1 and "the job gave up" in out.stderr
+    assert "ANSWER fine answer" in out.stdout
+    table = out.stdout[out.stdout.index("agentroute runs") :]
+    assert table.count(" ok ") == 2 and table.count("traces/run-") == 2
+    assert [c.body["messages"][-1]["content"] for c in server.calls()] == ["hello", "hello again"]
+
+
+def test_run_refuses_a_missing_file(tmp_path: Path) -> None:
+    out = run_cli("run", str(tmp_path / "nope.py"))
+    assert out.returncode != 0 and "no such file" in (out.stdout + out.stderr)

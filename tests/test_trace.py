@@ -163,3 +163,29 @@ def test_canary_secrets_in_keys_and_tool_arguments_never_reach_traces(
         assert canary not in text
         assert "abcdefghijklmnop" not in text
     assert canary in json.dumps(server.calls()[1].body)  # it really went through the run
+
+
+_ALPHABET = "abcXYZ09 -_./:\"'\\\n\té" + "sk-beargh_p"
+
+
+@pytest.mark.parametrize("secret", ["plain-secret-value", 'with"quote-inside', "back\\slash-key"])
+def test_the_fast_path_never_skips_what_the_full_walk_would_redact(secret: str) -> None:
+    """`may_touch` looks at an event's JSON text; when it says no, the full walk must agree."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    r = Redactor([secret], include_env=False)
+    text_ = st.text(alphabet=_ALPHABET, max_size=40) | st.sampled_from(
+        [secret, f"x {secret} y", "Bearer abcdefgh12345", "sk-ABCDEFGHIJKL", "ghp_" + "a" * 20]
+    )
+    keys = st.sampled_from(["msg", "token", "Authorization", "api_key", "note", "password"])
+    values = st.recursive(text_ | st.integers(), lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(keys, inner, max_size=3), max_leaves=8)  # fmt: skip
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(keys, values, max_size=4))
+    def check(record: dict[str, object]) -> None:
+        if not r.may_touch(json.dumps(record, ensure_ascii=False)):
+            assert r(record) is record
+
+    check()

@@ -73,3 +73,29 @@ def test_replay_never_runs_live_handlers(tmp_path) -> None:  # type: ignore[no-u
     report = GraphRunner(g, live).replay(result.trace)
     assert report.identical and ran == []
     assert report.replayed.events(type(result.trace[2]))  # the replay has its own events
+
+
+def test_signals_are_traced_on_change_cleared_when_gone_and_replayed() -> None:
+    """A monitor that flags a node for two steps, then stops: one signal event, one
+    ``cleared`` event, nothing repeated in between, and the replay rebuilds both."""
+    from collections.abc import Sequence
+
+    from agentroute.health import HealthContext
+    from agentroute.types import HealthSignal
+
+    class Blip:
+        name = "blip"
+
+        async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
+            if ctx.step <= 2:
+                return [HealthSignal(monitor="blip", target="b", kind="slow", multiplier=3.0)]
+            return []
+
+    g = TaskGraph([("s", "a", 1.0), ("a", "b", 1.0), ("b", "c", 1.0), ("c", "d", 1.0)],
+                  start="s", goal="d")  # fmt: skip
+    runner = GraphRunner(g, {n: (lambda ctx: "ok") for n in "abcd"}, monitors=[Blip()])
+    result = runner.run("task")
+    signals = [(e.step, e.signal) for e in result.trace.of_kind("health_signal")]  # type: ignore[union-attr]
+    assert signals == [(1, "slow"), (3, "cleared")]
+    report = runner.replay(result.trace)
+    assert report.identical, report.describe()
