@@ -21,7 +21,13 @@ import ray
 from call_overhead import start_server
 
 from agentroute import Agent, FixedTierPolicy, Model, Pipeline
-from agentroute.runtime.ray_fleet import Fleet, gather_locally
+from agentroute.runtime.ray_fleet import Fleet
+
+
+async def gather_locally(build, tasks):  # type: ignore[no-untyped-def]
+    """The single-process baseline: the same tasks on one runner, concurrently."""
+    runner = build()
+    return await asyncio.gather(*(runner.arun(t) for t in tasks), return_exceptions=True)
 
 
 class WithCpuWork:

@@ -15,14 +15,14 @@ they run in the background (`PheromoneUpdater.start`).
 
 from __future__ import annotations
 
-import argparse
 import ast
 import copy
 import random
 import re
 
-from _models import add_model_options, small_and_large
-from _replay import add_replay_option, report_replays
+from _cli import cookbook_parser
+from _models import small_and_large
+from _replay import report_replays
 
 from agentroute import Agent, FixedTierPolicy, Pipeline
 from agentroute.aco import (
@@ -72,11 +72,10 @@ def judge(kind: str, output: str, expected: str | None) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", help="run this one task instead of the built-in workload")
+    parser = cookbook_parser(
+        __doc__, task=None, task_help="run this one task instead of the built-in workload"
+    )
     parser.add_argument("--seed", type=int, default=7)
-    add_model_options(parser)
-    add_replay_option(parser)
     args = parser.parse_args()
     small, large = small_and_large(args)
     agents = [

@@ -13,10 +13,9 @@ per step, the model, why it was chosen, the cost and what was left.
 
 from __future__ import annotations
 
-import argparse
-
-from _models import add_model_options, small_and_large
-from _replay import add_replay_option, report_replays
+from _cli import cookbook_parser
+from _models import small_and_large
+from _replay import report_replays
 
 from agentroute import Agent, BudgetExceededError, EntropyPolicy, Model, Pipeline, Result
 
@@ -34,11 +33,8 @@ def step_pipeline(small: Model, large: Model, budget_usd: float) -> Pipeline:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="why backups should be tested", help="the topic")
+    parser = cookbook_parser(__doc__, task="why backups should be tested", task_help="the topic")
     parser.add_argument("--budget-usd", type=float, default=0.002)
-    add_model_options(parser)
-    add_replay_option(parser)
     args = parser.parse_args()
     small, large = small_and_large(args)
     left, previous = args.budget_usd, ""

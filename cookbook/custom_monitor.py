@@ -11,15 +11,15 @@ failed request. The quotas live in a JSON file, as they might come from a billin
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from _models import add_model_options, small_and_large
-from _replay import add_replay_option, report_replays
+from _cli import cookbook_parser
+from _models import small_and_large
+from _replay import report_replays
 
 from agentroute import Agent, FixedTierPolicy, Model, Pipeline
 from agentroute.graph import TaskGraph
@@ -91,10 +91,7 @@ def describe(i: int, result: GraphResult, quotas: dict[str, int]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="How tall is the Eiffel Tower?")
-    add_model_options(parser)
-    add_replay_option(parser)
+    parser = cookbook_parser(__doc__, task="How tall is the Eiffel Tower?")
     args = parser.parse_args()
     small, _ = small_and_large(args)
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,10 +12,9 @@ Runs on the embedded local models (router and refiner on large, specialists on s
 
 from __future__ import annotations
 
-import argparse
-
-from _models import add_model_options, small_and_large
-from _replay import add_replay_option, report_replays
+from _cli import cookbook_parser
+from _models import small_and_large
+from _replay import report_replays
 
 from agentroute import Agent, FixedTierPolicy, Model, Pipeline, ReasoningRouter
 
@@ -51,10 +50,7 @@ def panel(small: Model, large: Model, trace_dir: str | None = "traces") -> Pipel
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default=DEFAULT_TASK)
-    add_model_options(parser)
-    add_replay_option(parser)
+    parser = cookbook_parser(__doc__, task=DEFAULT_TASK)
     args = parser.parse_args()
     pipeline = panel(*small_and_large(args))
     result = pipeline.run(args.task)

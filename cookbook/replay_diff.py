@@ -12,10 +12,9 @@ works from the shell: ``agentroute replay traces/run-<id>.jsonl [--budget 0.0001
 
 from __future__ import annotations
 
-import argparse
-
-from _models import add_model_options, small_and_large
-from _replay import add_replay_option, report_replays
+from _cli import cookbook_parser
+from _models import small_and_large
+from _replay import report_replays
 
 from agentroute.budget import Budget
 from agentroute.demo import DEFAULT_TASK, support_pipeline
@@ -24,11 +23,8 @@ from agentroute.trace.diff import side_by_side
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default=DEFAULT_TASK)
+    parser = cookbook_parser(__doc__, task=DEFAULT_TASK)
     parser.add_argument("--what-if-budget", type=float, default=0.00003)
-    add_model_options(parser)
-    add_replay_option(parser)
     args = parser.parse_args()
     small, large = small_and_large(args)
     pipeline = support_pipeline(small, large, budget_usd=0.002)

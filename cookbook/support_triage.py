@@ -11,19 +11,15 @@ model names) to use any OpenAI-compatible server instead.
 
 from __future__ import annotations
 
-import argparse
-
-from _models import add_model_options, small_and_large
-from _replay import add_replay_option, report_replays
+from _cli import cookbook_parser
+from _models import small_and_large
+from _replay import report_replays
 
 from agentroute.demo import DEFAULT_TASK, support_pipeline
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default=DEFAULT_TASK)
-    add_model_options(parser)
-    add_replay_option(parser)
+    parser = cookbook_parser(__doc__, task=DEFAULT_TASK)
     parser.add_argument("--budget-usd", type=float, default=0.002)
     args = parser.parse_args()
     small, large = small_and_large(args)

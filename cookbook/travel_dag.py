@@ -12,12 +12,12 @@ what they found. The second trip runs while the hotel API is down: the trace sho
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
-from _models import add_model_options, small_and_large
-from _replay import add_replay_option, report_replays
+from _cli import cookbook_parser
+from _models import small_and_large
+from _replay import report_replays
 
 from agentroute import Agent, FixedTierPolicy, Model, Pipeline
 from agentroute.graph import TaskGraph
@@ -83,10 +83,7 @@ def describe(result: GraphResult) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default=DEFAULT_TASK)
-    add_model_options(parser)
-    add_replay_option(parser)
+    parser = cookbook_parser(__doc__, task=DEFAULT_TASK)
     args = parser.parse_args()
     small, _ = small_and_large(args)
     runs = []

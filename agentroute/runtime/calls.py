@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -266,6 +267,28 @@ class ModelCaller:
             for ep in self._endpoints.values():
                 await ep.aclose()
         self._endpoints.clear()
+
+
+class EndpointPool:
+    """Provider clients shared by the runs of one event loop (a client's connections belong
+    to the loop that opened them). Hand `get` to a `ModelCaller` as its connector, with
+    ``owns_endpoints=False``; `aclose` closes the running loop's clients."""
+
+    def __init__(self) -> None:
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, ModelEndpoint]
+        ] = weakref.WeakKeyDictionary()
+
+    def get(self, model: Model) -> ModelEndpoint:
+        pool = self._pools.setdefault(asyncio.get_running_loop(), {})
+        endpoint = pool.get(model.label)
+        if endpoint is None:
+            endpoint = pool[model.label] = connect(model)
+        return endpoint
+
+    async def aclose(self) -> None:
+        for endpoint in self._pools.pop(asyncio.get_running_loop(), {}).values():
+            await endpoint.aclose()
 
 
 def _tools_bytes(request: ModelRequest) -> int:

@@ -18,12 +18,13 @@ trace file, which starts with ``run_start`` and, on a resume, a ``resume`` event
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import operator
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.runnables import RunnableConfig
@@ -33,12 +34,12 @@ from langgraph.types import Checkpointer, StateSnapshot
 from agentroute.agents import Agent
 from agentroute.budget import Budget, Ledger
 from agentroute.errors import AgentrouteError, ConfigError, RunError
-from agentroute.events import ResumeEvent, RunEnd, RunStart, TaskRetryEvent
-from agentroute.models import Model, ModelEndpoint, connect, prepare
+from agentroute.events import ResumeEvent, RunEnd, RunStart
+from agentroute.models import prepare
 from agentroute.runtime.calls import ModelCaller
-from agentroute.runtime.pipeline import MAX_TOOL_ROUNDS, TASK_ATTEMPT, Pipeline, _Run
+from agentroute.runtime.pipeline import MAX_TOOL_ROUNDS, Pipeline, _Run
 from agentroute.runtime.result import Result
-from agentroute.trace import JsonlSink, Tracer
+from agentroute.trace import Trace, Tracer
 from agentroute.types import Message, ModelRequest, ToolCall, Usage
 
 Durability = Literal["sync", "async", "exit"]
@@ -85,21 +86,15 @@ class RunState(TypedDict, total=False):
 
 @dataclass
 class _Segment:
-    """What one process holds for one thread while it runs: tracer, ledger, endpoints."""
+    """What one process holds for one thread while it runs: its tracer and ledger."""
 
     thread_id: str
     tracer: Tracer
+    trace_path: Path | None
     ledger: Ledger
     start: RunStart
     step: int
     started: float = field(default_factory=time.perf_counter)
-    endpoints: dict[str, ModelEndpoint] = field(default_factory=dict)
-    trace_path: Any = None
-
-    def endpoint(self, model: Model) -> ModelEndpoint:
-        if model.label not in self.endpoints:
-            self.endpoints[model.label] = connect(model)
-        return self.endpoints[model.label]
 
     def next_step(self) -> int:
         self.step += 1
@@ -113,7 +108,9 @@ class _NodeRun(_Run):
     def __init__(self, pipeline: Pipeline, seg: _Segment, state: RunState) -> None:
         self.node_ledger = seg.ledger.child(Budget())
         super().__init__(
-            pipeline, ModelCaller(seg.tracer, self.node_ledger, connector=seg.endpoint),
+            pipeline,
+            ModelCaller(seg.tracer, self.node_ledger, connector=pipeline.endpoints.get,
+                        owns_endpoints=False),
             state["task"],
         )  # fmt: skip
         self.seg = seg
@@ -203,14 +200,16 @@ class DurablePipeline:
         return await self._invoke(None, thread_id)
 
     def run(self, task: str, *, thread_id: str) -> Result:
-        import asyncio
-
-        return asyncio.run(self.arun(task, thread_id=thread_id))
+        return asyncio.run(self._and_close(self.arun(task, thread_id=thread_id)))
 
     def resume(self, thread_id: str) -> Result:
-        import asyncio
+        return asyncio.run(self._and_close(self.aresume(thread_id)))
 
-        return asyncio.run(self.aresume(thread_id))
+    async def _and_close(self, work: Awaitable[Result]) -> Result:
+        try:
+            return await work
+        finally:
+            await self.pipeline.aclose()  # the provider clients this loop opened
 
     async def _invoke(self, payload: RunState | None, thread_id: str) -> Result:
         try:
@@ -227,9 +226,6 @@ class DurablePipeline:
             raise
         finally:
             seg = self._segments.pop(thread_id, None)
-            if seg is not None:
-                for ep in seg.endpoints.values():
-                    await ep.aclose()
         assert seg is not None
         return self._result(values, seg)
 
@@ -250,7 +246,7 @@ class DurablePipeline:
             cost_usd=values.get("spent_usd", 0.0),
             model_calls=values.get("model_calls", 0),
             wall_s=time.perf_counter() - seg.started if seg else 0.0,
-            trace=seg.tracer.trace if seg else Tracer().trace,
+            trace=seg.tracer.trace if seg else Trace(()),
             trace_path=seg.trace_path if seg else None,
             route_reason=values.get("reason", ""),
         )
@@ -262,22 +258,10 @@ class DurablePipeline:
         if seg is not None:
             return seg
         p = self.pipeline
-        tracer = Tracer(sinks=list(p.extra_sinks), redactor=p._redactor)
-        trace_path = None
-        if p.trace_dir is not None:
-            trace_path = p.trace_dir / f"run-{tracer.run_id}.jsonl"
-            tracer.sinks.append(JsonlSink(trace_path))
+        tracer, trace_path, start = p.open_trace(state["task"])
         ledger = Ledger(p.budget)
         ledger.carry(state.get("spent_usd", 0.0), state.get("spent_tokens", 0))
-        start = tracer.emit(
-            RunStart, task=state["task"], agents=tuple(p.agents), router=p.router.name,
-            budget_usd=p.budget.usd, origin=p.origin,
-        )  # fmt: skip
-        seg = _Segment(thread_id, tracer, ledger, start, state.get("step", 0))
-        seg.trace_path = trace_path
-        retry = TASK_ATTEMPT.get()
-        if retry is not None:
-            tracer.emit(TaskRetryEvent, **retry)
+        seg = _Segment(thread_id, tracer, trace_path, ledger, start, state.get("step", 0))
         resumed = self._resuming.pop(thread_id, None)
         if resumed is not None:
             tracer.emit(
@@ -310,11 +294,6 @@ class DurablePipeline:
             )  # fmt: skip
         seg.tracer.close()
 
-    @contextmanager
-    def _scoped(self, seg: _Segment) -> Iterator[None]:
-        with seg.tracer.scope(seg.start):
-            yield
-
     # -- the graph --------------------------------------------------------------------------
     def _build(self) -> StateGraph[RunState]:
         p = self.pipeline
@@ -342,7 +321,7 @@ class DurablePipeline:
     async def _route(self, state: RunState, config: RunnableConfig) -> RunState:
         seg = await self._segment(state, config)
         run = _NodeRun(self.pipeline, seg, state)
-        with self._scoped(seg):
+        with seg.tracer.scope(seg.start):
             chosen = await run.route()
         threads = {n: {"answer": None} for n in chosen}
         return RunState(chosen=list(chosen), reason=run.route_reason, threads=threads,
@@ -353,7 +332,7 @@ class DurablePipeline:
             seg = await self._segment(state, config)
             run = _NodeRun(self.pipeline, seg, state)
             thread = dict(state["threads"][agent.name])
-            with self._scoped(seg):
+            with seg.tracer.scope(seg.start):
                 if agent.runner is not None:
                     thread["answer"] = await run.run_program(agent)
                 elif thread.get("model") is None:
@@ -399,7 +378,7 @@ class DurablePipeline:
             done = len(thread["messages"])
             token = _STEP_KEY.set(f"{seg.thread_id}:{agent.name}:{done}")
             try:
-                with self._scoped(seg):
+                with seg.tracer.scope(seg.start):
                     message = await run._run_tool(agent, call.id, call.name, call.arguments)
             finally:
                 _STEP_KEY.reset(token)
@@ -431,7 +410,7 @@ class DurablePipeline:
         seg = await self._segment(state, config)
         run = _NodeRun(self.pipeline, seg, state)
         names = tuple(state["chosen"])
-        with self._scoped(seg):
+        with seg.tracer.scope(seg.start):
             output = await run.refine(names, [state["threads"][n]["answer"] for n in names])
         return RunState(output=output, **run.delta())
 

@@ -22,9 +22,9 @@ from agentroute.budget import Budget, Ledger
 from agentroute.errors import ConfigError, RoutingError
 from agentroute.models import Model, prepare
 from agentroute.routers import Candidate, Router
-from agentroute.runtime.calls import ModelCaller
-from agentroute.runtime.candidates import record_route
-from agentroute.trace import Sink, Tracer
+from agentroute.runtime.calls import EndpointPool, ModelCaller
+from agentroute.runtime.candidates import route_traced
+from agentroute.trace import Redactor, Sink, Tracer
 from agentroute.types import Completion, ModelRequest, RouteDecision
 
 State = Mapping[str, Any]
@@ -49,12 +49,14 @@ def _query_from(key: str | Callable[[State], str]) -> Callable[[State], str]:
 
 
 class _Decider:
-    """Routes one query per call: a fresh tracer and ledger for each decision."""
+    """Routes on the query read from a graph's state. Each decision gets its own tracer and
+    ledger; all share one redactor and the provider clients of their event loop."""
 
     def __init__(
         self,
         router: Router,
         agents: Sequence[Agent | Candidate],
+        query: str | Callable[[State], str],
         model: Model | None,
         budget: Budget | None,
         sinks: Sequence[Sink],
@@ -71,27 +73,28 @@ class _Decider:
         names = [c.name for c in self.candidates]
         if len(set(names)) != len(names):
             raise ConfigError(f"agent names must be unique: {names}")
+        self.read = _query_from(query)
         self.model = model
         self.budget = budget or Budget()
-        self.sinks = list(sinks)
+        self.sinks = list(sinks)  # the user's, for many decisions: never closed here
+        self._redactor = Redactor()
+        self._endpoints = EndpointPool()
 
-    async def decide(self, query: str) -> RouteDecision:
-        tracer = Tracer(sinks=self.sinks)
-        caller = ModelCaller(tracer, Ledger(self.budget))
+    async def decide(self, state: State) -> RouteDecision:
+        tracer = Tracer(sinks=self.sinks, redactor=self._redactor)
         complete = None
         if self.model is not None:
             model = self.model
+            caller = ModelCaller(tracer, Ledger(self.budget), connector=self._endpoints.get,
+                                 owns_endpoints=False)  # fmt: skip
             await prepare([model])
 
             async def complete(request: ModelRequest) -> Completion:
                 return await caller.call(model, request, step=0, purpose="route")
 
-        try:
-            decision = await self.router.route(query, self.candidates, complete)
-            record_route(tracer, decision, self.candidates, 0)
-        finally:
-            await caller.aclose()  # the sinks stay open: they are the user's, for many decisions
-        return decision
+        return await route_traced(
+            self.router, self.read(state), self.candidates, complete, tracer=tracer
+        )
 
 
 def route_edge(
@@ -110,11 +113,10 @@ def route_edge(
     message list whose last message is read) or a function of the state. When the router picks
     nobody the edge goes to ``fallback``; without one it raises `RoutingError`.
     """
-    decider = _Decider(router, agents, model, budget, sinks)
-    read = _query_from(query)
+    decider = _Decider(router, agents, query, model, budget, sinks)
 
     async def edge(state: State) -> list[str]:
-        decision = await decider.decide(read(state))
+        decision = await decider.decide(state)
         if decision.chosen:
             return list(decision.chosen)
         if fallback is None:
@@ -134,12 +136,12 @@ def route_node(
     sinks: Sequence[Sink] = (),
     key: str = "route",
 ) -> Callable[[State], Awaitable[dict[str, Any]]]:
-    """A node that writes ``{key: {"chosen": [...], "reason": ..., "scores": {...}}}``."""
-    decider = _Decider(router, agents, model, budget, sinks)
-    read = _query_from(query)
+    """A node that writes ``{key: {"chosen": [...], "reason": ..., "scores": {...}}}``; the
+    other arguments are `route_edge`'s."""
+    decider = _Decider(router, agents, query, model, budget, sinks)
 
     async def node(state: State) -> dict[str, Any]:
-        d = await decider.decide(read(state))
+        d = await decider.decide(state)
         return {key: {"chosen": list(d.chosen), "reason": d.reason, "scores": dict(d.scores)}}
 
     return node

@@ -12,7 +12,6 @@ import contextvars
 import json
 import os
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -52,7 +51,7 @@ from agentroute.routers import (
     normalize,
     sigma,
 )
-from agentroute.runtime.calls import ModelCaller
+from agentroute.runtime.calls import EndpointPool, ModelCaller
 from agentroute.runtime.candidates import record_route
 from agentroute.runtime.concurrency import all_or_cancel
 from agentroute.runtime.result import Result
@@ -130,11 +129,7 @@ class Pipeline:
         self.origin = origin
         # built once: it scans the environment for secrets and compiles their pattern
         self._redactor = Redactor()
-        # provider clients per event loop, shared by the runs in it (a client is tied to
-        # the loop its connections were made in)
-        self._pools: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, ModelEndpoint]
-        ] = weakref.WeakKeyDictionary()
+        self.endpoints = EndpointPool()
 
     def models(self) -> list[Model]:
         """Every model this pipeline may call (the router's first)."""
@@ -158,20 +153,32 @@ class Pipeline:
     async def arun(self, task: str) -> Result:
         """Run one task. Runs in the same event loop share the provider clients (and their
         connections); `aclose` closes this loop's clients when you are done."""
-        return await self._arun(task, connector=self._pooled, sleep=None, live=True)
-
-    def _pooled(self, model: Model) -> ModelEndpoint:
-        pool = self._pools.setdefault(asyncio.get_running_loop(), {})
-        endpoint = pool.get(model.label)
-        if endpoint is None:
-            endpoint = pool[model.label] = connect(model)
-        return endpoint
+        return await self._arun(task, connector=self.endpoints.get, sleep=None, live=True)
 
     async def aclose(self) -> None:
         """Close the provider clients that runs in this event loop opened."""
-        pool = self._pools.pop(asyncio.get_running_loop(), {})
-        for endpoint in pool.values():
-            await endpoint.aclose()
+        await self.endpoints.aclose()
+
+    def open_trace(self, task: str, *, live: bool = True) -> tuple[Tracer, Path | None, RunStart]:
+        """A run's tracer (with its JSONL file when ``trace_dir`` is set and the run is live),
+        its ``run_start`` event and, for a retried task, its ``task_retry`` event."""
+        tracer = Tracer(sinks=list(self.extra_sinks) if live else [], redactor=self._redactor)
+        trace_path = None
+        if self.trace_dir is not None and live:
+            trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
+            tracer.sinks.append(JsonlSink(trace_path))
+        start = tracer.emit(
+            RunStart,
+            task=task,
+            agents=tuple(self.agents),
+            router=self.router.name,
+            budget_usd=self.budget.usd,
+            origin=self.origin,
+        )
+        retry = TASK_ATTEMPT.get()
+        if retry is not None and live:
+            tracer.emit(TaskRetryEvent, **retry)
+        return tracer, trace_path, start
 
     def replay(self, trace: Trace, *, live: bool = False) -> ReplayReport:
         """Run the recorded task again on recorded responses (no model call, no network) and
@@ -230,28 +237,12 @@ class Pipeline:
     ) -> Result:
         if not isinstance(task, str) or not task.strip():
             raise ConfigError("the task must be a non-empty string")
-        sinks = list(self.extra_sinks) if live else []
-        tracer = Tracer(sinks=sinks, redactor=self._redactor)
-        trace_path = None
-        if self.trace_dir is not None and live:
-            trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
-            tracer.sinks.append(JsonlSink(trace_path))
+        started = time.perf_counter()
+        tracer, trace_path, start = self.open_trace(task, live=live)
         ledger = Ledger(self.budget)
         caller = ModelCaller(
             tracer, ledger, connector=connector, sleep=sleep, owns_endpoints=not live
         )
-        started = time.perf_counter()
-        start = tracer.emit(
-            RunStart,
-            task=task,
-            agents=tuple(self.agents),
-            router=self.router.name,
-            budget_usd=self.budget.usd,
-            origin=self.origin,
-        )
-        retry = TASK_ATTEMPT.get()
-        if retry is not None and live:
-            tracer.emit(TaskRetryEvent, **retry)
         run = _Run(self, caller, task)
         if programs is not None:  # a replay: programs answer from the recording
             run.recorded_programs = {

@@ -30,7 +30,6 @@ their traces.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import os
 from collections.abc import Callable, Sequence
@@ -71,22 +70,22 @@ class FleetResult:
 # -- the escrow: the fleet's budget -----------------------------------------------------------
 @ray.remote
 class _Escrow:
+    """Grants, and what each task was charged: settled spend plus the worst cases of the
+    reservations still open (by attempt and by ``agent|model|step``)."""
+
     def __init__(self, total_usd: float | None) -> None:
         self.total = total_usd
         self.grants: dict[str, float] = {}
-        self.done: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
-        self.settled: dict[str, float] = {}  # per task, over all attempts
-        self.open: dict[tuple[str, int], dict[str, list[float]]] = {}
+        self.settled: dict[str, float] = {}
+        self.open: dict[str, dict[tuple[int, str], list[float]]] = {}
+        self.finished: set[str] = set()
+        self.committed = 0.0
+        """Grants of running tasks plus the spend of finished ones, kept as tasks move."""
 
     def _charged(self, task_id: str) -> float:
-        in_flight = sum(
-            sum(sum(v) for v in keys.values()) for (t, _), keys in self.open.items() if t == task_id
-        )
-        return self.settled.get(task_id, 0.0) + in_flight
-
-    def committed(self) -> float:
-        return sum(self.done[t] if t in self.done else self.grants[t] for t in self.grants)
+        held = sum(sum(v) for v in self.open.get(task_id, {}).values())
+        return self.settled.get(task_id, 0.0) + held
 
     def begin(self, task_id: str, want: float | None) -> tuple[int, float | None, float]:
         """(attempt number, budget for this attempt, charged to earlier attempts)."""
@@ -94,30 +93,29 @@ class _Escrow:
         self.attempts[task_id] = attempt
         if task_id not in self.grants:
             if self.total is None:
-                self.grants[task_id] = want if want is not None else float("inf")
+                grant = want if want is not None else float("inf")
             else:
-                left = max(0.0, self.total - self.committed())
-                self.grants[task_id] = min(left, want) if want is not None else left
+                left = max(0.0, self.total - self.committed)
+                grant = min(left, want) if want is not None else left
+            self.grants[task_id] = grant
+            if grant != float("inf"):  # an unbounded grant commits only what it spends
+                self.committed += grant
         charged = self._charged(task_id)
-        for key in [k for k in self.open if k[0] == task_id]:  # earlier attempts are over:
-            self.settled[task_id] = self.settled.get(task_id, 0.0) + sum(  # their in-flight
-                sum(v)
-                for v in self.open.pop(key).values()  # worst cases are now spent
-            )
+        # earlier attempts are over: their in-flight worst cases are now spent
+        self.settled[task_id] = charged
+        self.open.pop(task_id, None)
         grant = self.grants[task_id]
         budget = None if grant == float("inf") else max(0.0, grant - charged)
         return attempt, budget, charged
 
     def reserve(self, task_id: str, attempt: int, key: str, amount: float) -> None:
-        self.open.setdefault((task_id, attempt), {}).setdefault(key, []).append(amount)
+        self.open.setdefault(task_id, {}).setdefault((attempt, key), []).append(amount)
 
     def _close(self, task_id: str, attempt: int, key: str, reserved: float | None) -> None:
-        amounts = self.open.get((task_id, attempt), {}).get(key, [])
-        if not amounts:
-            return
+        amounts = self.open.get(task_id, {}).get((attempt, key), [])
         if reserved is not None and reserved in amounts:
             amounts.remove(reserved)
-        else:
+        elif amounts:
             amounts.pop(0)
 
     def settle(self, task_id: str, attempt: int, key: str, reserved: float, actual: float) -> None:
@@ -128,12 +126,17 @@ class _Escrow:
         self._close(task_id, attempt, key, None)
 
     def finish(self, task_id: str) -> None:
-        self.open = {k: v for k, v in self.open.items() if k[0] != task_id}
-        self.done[task_id] = self.settled.get(task_id, 0.0)
+        """The task is over: only what it spent stays committed."""
+        self.open.pop(task_id, None)
+        spent = self.settled.get(task_id, 0.0)
+        grant = self.grants[task_id]
+        before = spent if task_id in self.finished else (0.0 if grant == float("inf") else grant)
+        self.committed += spent - before
+        self.finished.add(task_id)
 
     def summary(self) -> dict[str, float]:
         spent = sum(self.settled.values())
-        return {"total": self.total or 0.0, "spent": spent, "committed": self.committed()}
+        return {"total": self.total or 0.0, "spent": spent, "committed": self.committed}
 
 
 class _EscrowSink:
@@ -380,9 +383,3 @@ class Fleet:
         """The fleet's budget, what was spent, and what is committed (grants in use)."""
         out: dict[str, float] = ray.get(self.escrow.summary.remote())
         return out
-
-
-async def gather_locally(build: Build, tasks: Sequence[str]) -> list[Any]:
-    """The single-process baseline: the same tasks on one runner, concurrently."""
-    runner = build()
-    return await asyncio.gather(*(runner.arun(t) for t in tasks), return_exceptions=True)
