@@ -148,6 +148,9 @@ class Agent:
     """A sub-budget inside the task's: this agent's calls count against both."""
     examples: Sequence[str] = ()
     """Requests this agent should handle; the semantic router compares queries with them."""
+    fallbacks: Sequence[Model] = ()
+    """Models tried, in this order, when the chosen model fails for good (after its
+    retries); then the agent's other models, then the agents in ``handoffs``."""
     runner: Callable[[str], Awaitable[str]] | None = None
     """For an agent that is a program of its own (a compiled LangGraph graph, say): takes the
     task, returns the answer. It needs no model; its answer is traced and replayed."""
@@ -164,9 +167,13 @@ class Agent:
         names = [t.name for t in self.tools]
         if len(set(names)) != len(names):
             raise ConfigError(f"agent {self.name!r} has two tools with the same name")
-        for m in self.models:
+        for m in (*self.models, *self.fallbacks):
             if not isinstance(m, Model):
                 raise ConfigError(f"agent {self.name!r}: {m!r} is not a Model")
+        if self.fallbacks and not self.models:
+            raise ConfigError(f"agent {self.name!r} has fallbacks but no models")
+        if self.name in self.handoffs:
+            raise ConfigError(f"agent {self.name!r} hands off to itself")
         if self.runner is not None and (self.models or self.tools):
             raise ConfigError(
                 f"agent {self.name!r} has a runner: its program brings its own models and tools"
@@ -180,6 +187,7 @@ class Agent:
             self, "models", tuple(sorted(self.models, key=lambda m: TIER_ORDER[m.tier]))
         )
         object.__setattr__(self, "handoffs", tuple(self.handoffs))
+        object.__setattr__(self, "fallbacks", tuple(self.fallbacks))
         object.__setattr__(self, "tags", frozenset(self.tags))
 
     def tool_named(self, name: str) -> Tool | None:

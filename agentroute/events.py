@@ -41,6 +41,8 @@ class RunStart(EventBase):
     agents: tuple[str, ...]
     router: str
     budget_usd: float | None = None
+    nodes: tuple[str, ...] = ()
+    """The compiled graph's nodes (agents, model variants, tools, handler nodes)."""
     origin: str | None = None
     """``module:function`` that builds the pipeline, for ``agentroute replay``."""
 
@@ -113,6 +115,8 @@ class ToolCallEvent(EventBase):
     latency_s: float
     arguments: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    result: str | None = None
+    """What the model read back: a replay serves it instead of running the tool again."""
 
 
 class BudgetReserve(EventBase):

@@ -99,7 +99,7 @@ async def added_latency(url: str, n: int) -> dict[str, float]:
 
     from agentroute.budget import Budget, Ledger
     from agentroute.models import Model
-    from agentroute.runtime.calls import ModelCaller
+    from agentroute.engine.calls import ModelCaller
     from agentroute.trace import Tracer
     from agentroute.types import Message, ModelRequest
 
@@ -135,7 +135,7 @@ async def concurrency(url: str, tasks: int) -> dict[str, float]:
     from agentroute.graph import TaskGraph
     from agentroute.models import Model, ModelEndpoint, connect
     from agentroute.runtime import GraphRunner, NodeContext
-    from agentroute.runtime.calls import ModelCaller
+    from agentroute.engine.calls import ModelCaller
     from agentroute.trace import Tracer
     from agentroute.types import Message, ModelRequest
 

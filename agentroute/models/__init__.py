@@ -1,8 +1,8 @@
 """Model endpoints: declarations, the OpenAI-compatible and Anthropic clients, the embedded
 local models, and the one retry layer."""
 
-from agentroute.models.connect import connect, prepare
+from agentroute.models.connect import FunctionEndpoint, connect, prepare
 from agentroute.models.endpoint import ModelEndpoint
 from agentroute.models.model import LOCAL_PRICES, Model, RetryPolicy
 
-__all__ = ["LOCAL_PRICES", "Model", "ModelEndpoint", "RetryPolicy", "connect", "prepare"]
+__all__ = ["LOCAL_PRICES", "FunctionEndpoint", "Model", "ModelEndpoint", "RetryPolicy", "connect", "prepare"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
-from agentroute.errors import LocalModelError, ModelError
+from agentroute.errors import ConfigError, LocalModelError, ModelError
 from agentroute.models.endpoint import ModelEndpoint
 from agentroute.models.model import Model
 from agentroute.types import Completion, ModelRequest
@@ -22,6 +22,11 @@ async def prepare(models: Iterable[Model]) -> None:
 
 
 def connect(model: Model) -> ModelEndpoint:
+    if model.provider == "function":
+        raise ConfigError(
+            f"{model.label} is served by a Python function: give the function to the runner "
+            "that calls it (functions={...})"
+        )
     key = model.api_key.get_secret_value() if model.api_key else None
     if model.provider == "anthropic":
         from agentroute.models.anthropic_ep import AnthropicEndpoint
@@ -38,6 +43,21 @@ def connect(model: Model) -> ModelEndpoint:
         )
     assert model.base_url is not None
     return OpenAICompatibleEndpoint(model.base_url, model.name, api_key=key)
+
+
+class FunctionEndpoint:
+    """A Python completion function as a model endpoint (``Model.function``)."""
+
+    def __init__(self, name: str, fn: Callable[[ModelRequest], Awaitable[Completion]]) -> None:
+        self.provider = "function"
+        self.model = name
+        self._fn = fn
+
+    async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
+        return await self._fn(request)
+
+    async def aclose(self) -> None:
+        return None
 
 
 class LocalEndpoint:

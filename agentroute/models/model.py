@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from agentroute.errors import ConfigError
 from agentroute.types import Price, Tier
 
-Provider = Literal["openai", "anthropic", "local"]
+Provider = Literal["openai", "anthropic", "local", "function"]
+"""``function``: a Python completion function the engine calls like a model (`Model.function`)."""
 
 # Notional prices for the embedded models (USD per million tokens). Local compute is not
 # billed, but small/large switching and budgets need a cost that reflects how much more the
@@ -157,6 +158,14 @@ class Model(BaseModel):
             tier=tier,
             retry=retry or RetryPolicy(),
         )
+
+    @classmethod
+    def function(cls, name: str, *, tier: Tier = "small", retry: RetryPolicy | None = None) -> Model:
+        """A model served by a Python function ``async (ModelRequest) -> Completion`` that the
+        engine is given under ``name`` (a demoter in tests, a rule-based stand-in): its calls
+        are retried, budgeted at price 0 and traced like any other."""
+        return cls._build(provider="function", name=name, tier=tier,
+                          retry=retry or RetryPolicy(max_attempts=1))  # fmt: skip
 
     @classmethod
     def local(cls, tier: Tier = "small", *, price: Price | None = None) -> Model:

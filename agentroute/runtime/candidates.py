@@ -17,7 +17,7 @@ from agentroute.errors import ConfigError
 from agentroute.events import RouteEvent
 from agentroute.models import Model, prepare
 from agentroute.routers import Candidate, Router
-from agentroute.runtime.calls import ModelCaller
+from agentroute.engine.calls import ModelCaller
 from agentroute.trace import Tracer
 from agentroute.types import Completer, Completion, ModelRequest, RouteDecision
 

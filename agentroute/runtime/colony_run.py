@@ -1,9 +1,12 @@
-"""Serving with the ant colony: infer the task mix, walk a path, run its stages, judge the
-result, and hand the outcome to the background updater without waiting for it.
+"""Serving with the ant colony, on the engine: the colony's stages compile into a graph
+(`agentroute.engine.graph.from_stages`) whose branch points choose by the ant rule, each stage
+runs as a node, the result is judged, and the outcome goes to the background updater without
+waiting for it.
 
-Each run is traced (``run_start``, one ``ant_step`` per stage with the candidates'
-probabilities, ``run_end``). Pheromone updates happen later, off the serving path, so they go
-to the runner's own learning trace as ``pheromone_update`` events with their deltas.
+Each run is traced like any other (``run_start``, one ``ant_step`` per stage with the
+candidates' probabilities, a ``node_run`` per stage, ``run_end``). Pheromone updates happen
+later, off the serving path, so they go to the runner's own learning trace as
+``pheromone_update`` events with their deltas.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agentroute.aco import AntOutcome, Colony, PheromoneUpdater, Update
-from agentroute.events import AntStepEvent, PheromoneUpdateEvent, RunEnd, RunStart
+from agentroute.engine import Engine, NodeContext, from_stages
+from agentroute.engine.choosers import AntChooser, Chooser
+from agentroute.engine.graph import DONE, START
+from agentroute.errors import RunError
+from agentroute.events import PheromoneUpdateEvent
 from agentroute.trace import Sink, Trace, Tracer
 
 
@@ -60,60 +68,48 @@ class ColonyRunner:
     ) -> None:
         self.colony, self.updater = colony, updater
         self.intent, self.execute, self.judge = intent, execute, judge
-        self.sinks, self.clock = list(sinks), clock
         self.learning = Tracer(sinks=learning_sinks, clock=clock)
         updater.on_update = self._record_update
+        stages = [[n.name for n in stage] for stage in colony.stages]
+        choosers: dict[str, Chooser] = {START: AntChooser(colony, 0, intent)}
+        for k, stage in enumerate(stages[:-1]):
+            choosers |= {name: AntChooser(colony, k + 1, intent) for name in stage}
+        self.engine = Engine(
+            from_stages(stages), choosers=choosers,
+            handlers={n: self._stage(n) for stage in stages for n in stage},
+            router="aco", sinks=list(sinks),
+        )  # fmt: skip
+
+    def _stage(self, node: str) -> Callable[[NodeContext], Awaitable[dict[str, Any]]]:
+        async def run(ctx: NodeContext) -> dict[str, Any]:
+            before = ctx.results.get(ctx.previous or "", {})
+            self.colony.load.start(node)
+            started = time.perf_counter()
+            try:
+                result = await self.execute(node, ctx.task, before.get("output", ""))
+            finally:
+                self.colony.load.finish(node, time.perf_counter() - started)
+            return {"output": result.output, "cost": result.cost}
+
+        return run
 
     def _record_update(self, update: Update) -> None:
         o = update.outcome
         self.learning.emit(
-            PheromoneUpdateEvent,
-            path=o.path,
-            quality=o.quality,
-            cost=o.cost,
-            passed_gate=update.passed,
-            deltas=update.deltas,
-        )
+            PheromoneUpdateEvent, path=o.path, quality=o.quality, cost=o.cost,
+            passed_gate=update.passed, deltas=update.deltas,
+        )  # fmt: skip
 
     async def run(self, query: str) -> ColonyResult:
-        tracer = Tracer(sinks=self.sinks, clock=self.clock)
-        t0 = time.perf_counter()
-        tracer.emit(
-            RunStart, task=query, agents=tuple(self.colony.nodes), router="aco", origin=None
-        )
-        ant = self.colony.walk(await _maybe_await(self.intent(query)))  # type: ignore[arg-type]
-        weights = ant.weights
-        output, cost, previous = "", 0.0, "^start"
-        try:
-            for i, (node, probabilities) in enumerate(zip(ant.path, ant.steps, strict=True)):
-                tracer.emit(
-                    AntStepEvent,
-                    step=i,
-                    stage=i,
-                    previous=previous,
-                    chosen=node,
-                    probabilities=probabilities,
-                    task_weights=weights,
-                )
-                self.colony.load.start(node)
-                started = time.perf_counter()
-                try:
-                    result = await self.execute(node, query, output)
-                finally:
-                    self.colony.load.finish(node, time.perf_counter() - started)
-                output, cost, previous = result.output, cost + result.cost, node
-            quality = float(await _maybe_await(self.judge(query, output)))  # type: ignore[arg-type]
-        except Exception as e:
-            self.updater.submit(AntOutcome(ant.path, weights, 0.0, cost))
-            tracer.emit(
-                RunEnd, status="error", error_type=type(e).__name__, error=str(e)[:500],
-                cost_usd=cost, input_tokens=0, output_tokens=0, model_calls=0,
-                wall_s=time.perf_counter() - t0,
-            )  # fmt: skip
-            raise
-        self.updater.submit(AntOutcome(ant.path, weights, min(1.0, max(0.0, quality)), cost))
-        tracer.emit(
-            RunEnd, status="ok", output=output, cost_usd=cost, input_tokens=0, output_tokens=0,
-            model_calls=len(ant.path), wall_s=time.perf_counter() - t0,
-        )  # fmt: skip
-        return ColonyResult(output, ant.path, quality, cost, weights, tracer.trace)
+        outcome = await self.engine.arun(query)
+        st = outcome.state
+        path = tuple(n for n in st.main.taken if n not in (START, DONE))
+        weights = dict(st.intent or {})
+        cost = sum(float(st.results[n]["cost"]) for n in path)
+        if outcome.status != "completed":
+            self.updater.submit(AntOutcome(path or ("?",), weights, 0.0, cost))
+            raise RunError(f"the colony's run did not finish: {outcome.reason}")
+        output = str(st.results[path[-1]]["output"])
+        quality = float(await _maybe_await(self.judge(query, output)))  # type: ignore[arg-type]
+        self.updater.submit(AntOutcome(path, weights, min(1.0, max(0.0, quality)), cost))
+        return ColonyResult(output, path, quality, cost, weights, outcome.trace)

@@ -22,7 +22,7 @@ from agentroute.budget import Budget, Ledger
 from agentroute.errors import ConfigError, RoutingError
 from agentroute.models import Model, prepare
 from agentroute.routers import Candidate, Router
-from agentroute.runtime.calls import EndpointPool, ModelCaller
+from agentroute.engine.calls import EndpointPool, ModelCaller
 from agentroute.runtime.candidates import route_traced
 from agentroute.trace import Redactor, Sink, Tracer
 from agentroute.types import Completion, ModelRequest, RouteDecision

@@ -179,6 +179,18 @@ class Tracer:
         finally:
             _SCOPE.reset(token)
 
+    @contextlib.contextmanager
+    def scope_at(self, seq: int | None) -> Iterator[None]:
+        """As `scope`, by the parent's sequence number (None: no scope of its own)."""
+        if seq is None:
+            yield
+            return
+        token = _SCOPE.set((self, seq))
+        try:
+            yield
+        finally:
+            _SCOPE.reset(token)
+
     @property
     def trace(self) -> Trace:
         return Trace(self._events)

@@ -1,44 +1,70 @@
-"""One model call as the runtime makes it: budget reserve, retried attempts, settle, trace.
+"""The one place a run does I/O: model calls, tool calls, node handlers and programs.
 
-Every attempt reserves its own worst case (a retry can cost again) and produces exactly one
-``model_call`` event, successful or not, so no attempt is ever invisible.
+A model call reserves its worst case before each attempt (a retry can cost again), is retried
+by the one retry layer, settled from usage, and produces exactly one ``model_call`` event,
+successful or not, so no attempt is ever invisible. Every attempt of anything (a model
+attempt, a tool call, a handler, a program) also yields one `Outcome`, appended to the run's
+outcomes: the health monitors, the ledger's totals and the learners read them from there.
+
+In a replay the caller is handed a `Recorded` source: tools, handlers and programs answer from
+the trace and never run (model calls are served by replay endpoints).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
+from agentroute.agents import Tool
 from agentroute.budget import Ledger, estimate_input_tokens
 from agentroute.errors import (
+    AgentrouteError,
     AttemptTimeoutError,
     BudgetExceededError,
     ModelError,
     ResponseFormatError,
+    RunError,
+    ToolError,
 )
 from agentroute.events import (
+    AgentRunEvent,
     BudgetRefused,
     BudgetReserve,
     BudgetSettle,
     Escalation,
     ModelCallEvent,
+    NodeRunEvent,
     RetryEvent,
+    ToolCallEvent,
 )
 from agentroute.models import Model, ModelEndpoint, connect
 from agentroute.models.replay import request_hash
 from agentroute.models.retry import call_with_retry
 from agentroute.trace import Tracer
-from agentroute.types import Completion, ModelRequest
+from agentroute.types import Completion, Message, ModelRequest, Outcome, ToolCall
 
 MIN_USEFUL_TOKENS = 8
 MAX_CHARS_PER_TOKEN = 64
 """No tokenizer has tokens this long: an answer longer than this times max_tokens is bogus."""
 MIN_CHARS_REFUSED = 32 * 1024
 """Below this an answer is never refused for its length (parsers deal with chatty servers)."""
+
+
+class Recorded(Protocol):
+    """What a replay serves instead of running user code."""
+
+    def tool(self, name: str) -> ToolCallEvent | None:
+        """The recorded call, or None to run the real tool."""
+        ...
+
+    def node(self, name: str) -> NodeRunEvent: ...
+
+    def program(self, agent: str) -> AgentRunEvent: ...
 
 
 class ModelCaller:
@@ -53,6 +79,8 @@ class ModelCaller:
         connector: Callable[[Model], ModelEndpoint] = connect,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         owns_endpoints: bool = True,
+        outcomes: list[Outcome] | None = None,
+        recorded: Recorded | None = None,
     ) -> None:
         """``owns_endpoints=False`` when ``connector`` hands out pooled endpoints that outlive
         this caller (then `aclose` leaves them open)."""
@@ -65,6 +93,8 @@ class ModelCaller:
         self._endpoints: dict[str, ModelEndpoint] = {}
         self.model_calls = 0
         self.failed_attempts = 0
+        self.outcomes: list[Outcome] = [] if outcomes is None else outcomes
+        self.recorded = recorded
 
     def endpoint(self, model: Model) -> ModelEndpoint:
         ep = self._endpoints.get(model.label)
@@ -194,6 +224,10 @@ class ModelCaller:
                     else kind != type(exc).__name__,
                     retry_after_s=getattr(exc, "retry_after_s", None),
                 )
+                self.outcomes.append(Outcome(
+                    target=model.label, ok=False, latency_s=max(0.0, elapsed), error_type=kind,
+                    status=getattr(exc, "status", None),
+                ))  # fmt: skip
                 raise
             latency = self._clock() - started
             usage = completion.usage if completion.usage_reported else None
@@ -211,6 +245,9 @@ class ModelCaller:
                 finish_reason=completion.finish_reason,
                 confidence=completion.mean_token_prob(),
                 response=completion.model_dump(mode="json"),
+            )
+            self.outcomes.append(
+                Outcome(target=model.label, ok=True, latency_s=max(0.0, latency), cost_usd=actual)
             )
             self.tracer.emit(
                 BudgetSettle,
@@ -262,6 +299,107 @@ class ModelCaller:
             attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
         )
 
+    async def tool(
+        self, tool: Tool | None, call: ToolCall, *, step: int, agent: str, available: bool = True
+    ) -> Message:
+        """Run one tool call the model asked for; what the model reads back, error or not
+        (an unknown, unavailable or failing tool is reported to the model and traced, never
+        skipped). A tool whose edges weigh infinity (down) is ``available=False``: not run."""
+        started = self._clock()
+        try:
+            args = json.loads(call.arguments or "{}")
+        except (json.JSONDecodeError, RecursionError):
+            args = {}
+        if available:
+            ok, error, text = await self._invoke(tool, call)
+        else:
+            ok, text = False, f"error: tool {call.name!r} is unavailable right now"
+            error = text
+        latency = max(0.0, self._clock() - started)
+        self.outcomes.append(Outcome(target=call.name, ok=ok, latency_s=latency,
+                                     error_type=None if ok else "ToolError"))  # fmt: skip
+        self.tracer.emit(
+            ToolCallEvent, step=step, agent=agent, tool=call.name, call_id=call.id, ok=ok,
+            latency_s=latency, arguments=args if isinstance(args, dict) else {}, error=error,
+            result=text,
+        )  # fmt: skip
+        return Message.tool(call.id, call.name, text)
+
+    async def _invoke(self, tool: Tool | None, call: ToolCall) -> tuple[bool, str | None, str]:
+        rec = self.recorded.tool(call.name) if self.recorded is not None else None
+        if rec is not None:
+            return rec.ok, rec.error, rec.result if rec.result is not None else ""
+        if tool is None:
+            text = f"error: no tool named {call.name!r}"
+            return False, text, text
+        try:
+            return True, None, json.dumps(await tool.invoke(call.arguments))
+        except ToolError as exc:
+            return False, str(exc), f"error: {exc}"
+
+    async def handler(
+        self, node: str, run: Callable[[], Any], *, step: int, attempt: int,
+        timeout_s: float,
+    ) -> tuple[bool, Any, BaseException | None]:  # fmt: skip
+        """Run a graph node's handler under its timeout. A failure is data for routing,
+        never a crash: (ok, value, error)."""
+        started = self._clock()
+        error: BaseException | None = None
+        value: Any = None
+        try:
+            if self.recorded is not None:
+                value = _recorded_node(self.recorded.node(node))
+            else:
+                async with asyncio.timeout(timeout_s):
+                    value = run()
+                    if inspect.isawaitable(value):
+                        value = await value
+        except Exception as exc:
+            error = exc
+        latency = max(0.0, self._clock() - started)
+        self.outcomes.append(Outcome(target=node, ok=error is None, latency_s=latency,
+                                     error_type=type(error).__name__ if error else None))  # fmt: skip
+        result, is_repr = _as_json(value) if error is None else (None, False)
+        self.tracer.emit(
+            NodeRunEvent, step=step, agent=node, node=node,
+            attempt=attempt, ok=error is None, latency_s=latency,
+            error_type=type(error).__name__ if error else None,
+            error=str(error)[:300] if error else None, result=result, result_is_repr=is_repr,
+        )  # fmt: skip
+        return error is None, value, error
+
+    async def program(
+        self, agent: str, runner: Callable[[str], Awaitable[str]], task: str, *, step: int
+    ) -> str:
+        """An agent that is a program of its own (a LangGraph graph, say): hand it the task and
+        record its answer, which a replay serves without running the program."""
+        started = self._clock()
+        try:
+            if self.recorded is not None:
+                rec = self.recorded.program(agent)
+                if not rec.ok or rec.output is None:
+                    raise RunError(rec.error or "the recorded program failed")
+                output = rec.output
+            else:
+                output = await runner(task)
+                if not isinstance(output, str):
+                    raise RunError(f"returned {type(output).__name__}, not a string")
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            latency = max(0.0, self._clock() - started)
+            self.outcomes.append(Outcome(target=agent, ok=False, latency_s=latency,
+                                         error_type=type(exc).__name__))  # fmt: skip
+            self.tracer.emit(AgentRunEvent, step=step, agent=agent, ok=False, task=task,
+                             latency_s=latency, error=error)  # fmt: skip
+            if isinstance(exc, AgentrouteError):
+                raise
+            raise RunError(f"agent {agent!r} failed: {error}") from exc
+        latency = max(0.0, self._clock() - started)
+        self.outcomes.append(Outcome(target=agent, ok=True, latency_s=latency))
+        self.tracer.emit(AgentRunEvent, step=step, agent=agent, ok=True, task=task,
+                         latency_s=latency, output=output)  # fmt: skip
+        return output
+
     async def aclose(self) -> None:
         if self._owns:
             for ep in self._endpoints.values():
@@ -289,6 +427,30 @@ class EndpointPool:
     async def aclose(self) -> None:
         for endpoint in self._pools.pop(asyncio.get_running_loop(), {}).values():
             await endpoint.aclose()
+
+
+def _as_json(value: Any) -> tuple[Any, bool]:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)[:300], True
+    return value, False
+
+
+class RecordedNodeError(Exception):
+    """A handler failure served from a trace: it carries the recorded type name."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+
+def _recorded_node(rec: NodeRunEvent) -> Any:
+    if rec.ok:
+        return rec.result
+    raise type(rec.error_type or "Error", (RecordedNodeError,), {})(
+        rec.error_type or "Error", rec.error or ""
+    )
 
 
 def _tools_bytes(request: ModelRequest) -> int:

@@ -1,0 +1,21 @@
+"""The engine: one compiled graph, one pure step function, one loop that does all I/O.
+
+- `graph`: declarations (agents, model variants, tools, handoffs) or a `TaskGraph`, compiled
+  into one cost-weighted graph with typed nodes and branch points.
+- `decide`: the pure step, ``decide(lane, state, graph, weights, plan) -> action``.
+- `choosers`: what decides at branch points (router, switching policy, pheromones).
+- `calls`: the one caller (models, tools, handlers, programs), one `Outcome` per attempt.
+- `loop`: `Engine` and `Session`, the loop and its drivers' interface.
+- `replay`: one replay for every kind of run.
+"""
+
+from agentroute.engine.calls import EndpointPool, ModelCaller
+from agentroute.engine.graph import Choice, Node, RunGraph, from_agents, from_stages, from_task_graph
+from agentroute.engine.loop import TASK_ATTEMPT, Engine, RunOutcome, Session
+from agentroute.engine.state import Lane, NodeContext, RunState, Turn
+
+__all__ = [
+    "TASK_ATTEMPT", "Choice", "EndpointPool", "Engine", "Lane", "ModelCaller", "Node",
+    "NodeContext", "RunGraph", "RunOutcome", "RunState", "Session", "Turn", "from_agents",
+    "from_stages", "from_task_graph",
+]  # fmt: skip

@@ -1,0 +1,187 @@
+"""One graph from the declarations: agents, their model variants, their tools, the router's
+branch point and the goal, compiled into a `TaskGraph` with typed nodes.
+
+    ^start -> ^route -> billing  -> billing@openai:small -> ^done
+                     |           -> billing@openai:large -> ^done
+                     |              billing@...          -> lookup_order   (tool edge, cost)
+                     -> shipping -> shipping@...         -> ^done
+
+``^route`` is a branch point (a `Router` picks the agents), each agent a branch point over its
+model variants (the switching policy and the ledger pick the tier). After a choice the
+alternatives weigh infinity, except the standbys: an agent's other models in its failover
+order, and the agents it hands off to. So when a model endpoint fails, Dijkstra moves the
+step to the agent's next model, then to a handoff agent, with no LLM call. Tool edges carry
+the tool's ``cost``; a tool whose edge weighs infinity is not offered to the model.
+
+A hand-built `TaskGraph` compiles as it is: every node but the start runs a handler.
+Pure: no I/O, nothing here runs a model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from agentroute.agents import Agent
+from agentroute.errors import ConfigError
+from agentroute.graph import TaskGraph, edge_key
+from agentroute.models import Model
+
+NodeKind = Literal["start", "route", "agent", "model", "program", "tool", "handler", "goal"]
+START, ROUTE, DONE = "^start", "^route", "^done"
+STANDBY = 1000.0
+"""The factor on a standby edge: taken only when every chosen alternative is gone."""
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: NodeKind
+    agent: str | None = None
+    """For agent, model and program nodes: the agent they belong to."""
+    model: Model | None = None
+    aliases: tuple[str, ...] = ()
+    """Health targets that also reach this node: a model variant answers to its model's
+    label, so one endpoint failing reweights every agent that uses it."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a chooser decided at a branch point: the successors to take, and the standbys
+    in the order they are tried when the chosen ones fail."""
+
+    chosen: tuple[str, ...]
+    standby: tuple[str, ...] = ()
+
+    def factors(self, node: str, successors: Sequence[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        rank = {s: i for i, s in enumerate(self.standby)}
+        for s in successors:
+            if s in self.chosen:
+                continue
+            out[edge_key(node, s)] = STANDBY * (1 + rank[s]) if s in rank else math.inf
+        return out
+
+
+@dataclass
+class RunGraph:
+    """The compiled graph of a run: the `TaskGraph` (weights, Dijkstra) and what each node is."""
+
+    graph: TaskGraph
+    nodes: dict[str, Node]
+    branch_points: frozenset[str] = frozenset()
+    """Nodes whose successors a chooser picks (Dijkstra decides everywhere else)."""
+    successors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.successors = {n: tuple(self.graph.g.successors(n)) for n in self.graph.nodes}
+        self.aliased = {n.name: n.aliases for n in self.nodes.values() if n.aliases}
+
+    def kind(self, name: str) -> NodeKind:
+        return self.nodes[name].kind
+
+    def variant(self, agent: str, label: str) -> str:
+        return f"{agent}@{label}"
+
+    def tools_of(self, node: str) -> tuple[str, ...]:
+        return tuple(s for s in self.successors[node] if self.nodes[s].kind == "tool")
+
+
+def from_task_graph(graph: TaskGraph) -> RunGraph:
+    nodes = {
+        n: Node(n, "start" if n == graph.start else "goal" if n == graph.goal else "handler")
+        for n in graph.nodes
+    }
+    # a goal or lesser goal still runs its handler when reached
+    nodes[graph.goal] = Node(graph.goal, "handler")
+    return RunGraph(graph, nodes)
+
+
+def model_cost(model: Model) -> float:
+    """A variant's base weight: 1 plus its blended price (USD per million tokens)."""
+    return 1.0 + (model.price.input_per_mtok + 3 * model.price.output_per_mtok) / 4
+
+
+def from_agents(agents: Sequence[Agent]) -> RunGraph:
+    """Compile declared agents (validated: unique names, known handoffs, no clash between an
+    agent's and a tool's name) into one graph."""
+    nodes: dict[str, Node] = {START: Node(START, "start"), ROUTE: Node(ROUTE, "route"),
+                              DONE: Node(DONE, "goal")}  # fmt: skip
+    edges: list[tuple[str, str, float]] = [(START, ROUTE, 0.0)]
+    tools: dict[str, float] = {}
+    for a in agents:
+        for t in a.tools:
+            if tools.setdefault(t.name, t.cost) != t.cost:
+                raise ConfigError(f"tool {t.name!r} is declared twice with different costs")
+    clash = sorted(set(tools) & {a.name for a in agents})
+    if clash:
+        raise ConfigError(f"agents and tools must not share names: {clash}")
+    for t, cost in tools.items():
+        nodes[t] = Node(t, "tool")
+    for a in agents:
+        edges.append((ROUTE, a.name, 1.0))
+        if a.runner is not None:
+            nodes[a.name] = Node(a.name, "program", agent=a.name)
+            edges.append((a.name, DONE, 0.0))
+            continue
+        nodes[a.name] = Node(a.name, "agent", agent=a.name)
+        for m in (*a.models, *a.fallbacks):
+            v = f"{a.name}@{m.label}"
+            if v in nodes:
+                continue
+            nodes[v] = Node(v, "model", agent=a.name, model=m, aliases=(m.label,))
+            edges += [(a.name, v, model_cost(m)), (v, DONE, 0.0)]
+            edges += [(v, t.name, t.cost) for t in a.tools]
+    graph = TaskGraph(edges, start=START, goal=DONE, nodes={n: _kind(x) for n, x in nodes.items()})
+    points = frozenset({ROUTE} | {n for n, x in nodes.items() if x.kind == "agent"})
+    return RunGraph(graph, nodes, points)
+
+
+def from_stages(stages: Sequence[Sequence[str]]) -> RunGraph:
+    """Workflow stages (an ant colony's): every node of a stage may follow every node of the
+    one before; a chooser at the start and at each node picks the next stage's node."""
+    nodes = {START: Node(START, "start"), DONE: Node(DONE, "goal")}
+    edges: list[tuple[str, str, float]] = []
+    previous = [START]
+    for stage in stages:
+        for name in stage:
+            nodes[name] = Node(name, "handler")
+        edges += [(p, n, 1.0) for p in previous for n in stage]
+        previous = list(stage)
+    edges += [(p, DONE, 0.0) for p in previous]
+    graph = TaskGraph(edges, start=START, goal=DONE, nodes={n: _kind(x) for n, x in nodes.items()})
+    points = frozenset({START} | {n for stage in stages[:-1] for n in stage})
+    return RunGraph(graph, nodes, points)
+
+
+def _kind(node: Node) -> Literal["agent", "tool", "start", "goal"]:
+    if node.kind in ("start", "goal", "tool"):
+        return node.kind  # type: ignore[return-value]
+    return "agent"
+
+
+def failover(agent: Agent, chosen: Model) -> tuple[Model, ...]:
+    """The order an agent's other models are tried in when ``chosen`` fails: its declared
+    ``fallbacks`` first when it has them, then its other models, nearest tier first."""
+    others = [m for m in agent.models if m.label != chosen.label]
+    others.sort(key=lambda m: abs(agent.models.index(m) - _index(agent, chosen)))
+    seen: dict[str, Model] = {}
+    for m in (*agent.fallbacks, *others):
+        if m.label != chosen.label:
+            seen.setdefault(m.label, m)
+    return tuple(seen.values())
+
+
+def _index(agent: Agent, model: Model) -> int:
+    labels = [m.label for m in agent.models]
+    return labels.index(model.label) if model.label in labels else 0
+
+
+def handoffs(agents: Mapping[str, Agent], chosen: Sequence[str]) -> tuple[str, ...]:
+    """Standby agents at the route: those the chosen agents hand off to, in declared order."""
+    out: list[str] = []
+    for name in chosen:
+        out += [h for h in agents[name].handoffs if h not in chosen and h not in out]
+    return tuple(out)

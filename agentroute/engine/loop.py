@@ -1,0 +1,740 @@
+"""The engine: one loop for every kind of run.
+
+A run is a walk over one compiled graph (`agentroute.engine.graph`). Each unit of a lane:
+
+    monitors (parallel) -> reweight -> decide (pure) -> act (one I/O unit) -> outcomes
+          ^                                                                    |
+          +------------- health, ledger, learners read the outcomes -----------+
+
+`Session.unit` runs one unit: the health monitors score what has been observed, the lane's
+edge weights move (health factors, infinity for what failed or is down, the choices made so
+far), `decide` returns what to do, and the session does it through its one caller (model and
+tool calls with retry, deadline, budget and a trace event; handlers; programs). Every attempt
+becomes an `Outcome` in the run's state, which the monitors read on the next unit: a model
+endpoint that fails is reweighted exactly like a failing tool, and the next unit's plan goes
+around it with no LLM call (a ``reroute`` event).
+
+Drivers call `unit` and `join`: `Session.run` (asyncio: every lane of a fan-out is a task),
+the LangGraph backend (one checkpointed super-step per unit of every lane) and the Ray fleet
+(the same, on a worker, with the ledger's parent in an actor). One place opens a run
+(`Engine.open`: ``run_start``) and one closes it (`Session.end`: ``run_end``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agentroute.agents import Agent
+from agentroute.budget import Budget, Ledger
+from agentroute.engine.calls import EndpointPool, ModelCaller, Recorded
+from agentroute.engine.choosers import Chooser
+from agentroute.engine.decide import (
+    Choose,
+    Demote,
+    Escalate,
+    Execute,
+    FanOut,
+    Finish,
+    Refine,
+    decide,
+)
+from agentroute.engine.graph import DONE, ROUTE, Choice, RunGraph, handoffs
+from agentroute.engine.state import MAIN, Lane, NodeContext, RunState, Turn
+from agentroute.errors import (
+    AgentrouteError,
+    BadRequestError,
+    ConfigError,
+    BudgetExceededError,
+    ModelError,
+    ResponseFormatError,
+    RoutingError,
+    RunError,
+)
+from agentroute.events import (
+    Escalation,
+    FanOutEvent,
+    HealthSignalEvent,
+    ModelSwitch,
+    PathEvent,
+    RerouteEvent,
+    ResumeEvent,
+    ReweightEvent,
+    RunEnd,
+    RunStart,
+    TaskRetryEvent,
+)
+from agentroute.graph import GoalTree, Plan, Reweighter, Weights, node_factors
+from agentroute.health import HealthContext, HealthMonitor, run_monitors
+from agentroute.models import FunctionEndpoint, Model, ModelEndpoint, prepare
+from agentroute.engine.concurrency import all_or_cancel
+from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer
+from agentroute.types import Completer, Completion, HealthSignal, Message, ModelRequest, Usage
+
+MAX_TOOL_ROUNDS = 6
+MONITOR_FAILURES = ("monitor_error", "monitor_timeout")
+CLEARED = "cleared"
+"""The ``signal`` of a health event saying an earlier signal no longer holds."""
+TASK_ATTEMPT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "task_attempt", default=None
+)
+"""Set by a runner that retries a task (the Ray fleet): the run's trace then says so."""
+REFINE = (
+    "You merge answers from several specialists into one reply for the user. Keep what is "
+    "correct and useful. If the specialists disagree, say so in one sentence."
+)
+DEMOTE = (
+    "The task's goal can no longer be reached. Choose the best acceptable lesser goal from "
+    "the list, or escalate to a human. Answer in one line: 'Goal: <id>' or 'Goal: escalate'."
+)
+Handler = Callable[[NodeContext], Any]
+Unit = Literal["go", "fork", "done"]
+ENDPOINT_DOWN = (BadRequestError, ResponseFormatError)
+"""Errors about one request, not the endpoint: only the variant that sent it is taken out."""
+
+
+@dataclass
+class Engine:
+    """A compiled graph and everything that acts on it. Built by the front doors
+    (`Pipeline`, `GraphRunner`, `ColonyRunner`); shared by the runs they start."""
+
+    graph: RunGraph
+    choosers: Mapping[str, Chooser] = field(default_factory=dict)
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    agents: Mapping[str, Agent] = field(default_factory=dict)
+    refiner: Model | None = None
+    demoter: Model | None = None
+    functions: Mapping[str, Completer] = field(default_factory=dict)
+    """The Python functions serving ``Model.function`` models, by name."""
+    monitors: Sequence[HealthMonitor] = ()
+    budget: Budget = field(default_factory=Budget)
+    router: str = "dijkstra"
+    max_node_attempts: int = 1
+    node_timeout_s: float = 60.0
+    monitor_timeout_s: float = 0.5
+    max_steps: int = 200
+    sinks: Sequence[Sink] = ()
+    trace_dir: Path | None = None
+    origin: str | None = None
+    clock: Callable[[], float] = time.monotonic
+    endpoints: EndpointPool = field(default_factory=EndpointPool)
+    redactor: Redactor = field(default_factory=Redactor)
+
+    def __post_init__(self) -> None:
+        self.reweighter = Reweighter(self.graph.graph)
+
+    def models(self) -> list[Model]:
+        """Every model a run may call."""
+        out = [m for m in (self.refiner, self.demoter) if m is not None]
+        return out + [m for a in self.agents.values() for m in (*a.models, *a.fallbacks)]
+
+    def connect(self, model: Model) -> ModelEndpoint:
+        if model.provider == "function":
+            return FunctionEndpoint(model.name, self.functions[model.name])
+        return self.endpoints.get(model)
+
+    async def arun(
+        self,
+        task: str,
+        *,
+        live: bool = True,
+        connector: Callable[[Model], ModelEndpoint] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        recorded: Recorded | None = None,
+        monitors: Sequence[HealthMonitor] | None = None,
+    ) -> RunOutcome:
+        """Run ``task`` to its end: completed, demoted or escalated (errors raise, with the
+        trace attached as ``exc.trace``)."""
+        session = self.open(task, live=live, connector=connector, sleep=sleep,
+                            recorded=recorded, monitors=monitors)  # fmt: skip
+        return await session.run()
+
+    def open(
+        self,
+        task: str,
+        *,
+        live: bool = True,
+        connector: Callable[[Model], ModelEndpoint] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        recorded: Recorded | None = None,
+        monitors: Sequence[HealthMonitor] | None = None,
+        state: RunState | None = None,
+        spent: tuple[float, int] = (0.0, 0),
+        resume: dict[str, Any] | None = None,
+    ) -> Session:
+        """Open a run (``run_start``): its tracer and trace file, ledger, caller and state.
+        ``state`` and ``spent`` continue a run a driver checkpointed; ``resume`` is what the
+        ``resume`` event says about it."""
+        if not isinstance(task, str) or not task.strip():
+            raise ConfigError("the task must be a non-empty string")
+        tracer = Tracer(sinks=[_Borrowed(s) for s in self.sinks] if live else [],
+                        redactor=self.redactor)  # fmt: skip
+        trace_path = None
+        if self.trace_dir is not None and live:
+            trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
+            tracer.sinks.append(JsonlSink(trace_path))
+        start = tracer.emit(
+            RunStart, task=task, agents=tuple(self.agents), router=self.router,
+            budget_usd=self.budget.usd, nodes=self.graph.graph.nodes, origin=self.origin,
+        )  # fmt: skip
+        retry = TASK_ATTEMPT.get()
+        if retry is not None and live:
+            tracer.emit(TaskRetryEvent, **retry)
+        if resume is not None:
+            tracer.emit(ResumeEvent, **resume)
+        ledger = Ledger(self.budget)
+        ledger.carry(*spent)
+        if state is None:
+            g = self.graph.graph
+            state = RunState(task, {MAIN: Lane(at=g.start, goal=g.goal, taken=[g.start])})
+            state.main.scope = start.seq
+        caller = ModelCaller(
+            tracer, ledger, connector=connector or self.connect, sleep=sleep,
+            owns_endpoints=connector is not None, outcomes=state.outcomes, recorded=recorded,
+        )  # fmt: skip
+        watched = self.monitors if monitors is None else monitors
+        return Session(self, state, tracer, ledger, caller, trace_path, start, watched, live)
+
+
+class _Borrowed:
+    """A sink the caller passed in: written to, never closed by a run (the caller owns it)."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.sink.write(record)
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, with everything a front door reports."""
+
+    status: Literal["completed", "demoted", "escalated"]
+    output: Any
+    reason: str
+    error: BaseException | None
+    state: RunState
+    trace: Trace
+    trace_path: Path | None
+    cost_usd: float
+    usage: Usage
+    model_calls: int
+    wall_s: float
+
+
+class BranchFailed(Exception):
+    """A branch of a fan-out ended without reaching its goal: its siblings are stopped."""
+
+
+class Session:
+    """One run in one process: the state, and the tracer, ledger and caller that all its I/O
+    goes through."""
+
+    def __init__(
+        self, engine: Engine, state: RunState, tracer: Tracer, ledger: Ledger,
+        caller: ModelCaller, trace_path: Path | None, start: RunStart,
+        monitors: Sequence[HealthMonitor], live: bool,
+    ) -> None:  # fmt: skip
+        self.engine, self.graph, self.state = engine, engine.graph, state
+        self.tracer, self.ledger, self.caller = tracer, ledger, caller
+        self.trace_path, self.start, self.monitors, self.live = trace_path, start, monitors, live
+        self.ledgers: dict[str, Ledger] = {}
+        self.started = time.perf_counter()
+        for agent in engine.agents.values():
+            if agent.budget is not None:
+                self.ledgers[agent.name] = ledger.child(agent.budget)
+
+    # -- the asyncio driver -------------------------------------------------------------------
+    async def run(self) -> RunOutcome:
+        """Drive the main lane (and its fan-outs, concurrently) to the end, then close."""
+        try:
+            if self.live:
+                await prepare(self.engine.models())
+            await _within(self.engine.budget.wall_s, self.drive(self.state.main))
+        except BaseException as exc:
+            self.end(exc)
+            raise
+        return self.end(None)
+
+    async def drive(self, lane: Lane) -> None:
+        while not lane.done:
+            if await self.unit(lane) == "fork":
+                branches = [self.state.lanes[k] for k in lane.waiting]
+                try:
+                    await all_or_cancel([self.drive(b) for b in branches])
+                except BranchFailed:
+                    pass  # the failed branch says why; join escalates
+                self.join(lane)
+        if lane.name is not None and lane.status != "completed":
+            raise BranchFailed(lane.name)
+
+    # -- one unit -----------------------------------------------------------------------------
+    async def unit(self, lane: Lane) -> Unit:
+        """One decision of ``lane`` and the I/O it calls for."""
+        with self.tracer.scope_at(lane.scope):
+            return await self._unit(lane)
+
+    async def _unit(self, lane: Lane) -> Unit:
+        lane.step += 1
+        if lane.step > self.engine.max_steps:
+            raise RunError(f"the run did not reach a goal in {self.engine.max_steps} steps")
+        weights, winner = await self._reweight(lane)
+        plan = None
+        if lane.at != lane.goal:
+            if lane.tree is None or lane.tree.goal != lane.goal:
+                lane.tree = GoalTree(self.graph.graph, lane.goal, weights)
+            plan = lane.tree.path(lane.at)
+        action = decide(lane, self.state, self.graph, weights, plan, winner)
+        if plan is not None and isinstance(action, Choose | Execute | FanOut):
+            self._note_plan(lane, plan)
+        if isinstance(action, Choose):
+            return await self._choose(lane, action.node)
+        if isinstance(action, Execute):
+            await self._execute(lane, action.node)
+            return "go"
+        if isinstance(action, FanOut):
+            return self._fork(lane, action)
+        if isinstance(action, Demote):
+            return await self._demote(lane, action.options)
+        if isinstance(action, Escalate):
+            return self._escalate(lane, action.reason, action.detail)
+        if isinstance(action, Refine):
+            await self._refine(lane, action.agents)
+            return "go"
+        assert isinstance(action, Finish)
+        lane.status, lane.done = ("demoted" if lane.demoted else "completed"), True
+        return "done"
+
+    def join(self, lane: Lane) -> None:
+        """The branches of ``lane``'s fan-out are over: go on, or escalate if one failed."""
+        branches = [self.state.lanes[k] for k in lane.waiting]
+        lane.waiting = ()
+        for b in branches:
+            lane.taken.extend(n for n in b.taken if n not in lane.taken)
+        bad = [b for b in branches if b.status != "completed"]
+        if bad:
+            names = [b.name for b in bad if b.status == "escalated"] or [b.name for b in bad]
+            lane.last_error = next((b.last_error for b in bad if b.last_error), None)
+            self.tracer.emit(Escalation, step=lane.step, agent=lane.name, reason="branch_failed",
+                             detail={"join": lane.via or DONE,
+                                     "failed_branches": ",".join(str(n) for n in names)})  # fmt: skip
+            reason = "; ".join(b.reason for b in bad if b.reason)
+            self._end_lane(lane, f"branches {names} could not finish" + (f": {reason}"
+                                                                       if reason else ""))  # fmt: skip
+            return
+        if lane.via is None:  # the chosen agents answered
+            lane.at = lane.goal
+        else:
+            lane.at = lane.via if lane.via in self.state.results else branches[0].goal
+            lane.via = None
+        lane.plan = None
+
+    # -- health and weights -------------------------------------------------------------------
+    async def _reweight(self, lane: Lane) -> tuple[Weights, HealthSignal | None]:
+        signals: Sequence[HealthSignal] = ()
+        winner = None
+        if self.monitors:
+            st = self.state
+            ctx = HealthContext(
+                task=st.task, step=lane.step, nodes=self.graph.graph.nodes,
+                outcomes=tuple(st.outcomes), now=self.engine.clock(), facts=dict(st.facts),
+                branch=lane.name, run=self.tracer.run_id,
+            )  # fmt: skip
+            report = await run_monitors(self.monitors, ctx,
+                                        timeout_s=self.engine.monitor_timeout_s)  # fmt: skip
+            winner, signals = report.winner, report.signals
+            self._trace_signal_changes(lane, (*report.signals, *report.failures), winner)
+        if lane.reweighter is None:
+            lane.reweighter = self.engine.reweighter.clone()
+        diff = lane.reweighter.apply(self._factors(lane, signals))
+        if diff:
+            self.tracer.emit(ReweightEvent, step=lane.step, agent=lane.name, changes=diff)
+            if lane.tree is not None:
+                lane.tree.update(diff)
+        return lane.reweighter.weights, winner
+
+    def _factors(self, lane: Lane, signals: Sequence[HealthSignal]) -> dict[str, float]:
+        """Health factors by node (a model variant also takes its endpoint's), infinity for
+        what failed in this task, and the standby or infinite edges of the choices made."""
+        factors = node_factors(signals, self.state.excluded)
+        if factors and self.graph.aliased:
+            for node, aliases in self.graph.aliased.items():
+                x = 1.0
+                for a in aliases:
+                    x *= factors.get(a, 1.0)
+                if x != 1.0:
+                    factors[node] = factors.get(node, 1.0) * x
+        for node, choice in lane.choices.items():
+            factors.update(choice.factors(node, self.graph.successors[node]))
+        return factors
+
+    def _trace_signal_changes(
+        self, lane: Lane, signals: Sequence[HealthSignal], winner: HealthSignal | None
+    ) -> None:
+        """Trace the signals that matter (they move weights, claim priority or report a broken
+        monitor) when they appear or change, and a ``cleared`` signal when one goes away."""
+        current: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for s in signals:
+            if not (s.down or s.priority > 0 or s.multiplier != 1.0 or s.kind in MONITOR_FAILURES):
+                continue
+            key = (s.monitor, s.target)
+            facts = (s.kind, s.priority, s.multiplier, s.down, s.action, s is winner)
+            current[key] = facts
+            if lane.signals.get(key) != facts:
+                self.tracer.emit(
+                    HealthSignalEvent, step=lane.step, agent=lane.name, monitor=s.monitor,
+                    target=s.target, signal=s.kind, priority=s.priority,
+                    multiplier=s.multiplier, down=s.down, action=s.action,
+                    winner=s is winner, detail=s.detail,
+                )  # fmt: skip
+        for monitor, target in lane.signals.keys() - current.keys():
+            self.tracer.emit(
+                HealthSignalEvent, step=lane.step, agent=lane.name, monitor=monitor,
+                target=target, signal=CLEARED, priority=0.0, multiplier=1.0, down=False,
+            )  # fmt: skip
+        lane.signals = current
+
+    def _note_plan(self, lane: Lane, plan: Plan) -> None:
+        old = lane.plan
+        remaining = old.path[old.path.index(lane.at):] if old and lane.at in old.path else ()
+        if old is None or (lane.replan and not lane.last_failed):
+            if plan.path != remaining:
+                self.tracer.emit(PathEvent, step=lane.step, agent=lane.name, source=lane.at,
+                                 goal=lane.goal, path=plan.path, cost=plan.cost)  # fmt: skip
+        elif plan.path != remaining:
+            self.state.reroutes += 1
+            reason = (f"{lane.last_failed} failed; its edges now weigh infinity"
+                      if lane.last_failed else "health reweighting made another path cheaper")  # fmt: skip
+            self.tracer.emit(RerouteEvent, step=lane.step, agent=lane.name,
+                             failed=lane.last_failed, reason=reason, old_path=remaining,
+                             new_path=plan.path, new_cost=plan.cost)  # fmt: skip
+        lane.last_failed, lane.replan, lane.plan = None, False, plan
+
+    # -- actions ------------------------------------------------------------------------------
+    async def _choose(self, lane: Lane, node: str) -> Unit:
+        spec = self.graph.nodes[node]
+        if spec.kind == "agent" and spec.agent not in lane.turns:
+            agent = self.engine.agents[node]
+            system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
+            lane.turns[node] = Turn(node, node, [Message.system(system),
+                                                 Message.user(self.state.task)])  # fmt: skip
+        choice = await self.engine.choosers[node].choose(node, lane, self)
+        lane.replan = True
+        if not choice.chosen:
+            lane.last_error = RoutingError(f"no agent fits this task: {self.state.route_reason}")
+            self._end_lane(lane, str(lane.last_error))
+            return "done"
+        lane.choices[node] = choice
+        return "go"
+
+    async def _execute(self, lane: Lane, node: str) -> None:
+        kind = self.graph.nodes[node].kind
+        if kind == "model":
+            await self._turn(lane, node)
+        elif kind == "program":
+            await self._program(lane, node)
+        else:
+            await self._handler(lane, node)
+
+    async def _handler(self, lane: Lane, node: str) -> None:
+        st = self.state
+        if node in st.results:  # another branch already ran it
+            lane.at = node
+            return
+        pending = st.inflight.get(node)
+        if pending is not None:  # another branch is running it right now: wait, don't repeat
+            if await asyncio.shield(pending):
+                lane.at = node
+            else:
+                lane.last_failed = node if node in st.excluded else None
+            return
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        st.inflight[node] = done
+        try:
+            attempt = st.failures.get(node, 0) + 1
+            handler = self.engine.handlers[node]
+            ctx = NodeContext(st.task, node, dict(st.results), st.facts, previous=lane.at)
+            ok, value, error = await self.caller.handler(
+                node, lambda: handler(ctx), step=lane.step, attempt=attempt,
+                timeout_s=self.engine.node_timeout_s,
+            )  # fmt: skip
+            if ok:
+                st.results[node] = value
+                self._arrived(lane, node, value)
+            else:
+                st.failures[node] = attempt
+                if attempt >= self.engine.max_node_attempts:
+                    self._failed(lane, node, error)
+        finally:
+            del st.inflight[node]
+            done.set_result(node in st.results)
+
+    async def _program(self, lane: Lane, node: str) -> None:
+        agent = self.engine.agents[node]
+        assert agent.runner is not None
+        try:
+            output = await self.caller.program(agent.name, agent.runner, self.state.task,
+                                               step=lane.step)  # fmt: skip
+        except BudgetExceededError:
+            raise
+        except RunError as exc:
+            self.state.failures[node] = self.state.failures.get(node, 0) + 1
+            self._failed(lane, node, exc)
+            return
+        self.state.answers[agent.name] = output
+        self._arrived(lane, node, output)
+
+    async def _turn(self, lane: Lane, node: str) -> None:
+        """One unit of an agent's turn on a model variant: a pending tool call, or the next
+        model call. A model that fails for good is taken out, and the next unit's plan moves
+        the turn (its messages kept) to the agent's next model or a handoff agent."""
+        spec = self.graph.nodes[node]
+        assert spec.agent is not None and spec.model is not None
+        agent, turn = self.engine.agents[spec.agent], lane.turns[spec.agent]
+        if turn.node != node:
+            self._failover(lane, turn, node)
+        if turn.ready is not None:
+            self._answered(lane, node, agent, turn.ready)
+            return
+        if turn.pending:
+            call = turn.pending.pop(0)
+            offered = self._offered(lane, node, agent)
+            tool = agent.tool_named(call.name)
+            turn.messages.append(await self.caller.tool(
+                tool, call, step=lane.step, agent=agent.name,
+                available=tool is None or tool.name in offered,
+            ))  # fmt: skip
+            return
+        if turn.rounds >= MAX_TOOL_ROUNDS:
+            raise RunError(f"agent {agent.name!r} asked for tools {MAX_TOOL_ROUNDS} times in a row")
+        offered = self._offered(lane, node, agent)
+        request = ModelRequest(messages=tuple(turn.messages), max_tokens=agent.max_tokens,
+                               tools=tuple(t.spec for t in agent.tools if t.name in offered))  # fmt: skip
+        try:
+            completion = await self.complete(spec.model, request, lane=lane, agent=agent.name,
+                                             purpose="answer")  # fmt: skip
+        except ModelError as exc:
+            self.state.failures[node] = self.state.failures.get(node, 0) + 1
+            self._failed(lane, node, exc, endpoint=None if isinstance(exc, ENDPOINT_DOWN)
+                         else spec.model.label)  # fmt: skip
+            return
+        if not completion.tool_calls:
+            self._answered(lane, node, agent, completion.text)
+            return
+        turn.messages.append(Message.assistant(completion.text, completion.tool_calls))
+        turn.pending, turn.rounds = list(completion.tool_calls), turn.rounds + 1
+
+    def _offered(self, lane: Lane, node: str, agent: Agent) -> set[str]:
+        """The agent's tools whose edges from this variant do not weigh infinity."""
+        if not agent.tools:
+            return set()
+        assert lane.reweighter is not None
+        w = lane.reweighter.weights
+        return {t.name for t in agent.tools if w[(node, t.name)] != float("inf")}
+
+    def _failover(self, lane: Lane, turn: Turn, node: str) -> None:
+        old = self.graph.nodes[turn.node].model
+        new = self.graph.nodes[node].model
+        assert new is not None
+        self.tracer.emit(
+            ModelSwitch, step=lane.step, agent=turn.agent, policy="failover",
+            from_model=old.label if old else None, to_model=new.label,
+            reason=f"{turn.node} failed: the turn goes on on {new.label}",
+        )  # fmt: skip
+        turn.node, turn.ready = node, None
+
+    def _answered(self, lane: Lane, node: str, agent: Agent, text: str) -> None:
+        self.state.answers[agent.name] = text
+        self._arrived(lane, node, text)
+
+    def _arrived(self, lane: Lane, node: str, value: Any) -> None:
+        lane.at, lane.output = node, value
+        lane.taken.append(node)
+
+    def _failed(
+        self, lane: Lane, node: str, error: BaseException | None, endpoint: str | None = None
+    ) -> None:
+        """Take ``node`` (and, for an endpoint that is down, every variant on it) out of this
+        task: its edges weigh infinity from the next unit on."""
+        self.state.excluded.add(node)
+        if endpoint is not None:
+            self.state.excluded.add(endpoint)
+        lane.last_failed, lane.last_error = node, error
+
+    def _fork(self, lane: Lane, action: FanOut) -> Unit:
+        join = action.join or DONE
+        fan = self.tracer.emit(FanOutEvent, step=lane.step, agent=lane.name, join=join,
+                               source=lane.at, branches=action.branches)  # fmt: skip
+        keys = []
+        for name in action.branches:
+            if action.join is None:
+                b = self.state.fork(lane, lane.goal, name, only=name)
+                b.choices[ROUTE] = Choice((name,), handoffs(self.engine.agents, (name,)))
+            else:
+                b = self.state.fork(lane, name, name)
+                b.scope = fan.seq
+            keys.append(b.key)
+        lane.waiting, lane.via = tuple(keys), action.via
+        return "fork"
+
+    async def _demote(self, lane: Lane, options: tuple[Plan, ...]) -> Unit:
+        chosen: Plan | None = None
+        demoter = self.engine.demoter
+        if demoter is not None:
+            self.state.control_calls += 1
+            chosen, reason = await self._ask_demoter(lane, demoter, options)
+        else:
+            chosen, reason = options[0], "first reachable lesser goal in declared order"
+        if chosen is None:
+            return self._escalate(lane, "no_feasible_path", {
+                "goal": lane.goal, "at": lane.at, "why": reason,
+                "excluded": sorted(self.state.excluded),
+            })  # fmt: skip
+        self.tracer.emit(Escalation, step=lane.step, reason="goal_demoted", detail={
+            "from_goal": lane.goal, "to_goal": chosen.path[-1], "why": reason,
+            "llm": demoter is not None,
+        })  # fmt: skip
+        lane.goal, lane.demoted, lane.plan = chosen.path[-1], True, None
+        return "go"
+
+    async def _ask_demoter(
+        self, lane: Lane, demoter: Model, options: tuple[Plan, ...]
+    ) -> tuple[Plan | None, str]:
+        import re
+
+        listing = "\n".join(f"- {p.path[-1]} (cost {p.cost:.3g})" for p in options)
+        request = ModelRequest(messages=(
+            Message.system(DEMOTE),
+            Message.user(f"Task: {self.state.task}\nUnreachable goal: {lane.goal}\n"
+                         f"Lesser goals:\n{listing}"),
+        ), max_tokens=24)  # fmt: skip
+        try:
+            completion = await self.complete(demoter, request, lane=lane, agent=lane.name,
+                                             purpose="demote")  # fmt: skip
+        except Exception as exc:  # a failed demotion is an escalation, not a crash
+            return None, f"the demoter failed ({type(exc).__name__}): escalate"
+        m = re.search(r"goal\s*:\s*([\w-]+)", completion.text, re.I)
+        pick = m.group(1) if m else ""
+        by_goal = {p.path[-1]: p for p in options}
+        if pick in by_goal:
+            return by_goal[pick], f"LLM chose {pick!r}"
+        return None, f"LLM answered {completion.text.strip()[:80]!r}: escalate"
+
+    def _escalate(self, lane: Lane, reason: str, detail: dict[str, Any]) -> Unit:
+        agent = lane.name if reason == "health_escalation" else None
+        self.tracer.emit(Escalation, step=lane.step, agent=agent, reason=reason, detail=detail)
+        if reason == "health_escalation":
+            text = f"{detail['monitor']} raised {detail['signal']} on {detail['target']}"
+        else:
+            text = str(detail.get("why", reason))
+        self._end_lane(lane, text)
+        return "done"
+
+    def _end_lane(self, lane: Lane, reason: str) -> None:
+        lane.status, lane.reason, lane.done = "escalated", reason, True
+
+    async def _refine(self, lane: Lane, names: tuple[str, ...]) -> None:
+        order = {n: i for i, n in enumerate(self.state.agents)}
+        names = tuple(sorted(names, key=lambda n: order.get(n, len(order))))
+        answers = self.state.answers
+        body = "\n\n".join(f"[{n}] {answers[n]}" for n in names)
+        refiner = self.engine.refiner
+        assert refiner is not None
+        request = ModelRequest(messages=(
+            Message.system(REFINE),
+            Message.user(f"User request: {self.state.task}\n\nSpecialist answers:\n{body}"),
+        ), max_tokens=max(self.engine.agents[n].max_tokens for n in names))  # fmt: skip
+        completion = await self.complete(refiner, request, lane=lane, agent="refiner",
+                                         purpose="refine")  # fmt: skip
+        lane.output = completion.text
+
+    # -- what choosers use --------------------------------------------------------------------
+    async def complete(
+        self, model: Model, request: ModelRequest, *, lane: Lane, agent: str | None,
+        purpose: str,
+    ) -> Completion:  # fmt: skip
+        """One model call through the run's caller, booked in the agent's ledger."""
+        completion = await self.caller.call(model, request, step=lane.step, agent=agent,
+                                            purpose=purpose, ledger=self.ledger_for(agent))  # fmt: skip
+        st = self.state
+        st.usage = st.usage + completion.usage
+        if model.label not in st.models_used:
+            st.models_used.append(model.label)
+        return completion
+
+    def ledger_for(self, agent: str | None) -> Ledger:
+        """The agent's sub-budget when it has one, the task's ledger otherwise."""
+        return self.ledgers.get(agent or "", self.ledger)
+
+    # -- closing ------------------------------------------------------------------------------
+    def end(self, exc: BaseException | None) -> RunOutcome:
+        """Close the run: ``run_end``, the trace sealed, the endpoints this run opened
+        closed."""
+        main, st = self.state.main, self.state
+        wall = time.perf_counter() - self.started
+        totals: dict[str, Any] = dict(
+            cost_usd=self.ledger.spent_usd, input_tokens=st.usage.input_tokens,
+            output_tokens=st.usage.output_tokens, model_calls=self.caller.model_calls,
+            wall_s=wall,
+        )  # fmt: skip
+        if exc is None and main.status != "escalated":
+            self.tracer.emit(RunEnd, status="ok", output=_text(main.output), **totals)
+        else:
+            error = exc if exc is not None else main.last_error
+            self.tracer.emit(
+                RunEnd, status="error",
+                error_type=type(error).__name__ if error else "Escalation",
+                error=str(error)[:500] if error else main.reason[:500],
+                output=getattr(exc, "partial", None), **totals,
+            )  # fmt: skip
+            if isinstance(exc, AgentrouteError):
+                exc.trace = self.tracer.trace  # type: ignore[attr-defined]
+        self.tracer.close()
+        status: Literal["completed", "demoted", "escalated"] = (
+            "escalated" if main.status == "escalated" else "demoted" if main.demoted
+            else "completed"
+        )  # fmt: skip
+        return RunOutcome(
+            status=status, output=main.output, reason=main.reason, error=main.last_error,
+            state=st, trace=self.tracer.trace, trace_path=self.trace_path,
+            cost_usd=self.ledger.spent_usd, usage=st.usage, model_calls=self.caller.model_calls,
+            wall_s=wall,
+        )  # fmt: skip
+
+    async def aclose(self) -> None:
+        await self.caller.aclose()
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    import json
+
+    try:
+        return json.dumps(value, ensure_ascii=False)[:2000]
+    except (TypeError, ValueError):
+        return repr(value)[:2000]
+
+
+async def _within(wall_s: float | None, work: Awaitable[None]) -> None:
+    """Enforce the task's wall-time budget as a typed budget error."""
+    if wall_s is None:
+        await work
+        return
+    try:
+        async with asyncio.timeout(wall_s):
+            await work
+    except TimeoutError as exc:
+        raise BudgetExceededError(
+            f"the task ran past its wall-time budget of {wall_s:g}s",
+            limit=wall_s, spent=wall_s, requested=0.0, unit="seconds",
+        ) from exc  # fmt: skip
