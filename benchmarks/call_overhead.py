@@ -98,8 +98,8 @@ async def added_latency(url: str, n: int) -> dict[str, float]:
     import openai
 
     from agentroute.budget import Budget, Ledger
-    from agentroute.models import Model
     from agentroute.engine.calls import ModelCaller
+    from agentroute.models import Model
     from agentroute.trace import Tracer
     from agentroute.types import Message, ModelRequest
 
@@ -132,10 +132,10 @@ async def added_latency(url: str, n: int) -> dict[str, float]:
 
 async def concurrency(url: str, tasks: int) -> dict[str, float]:
     from agentroute.budget import Budget, Ledger
+    from agentroute.engine.calls import ModelCaller
     from agentroute.graph import TaskGraph
     from agentroute.models import Model, ModelEndpoint, connect
     from agentroute.runtime import GraphRunner, NodeContext
-    from agentroute.engine.calls import ModelCaller
     from agentroute.trace import Tracer
     from agentroute.types import Message, ModelRequest
 

@@ -1,6 +1,12 @@
 """Budgets that are never exceeded, and the small/large switching policies that respect them."""
 
-from agentroute.budget.ledger import Budget, Ledger, Reservation, estimate_input_tokens
+from agentroute.budget.ledger import (
+    Account,
+    Budget,
+    Ledger,
+    Reservation,
+    estimate_input_tokens,
+)
 from agentroute.budget.policy import (
     EntropyPolicy,
     FixedTierPolicy,
@@ -10,6 +16,6 @@ from agentroute.budget.policy import (
 )
 
 __all__ = [
-    "Budget", "EntropyPolicy", "FixedTierPolicy", "Ledger", "Reservation", "SwitchDecision",
-    "SwitchPolicy", "ThresholdPolicy", "estimate_input_tokens",
+    "Account", "Budget", "EntropyPolicy", "FixedTierPolicy", "Ledger", "Reservation",
+    "SwitchDecision", "SwitchPolicy", "ThresholdPolicy", "estimate_input_tokens",
 ]  # fmt: skip

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +66,25 @@ class Reservation:
     parent: Reservation | None = None
 
 
+class Account(Protocol):
+    """What a ledger's parent must do: a `Ledger`, or an account held elsewhere (the Ray
+    fleet's escrow actor), which hears of every reservation before its request is sent."""
+
+    def reserve(
+        self, label: str, price: Price, input_tokens: int, max_tokens: int
+    ) -> Reservation: ...
+
+    def settle(
+        self, reservation: Reservation, price: Price, usage: Usage | None
+    ) -> tuple[float, float]: ...
+
+    def release(self, reservation: Reservation) -> None: ...
+
+    def remaining_usd(self) -> float: ...
+
+    def remaining_tokens(self) -> float: ...
+
+
 class Ledger:
     """Thread- and task-safe accounting of one task's spend against its `Budget`.
 
@@ -76,7 +96,7 @@ class Ledger:
         self,
         budget: Budget | None = None,
         *,
-        parent: Ledger | None = None,
+        parent: Account | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.budget = budget or Budget()
@@ -233,14 +253,15 @@ class Ledger:
         else:  # nothing outstanding: exactly zero, no float drift carried on
             self._held_usd, self._held_tokens = 0.0, 0
 
-    def carry(self, usd: float, tokens: int = 0) -> None:
+    def carry(self, usd: float, tokens: int = 0, calls: int = 0) -> None:
         """Book spend from an earlier part of the same task (a durable run resumed in a new
         process), here only: each ledger of a chain carries its own part."""
-        if usd < 0 or tokens < 0:
+        if usd < 0 or tokens < 0 or calls < 0:
             raise ValueError("carried spend cannot be negative")
         with self._lock:
             self._spent += usd
             self._spent_tokens += tokens
+            self.calls += calls
 
     def outstanding(self) -> int:
         """Reservations neither settled nor released (zero once a task has ended)."""

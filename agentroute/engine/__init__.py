@@ -10,12 +10,32 @@
 """
 
 from agentroute.engine.calls import EndpointPool, ModelCaller
-from agentroute.engine.graph import Choice, Node, RunGraph, from_agents, from_stages, from_task_graph
+from agentroute.engine.graph import (
+    Choice,
+    Node,
+    RunGraph,
+    from_agents,
+    from_stages,
+    from_task_graph,
+)
 from agentroute.engine.loop import TASK_ATTEMPT, Engine, RunOutcome, Session
 from agentroute.engine.state import Lane, NodeContext, RunState, Turn
 
 __all__ = [
-    "TASK_ATTEMPT", "Choice", "EndpointPool", "Engine", "Lane", "ModelCaller", "Node",
-    "NodeContext", "RunGraph", "RunOutcome", "RunState", "Session", "Turn", "from_agents",
-    "from_stages", "from_task_graph",
-]  # fmt: skip
+    "TASK_ATTEMPT",
+    "Choice",
+    "EndpointPool",
+    "Engine",
+    "Lane",
+    "ModelCaller",
+    "Node",
+    "NodeContext",
+    "RunGraph",
+    "RunOutcome",
+    "RunState",
+    "Session",
+    "Turn",
+    "from_agents",
+    "from_stages",
+    "from_task_graph",
+]

@@ -141,9 +141,11 @@ class ModelCaller:
                 raise BudgetExceededError(
                     f"{model.label}: {remaining_tokens:.0f} tokens left, the prompt alone "
                     f"may take {tokens_in}",
-                    limit=float(book.budget.tokens or 0), spent=float(book.spent_tokens),
-                    requested=float(tokens_in), unit="tokens",
-                )  # fmt: skip
+                    limit=float(book.budget.tokens or 0),
+                    spent=float(book.spent_tokens),
+                    requested=float(tokens_in),
+                    unit="tokens",
+                )
             raise BudgetExceededError(
                 f"{model.label}: the remaining ${remaining:.6g} cannot pay for this call "
                 f"(worst case ${want:.6g})",
@@ -224,10 +226,15 @@ class ModelCaller:
                     else kind != type(exc).__name__,
                     retry_after_s=getattr(exc, "retry_after_s", None),
                 )
-                self.outcomes.append(Outcome(
-                    target=model.label, ok=False, latency_s=max(0.0, elapsed), error_type=kind,
-                    status=getattr(exc, "status", None),
-                ))  # fmt: skip
+                self.outcomes.append(
+                    Outcome(
+                        target=model.label,
+                        ok=False,
+                        latency_s=max(0.0, elapsed),
+                        error_type=kind,
+                        status=getattr(exc, "status", None),
+                    )
+                )
                 raise
             latency = self._clock() - started
             usage = completion.usage if completion.usage_reported else None
@@ -316,13 +323,23 @@ class ModelCaller:
             ok, text = False, f"error: tool {call.name!r} is unavailable right now"
             error = text
         latency = max(0.0, self._clock() - started)
-        self.outcomes.append(Outcome(target=call.name, ok=ok, latency_s=latency,
-                                     error_type=None if ok else "ToolError"))  # fmt: skip
+        self.outcomes.append(
+            Outcome(
+                target=call.name, ok=ok, latency_s=latency, error_type=None if ok else "ToolError"
+            )
+        )
         self.tracer.emit(
-            ToolCallEvent, step=step, agent=agent, tool=call.name, call_id=call.id, ok=ok,
-            latency_s=latency, arguments=args if isinstance(args, dict) else {}, error=error,
+            ToolCallEvent,
+            step=step,
+            agent=agent,
+            tool=call.name,
+            call_id=call.id,
+            ok=ok,
+            latency_s=latency,
+            arguments=args if isinstance(args, dict) else {},
+            error=error,
             result=text,
-        )  # fmt: skip
+        )
         return Message.tool(call.id, call.name, text)
 
     async def _invoke(self, tool: Tool | None, call: ToolCall) -> tuple[bool, str | None, str]:
@@ -338,9 +355,14 @@ class ModelCaller:
             return False, str(exc), f"error: {exc}"
 
     async def handler(
-        self, node: str, run: Callable[[], Any], *, step: int, attempt: int,
+        self,
+        node: str,
+        run: Callable[[], Any],
+        *,
+        step: int,
+        attempt: int,
         timeout_s: float,
-    ) -> tuple[bool, Any, BaseException | None]:  # fmt: skip
+    ) -> tuple[bool, Any, BaseException | None]:
         """Run a graph node's handler under its timeout. A failure is data for routing,
         never a crash: (ok, value, error)."""
         started = self._clock()
@@ -357,15 +379,28 @@ class ModelCaller:
         except Exception as exc:
             error = exc
         latency = max(0.0, self._clock() - started)
-        self.outcomes.append(Outcome(target=node, ok=error is None, latency_s=latency,
-                                     error_type=type(error).__name__ if error else None))  # fmt: skip
+        self.outcomes.append(
+            Outcome(
+                target=node,
+                ok=error is None,
+                latency_s=latency,
+                error_type=type(error).__name__ if error else None,
+            )
+        )
         result, is_repr = _as_json(value) if error is None else (None, False)
         self.tracer.emit(
-            NodeRunEvent, step=step, agent=node, node=node,
-            attempt=attempt, ok=error is None, latency_s=latency,
+            NodeRunEvent,
+            step=step,
+            agent=node,
+            node=node,
+            attempt=attempt,
+            ok=error is None,
+            latency_s=latency,
             error_type=type(error).__name__ if error else None,
-            error=str(error)[:300] if error else None, result=result, result_is_repr=is_repr,
-        )  # fmt: skip
+            error=str(error)[:300] if error else None,
+            result=result,
+            result_is_repr=is_repr,
+        )
         return error is None, value, error
 
     async def program(
@@ -387,17 +422,32 @@ class ModelCaller:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             latency = max(0.0, self._clock() - started)
-            self.outcomes.append(Outcome(target=agent, ok=False, latency_s=latency,
-                                         error_type=type(exc).__name__))  # fmt: skip
-            self.tracer.emit(AgentRunEvent, step=step, agent=agent, ok=False, task=task,
-                             latency_s=latency, error=error)  # fmt: skip
+            self.outcomes.append(
+                Outcome(target=agent, ok=False, latency_s=latency, error_type=type(exc).__name__)
+            )
+            self.tracer.emit(
+                AgentRunEvent,
+                step=step,
+                agent=agent,
+                ok=False,
+                task=task,
+                latency_s=latency,
+                error=error,
+            )
             if isinstance(exc, AgentrouteError):
                 raise
             raise RunError(f"agent {agent!r} failed: {error}") from exc
         latency = max(0.0, self._clock() - started)
         self.outcomes.append(Outcome(target=agent, ok=True, latency_s=latency))
-        self.tracer.emit(AgentRunEvent, step=step, agent=agent, ok=True, task=task,
-                         latency_s=latency, output=output)  # fmt: skip
+        self.tracer.emit(
+            AgentRunEvent,
+            step=step,
+            agent=agent,
+            ok=True,
+            task=task,
+            latency_s=latency,
+            output=output,
+        )
         return output
 
     async def aclose(self) -> None:

@@ -41,9 +41,14 @@ class Session(Protocol):
     caller: ModelCaller
 
     async def complete(
-        self, model: Model, request: ModelRequest, *, lane: Lane, agent: str | None,
+        self,
+        model: Model,
+        request: ModelRequest,
+        *,
+        lane: Lane,
+        agent: str | None,
         purpose: str,
-    ) -> Completion: ...  # fmt: skip
+    ) -> Completion: ...
 
     def ledger_for(self, agent: str | None) -> Ledger: ...
 
@@ -58,39 +63,64 @@ class RouteChooser:
 
     def __init__(self, router: Router, agents: Mapping[str, Agent], model: Model) -> None:
         self.router, self.agents, self.model = router, agents, model
-        self.candidates = [Candidate(a.name, a.description, tuple(a.examples))
-                           for a in agents.values()]  # fmt: skip
+        self.candidates = [
+            Candidate(a.name, a.description, tuple(a.examples)) for a in agents.values()
+        ]
 
     async def choose(self, node: str, lane: Lane, session: Session) -> Choice:
         async def complete(request: ModelRequest) -> Completion:
-            return await session.complete(self.model, request, lane=lane, agent=None,
-                                          purpose="route")  # fmt: skip
+            return await session.complete(
+                self.model, request, lane=lane, agent=None, purpose="route"
+            )
 
         decision = await self.router.route(session.state.task, self.candidates, complete)
         unknown = [c for c in decision.chosen if c not in self.agents]
         if unknown:
             raise RunError(f"router {self.router.name!r} chose unknown agents {unknown}")
-        event = record_route(session.tracer, decision.router, self.candidates, decision.chosen,
-                             decision.scores, decision.reason, decision.fallback, lane.step)  # fmt: skip
+        event = record_route(
+            session.tracer,
+            decision.router,
+            self.candidates,
+            decision.chosen,
+            decision.scores,
+            decision.reason,
+            decision.fallback,
+            lane.step,
+        )
         session.state.agents, session.state.route_reason = decision.chosen, decision.reason
         lane.scope = event.seq
         if not decision.chosen:
             session.tracer.emit(
-                Escalation, step=lane.step, parent=event.seq, reason=decision.reason,
+                Escalation,
+                step=lane.step,
+                parent=event.seq,
+                reason=decision.reason,
                 detail={"router": decision.router, "scores": decision.scores},
-            )  # fmt: skip
+            )
         return Choice(decision.chosen, handoffs(self.agents, decision.chosen))
 
 
 def record_route(
-    tracer: Tracer, router: str, candidates: Sequence[Candidate], chosen: tuple[str, ...],
-    scores: Mapping[str, float], reason: str, fallback: bool, step: int,
-) -> RouteEvent:  # fmt: skip
+    tracer: Tracer,
+    router: str,
+    candidates: Sequence[Candidate],
+    chosen: tuple[str, ...],
+    scores: Mapping[str, float],
+    reason: str,
+    fallback: bool,
+    step: int,
+) -> RouteEvent:
     """The ``route`` event for a decision: candidates, choice, scores, reason."""
     return tracer.emit(
-        RouteEvent, step=step, router=router, candidates=tuple(c.name for c in candidates),
-        chosen=chosen, scores=dict(scores), reason=reason, fallback=fallback,
-    )  # fmt: skip
+        RouteEvent,
+        step=step,
+        router=router,
+        candidates=tuple(c.name for c in candidates),
+        chosen=chosen,
+        scores=dict(scores),
+        reason=reason,
+        fallback=fallback,
+    )
 
 
 class SwitchChooser:
@@ -108,10 +138,19 @@ class SwitchChooser:
         signals = self._signals(lane, session)
         smallest = agent.models[0]
         if policy.probe_top_logprobs and len(tiers) > 1 and smallest.provider != "anthropic":
-            probe = await session.complete(smallest, ModelRequest(
-                messages=messages, max_tokens=1, logprobs=True,
-                top_logprobs=policy.probe_top_logprobs, tools=tuple(t.spec for t in agent.tools),
-            ), lane=lane, agent=agent.name, purpose="probe")  # fmt: skip
+            probe = await session.complete(
+                smallest,
+                ModelRequest(
+                    messages=messages,
+                    max_tokens=1,
+                    logprobs=True,
+                    top_logprobs=policy.probe_top_logprobs,
+                    tools=tuple(t.spec for t in agent.tools),
+                ),
+                lane=lane,
+                agent=agent.name,
+                purpose="probe",
+            )
             if probe.logprobs:
                 signals["first_token_entropy"] = probe.logprobs[0].entropy()
                 signals["first_token_prob"] = probe.logprobs[0].prob
@@ -124,30 +163,43 @@ class SwitchChooser:
         if model is not smallest:
             turn.ready = None  # the agreed small answer is not the chosen writer's
         session.tracer.emit(
-            ModelSwitch, step=lane.step, agent=agent.name, policy=policy.name, from_model=None,
-            to_model=model.label, reason=reason, signals=decision.signals,
-        )  # fmt: skip
+            ModelSwitch,
+            step=lane.step,
+            agent=agent.name,
+            policy=policy.name,
+            from_model=None,
+            to_model=model.label,
+            reason=reason,
+            signals=decision.signals,
+        )
         variant = session.graph.variant(agent.name, model.label)
         turn.node = variant
         standby = tuple(session.graph.variant(agent.name, m.label) for m in failover(agent, model))
         return Choice((variant,), standby)
 
     def _signals(self, lane: Lane, session: Session) -> dict[str, float]:
-        signals = {"step": float(lane.step),
-                   "recent_failures": float(session.caller.failed_attempts)}  # fmt: skip
+        signals = {
+            "step": float(lane.step),
+            "recent_failures": float(session.caller.failed_attempts),
+        }
         budget = session.ledger_for(None).budget.usd
         if budget:
             signals["remaining_ratio"] = session.ledger_for(None).remaining_usd() / budget
         return signals
 
     def _afford(
-        self, model: Model, reason: str, messages: tuple[Any, ...], ledger: Ledger,
+        self,
+        model: Model,
+        reason: str,
+        messages: tuple[Any, ...],
+        ledger: Ledger,
         caller: ModelCaller,
-    ) -> tuple[Model, str]:  # fmt: skip
+    ) -> tuple[Model, str]:
         """Downshift while the budget cannot pay for the chosen tier's worst case."""
         agent = self.agent
-        request = ModelRequest(messages=messages, max_tokens=agent.max_tokens,
-                               tools=tuple(t.spec for t in agent.tools))  # fmt: skip
+        request = ModelRequest(
+            messages=messages, max_tokens=agent.max_tokens, tools=tuple(t.spec for t in agent.tools)
+        )
         index = agent.models.index(model)
         while index > 0 and caller.affordable(model, request, ledger) < agent.max_tokens:
             index -= 1
@@ -162,12 +214,23 @@ class SwitchChooser:
         from agentroute.engine.concurrency import all_or_cancel
 
         messages = tuple(lane.turns[self.agent.name].messages)
-        done = await all_or_cancel([
-            session.complete(model, ModelRequest(
-                messages=messages, max_tokens=self.agent.max_tokens, temperature=0.7, seed=i,
-            ), lane=lane, agent=self.agent.name, purpose="probe")
-            for i in range(n)
-        ])  # fmt: skip
+        done = await all_or_cancel(
+            [
+                session.complete(
+                    model,
+                    ModelRequest(
+                        messages=messages,
+                        max_tokens=self.agent.max_tokens,
+                        temperature=0.7,
+                        seed=i,
+                    ),
+                    lane=lane,
+                    agent=self.agent.name,
+                    purpose="probe",
+                )
+                for i in range(n)
+            ]
+        )
         keys = [normalize(c.text) for c in done]
         s = sigma(keys)
         return s, (done[0].text if s == 0.0 and keys[0] else None)
@@ -191,6 +254,13 @@ class AntChooser:
         p = self.colony.probabilities(previous, stage, weights)
         names = list(p)
         pick = self.colony.rng.choices(names, weights=[p[n] for n in names])[0]
-        session.tracer.emit(AntStepEvent, step=lane.step, stage=self.stage, previous=previous,
-                            chosen=pick, probabilities=p, task_weights=dict(weights))  # fmt: skip
+        session.tracer.emit(
+            AntStepEvent,
+            step=lane.step,
+            stage=self.stage,
+            previous=previous,
+            chosen=pick,
+            probabilities=p,
+            task_weights=dict(weights),
+        )
         return Choice((pick,))

@@ -84,10 +84,15 @@ def decide(
     winner: HealthSignal | None = None,
 ) -> Action:
     if winner is not None and winner.action == "escalate":
-        return Escalate("health_escalation", {
-            "monitor": winner.monitor, "signal": winner.kind, "target": winner.target,
-            "priority": winner.priority,
-        })  # fmt: skip
+        return Escalate(
+            "health_escalation",
+            {
+                "monitor": winner.monitor,
+                "signal": winner.kind,
+                "target": winner.target,
+                "priority": winner.priority,
+            },
+        )
     if lane.at == lane.goal:
         return _arrive(lane, run)
     if plan is None:
@@ -140,8 +145,12 @@ def _dead_end(lane: Lane, run: RunState, graph: RunGraph, weights: Weights) -> A
         options = tuple(p for p in reachable if p.path[-1] != lane.goal)
     if options:
         return Demote(options)
-    return Escalate("no_feasible_path", {
-        "goal": lane.goal, "at": lane.at,
-        "why": "no feasible path to the goal and no reachable lesser goal",
-        "excluded": sorted(run.excluded),
-    })  # fmt: skip
+    return Escalate(
+        "no_feasible_path",
+        {
+            "goal": lane.goal,
+            "at": lane.at,
+            "why": "no feasible path to the goal and no reachable lesser goal",
+            "excluded": sorted(run.excluded),
+        },
+    )

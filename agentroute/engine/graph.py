@@ -107,8 +107,11 @@ def model_cost(model: Model) -> float:
 def from_agents(agents: Sequence[Agent]) -> RunGraph:
     """Compile declared agents (validated: unique names, known handoffs, no clash between an
     agent's and a tool's name) into one graph."""
-    nodes: dict[str, Node] = {START: Node(START, "start"), ROUTE: Node(ROUTE, "route"),
-                              DONE: Node(DONE, "goal")}  # fmt: skip
+    nodes: dict[str, Node] = {
+        START: Node(START, "start"),
+        ROUTE: Node(ROUTE, "route"),
+        DONE: Node(DONE, "goal"),
+    }
     edges: list[tuple[str, str, float]] = [(START, ROUTE, 0.0)]
     tools: dict[str, float] = {}
     for a in agents:
@@ -118,8 +121,8 @@ def from_agents(agents: Sequence[Agent]) -> RunGraph:
     clash = sorted(set(tools) & {a.name for a in agents})
     if clash:
         raise ConfigError(f"agents and tools must not share names: {clash}")
-    for t, cost in tools.items():
-        nodes[t] = Node(t, "tool")
+    for name in tools:
+        nodes[name] = Node(name, "tool")
     for a in agents:
         edges.append((ROUTE, a.name, 1.0))
         if a.runner is not None:
@@ -158,7 +161,7 @@ def from_stages(stages: Sequence[Sequence[str]]) -> RunGraph:
 
 def _kind(node: Node) -> Literal["agent", "tool", "start", "goal"]:
     if node.kind in ("start", "goal", "tool"):
-        return node.kind  # type: ignore[return-value]
+        return node.kind
     return "agent"
 
 

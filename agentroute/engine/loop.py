@@ -23,6 +23,7 @@ the LangGraph backend (one checkpointed super-step per unit of every lane) and t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,9 +32,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentroute.agents import Agent
-from agentroute.budget import Budget, Ledger
+from agentroute.budget import Account, Budget, Ledger
 from agentroute.engine.calls import EndpointPool, ModelCaller, Recorded
 from agentroute.engine.choosers import Chooser
+from agentroute.engine.concurrency import all_or_cancel
 from agentroute.engine.decide import (
     Choose,
     Demote,
@@ -49,8 +51,8 @@ from agentroute.engine.state import MAIN, Lane, NodeContext, RunState, Turn
 from agentroute.errors import (
     AgentrouteError,
     BadRequestError,
-    ConfigError,
     BudgetExceededError,
+    ConfigError,
     ModelError,
     ResponseFormatError,
     RoutingError,
@@ -72,7 +74,6 @@ from agentroute.events import (
 from agentroute.graph import GoalTree, Plan, Reweighter, Weights, node_factors
 from agentroute.health import HealthContext, HealthMonitor, run_monitors
 from agentroute.models import FunctionEndpoint, Model, ModelEndpoint, prepare
-from agentroute.engine.concurrency import all_or_cancel
 from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer
 from agentroute.types import Completer, Completion, HealthSignal, Message, ModelRequest, Usage
 
@@ -80,6 +81,7 @@ MAX_TOOL_ROUNDS = 6
 MONITOR_FAILURES = ("monitor_error", "monitor_timeout")
 CLEARED = "cleared"
 """The ``signal`` of a health event saying an earlier signal no longer holds."""
+_STEP_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("step_key", default=None)
 TASK_ATTEMPT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "task_attempt", default=None
 )
@@ -98,6 +100,13 @@ ENDPOINT_DOWN = (BadRequestError, ResponseFormatError)
 """Errors about one request, not the endpoint: only the variant that sent it is taken out."""
 
 
+def step_key() -> str | None:
+    """Inside a tool an agent called: ``<thread>:<agent>:<n>``, the same on every attempt at
+    this tool call (a durable run resumed after a crash included), different for every other
+    call: the idempotency key for tools with outside effects."""
+    return _STEP_KEY.get()
+
+
 @dataclass
 class Engine:
     """A compiled graph and everything that acts on it. Built by the front doors
@@ -113,6 +122,8 @@ class Engine:
     """The Python functions serving ``Model.function`` models, by name."""
     monitors: Sequence[HealthMonitor] = ()
     budget: Budget = field(default_factory=Budget)
+    account: Account | None = None
+    """The parent of every run's ledger: an account held elsewhere (a fleet's escrow)."""
     router: str = "dijkstra"
     max_node_attempts: int = 1
     node_timeout_s: float = 60.0
@@ -150,8 +161,9 @@ class Engine:
     ) -> RunOutcome:
         """Run ``task`` to its end: completed, demoted or escalated (errors raise, with the
         trace attached as ``exc.trace``)."""
-        session = self.open(task, live=live, connector=connector, sleep=sleep,
-                            recorded=recorded, monitors=monitors)  # fmt: skip
+        session = self.open(
+            task, live=live, connector=connector, sleep=sleep, recorded=recorded, monitors=monitors
+        )
         return await session.run()
 
     def open(
@@ -164,41 +176,57 @@ class Engine:
         recorded: Recorded | None = None,
         monitors: Sequence[HealthMonitor] | None = None,
         state: RunState | None = None,
-        spent: tuple[float, int] = (0.0, 0),
+        spent: Mapping[str, tuple[float, int, int]] | None = None,
         resume: dict[str, Any] | None = None,
+        thread_id: str | None = None,
     ) -> Session:
         """Open a run (``run_start``): its tracer and trace file, ledger, caller and state.
-        ``state`` and ``spent`` continue a run a driver checkpointed; ``resume`` is what the
-        ``resume`` event says about it."""
+        ``state`` and ``spent`` (USD, tokens and calls, for the task under ``""`` and by agent)
+        continue a run a driver checkpointed; ``resume`` is what the ``resume`` event says
+        about it; ``thread_id`` names the run in tools' step keys (default: the run id)."""
         if not isinstance(task, str) or not task.strip():
             raise ConfigError("the task must be a non-empty string")
-        tracer = Tracer(sinks=[_Borrowed(s) for s in self.sinks] if live else [],
-                        redactor=self.redactor)  # fmt: skip
+        tracer = Tracer(
+            sinks=[_Borrowed(s) for s in self.sinks] if live else [], redactor=self.redactor
+        )
         trace_path = None
         if self.trace_dir is not None and live:
             trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
             tracer.sinks.append(JsonlSink(trace_path))
         start = tracer.emit(
-            RunStart, task=task, agents=tuple(self.agents), router=self.router,
-            budget_usd=self.budget.usd, nodes=self.graph.graph.nodes, origin=self.origin,
-        )  # fmt: skip
+            RunStart,
+            task=task,
+            agents=tuple(self.agents),
+            router=self.router,
+            budget_usd=self.budget.usd,
+            nodes=self.graph.graph.nodes,
+            origin=self.origin,
+        )
         retry = TASK_ATTEMPT.get()
         if retry is not None and live:
             tracer.emit(TaskRetryEvent, **retry)
         if resume is not None:
             tracer.emit(ResumeEvent, **resume)
-        ledger = Ledger(self.budget)
-        ledger.carry(*spent)
+        ledger = Ledger(self.budget, parent=self.account)
         if state is None:
             g = self.graph.graph
             state = RunState(task, {MAIN: Lane(at=g.start, goal=g.goal, taken=[g.start])})
             state.main.scope = start.seq
         caller = ModelCaller(
-            tracer, ledger, connector=connector or self.connect, sleep=sleep,
-            owns_endpoints=connector is not None, outcomes=state.outcomes, recorded=recorded,
-        )  # fmt: skip
+            tracer,
+            ledger,
+            connector=connector or self.connect,
+            sleep=sleep,
+            owns_endpoints=connector is not None,
+            outcomes=state.outcomes,
+            recorded=recorded,
+        )
         watched = self.monitors if monitors is None else monitors
-        return Session(self, state, tracer, ledger, caller, trace_path, start, watched, live)
+        session = Session(self, state, tracer, ledger, caller, trace_path, start, watched, live)
+        session.thread_id = thread_id or tracer.run_id
+        for who, (usd, tokens, calls) in (spent or {}).items():
+            session.ledger_for(who or None).carry(usd, tokens, calls)
+        return session
 
 
 class _Borrowed:
@@ -231,7 +259,7 @@ class RunOutcome:
     wall_s: float
 
 
-class BranchFailed(Exception):
+class BranchFailedError(Exception):
     """A branch of a fan-out ended without reaching its goal: its siblings are stopped."""
 
 
@@ -240,14 +268,22 @@ class Session:
     goes through."""
 
     def __init__(
-        self, engine: Engine, state: RunState, tracer: Tracer, ledger: Ledger,
-        caller: ModelCaller, trace_path: Path | None, start: RunStart,
-        monitors: Sequence[HealthMonitor], live: bool,
-    ) -> None:  # fmt: skip
+        self,
+        engine: Engine,
+        state: RunState,
+        tracer: Tracer,
+        ledger: Ledger,
+        caller: ModelCaller,
+        trace_path: Path | None,
+        start: RunStart,
+        monitors: Sequence[HealthMonitor],
+        live: bool,
+    ) -> None:
         self.engine, self.graph, self.state = engine, engine.graph, state
         self.tracer, self.ledger, self.caller = tracer, ledger, caller
         self.trace_path, self.start, self.monitors, self.live = trace_path, start, monitors, live
         self.ledgers: dict[str, Ledger] = {}
+        self.thread_id = tracer.run_id
         self.started = time.perf_counter()
         for agent in engine.agents.values():
             if agent.budget is not None:
@@ -269,13 +305,11 @@ class Session:
         while not lane.done:
             if await self.unit(lane) == "fork":
                 branches = [self.state.lanes[k] for k in lane.waiting]
-                try:
+                with contextlib.suppress(BranchFailedError):  # the branch says why; join escalates
                     await all_or_cancel([self.drive(b) for b in branches])
-                except BranchFailed:
-                    pass  # the failed branch says why; join escalates
                 self.join(lane)
         if lane.name is not None and lane.status != "completed":
-            raise BranchFailed(lane.name)
+            raise BranchFailedError(lane.name)
 
     # -- one unit -----------------------------------------------------------------------------
     async def unit(self, lane: Lane) -> Unit:
@@ -324,12 +358,20 @@ class Session:
         if bad:
             names = [b.name for b in bad if b.status == "escalated"] or [b.name for b in bad]
             lane.last_error = next((b.last_error for b in bad if b.last_error), None)
-            self.tracer.emit(Escalation, step=lane.step, agent=lane.name, reason="branch_failed",
-                             detail={"join": lane.via or DONE,
-                                     "failed_branches": ",".join(str(n) for n in names)})  # fmt: skip
+            self.tracer.emit(
+                Escalation,
+                step=lane.step,
+                agent=lane.name,
+                reason="branch_failed",
+                detail={
+                    "join": lane.via or DONE,
+                    "failed_branches": ",".join(str(n) for n in names),
+                },
+            )
             reason = "; ".join(b.reason for b in bad if b.reason)
-            self._end_lane(lane, f"branches {names} could not finish" + (f": {reason}"
-                                                                       if reason else ""))  # fmt: skip
+            self._end_lane(
+                lane, f"branches {names} could not finish" + (f": {reason}" if reason else "")
+            )
             return
         if lane.via is None:  # the chosen agents answered
             lane.at = lane.goal
@@ -345,12 +387,16 @@ class Session:
         if self.monitors:
             st = self.state
             ctx = HealthContext(
-                task=st.task, step=lane.step, nodes=self.graph.graph.nodes,
-                outcomes=tuple(st.outcomes), now=self.engine.clock(), facts=dict(st.facts),
-                branch=lane.name, run=self.tracer.run_id,
-            )  # fmt: skip
-            report = await run_monitors(self.monitors, ctx,
-                                        timeout_s=self.engine.monitor_timeout_s)  # fmt: skip
+                task=st.task,
+                step=lane.step,
+                nodes=self.graph.graph.nodes,
+                outcomes=tuple(st.outcomes),
+                now=self.engine.clock(),
+                facts=dict(st.facts),
+                branch=lane.name,
+                run=self.tracer.run_id,
+            )
+            report = await run_monitors(self.monitors, ctx, timeout_s=self.engine.monitor_timeout_s)
             winner, signals = report.winner, report.signals
             self._trace_signal_changes(lane, (*report.signals, *report.failures), winner)
         if lane.reweighter is None:
@@ -391,32 +437,64 @@ class Session:
             current[key] = facts
             if lane.signals.get(key) != facts:
                 self.tracer.emit(
-                    HealthSignalEvent, step=lane.step, agent=lane.name, monitor=s.monitor,
-                    target=s.target, signal=s.kind, priority=s.priority,
-                    multiplier=s.multiplier, down=s.down, action=s.action,
-                    winner=s is winner, detail=s.detail,
-                )  # fmt: skip
+                    HealthSignalEvent,
+                    step=lane.step,
+                    agent=lane.name,
+                    monitor=s.monitor,
+                    target=s.target,
+                    signal=s.kind,
+                    priority=s.priority,
+                    multiplier=s.multiplier,
+                    down=s.down,
+                    action=s.action,
+                    winner=s is winner,
+                    detail=s.detail,
+                )
         for monitor, target in lane.signals.keys() - current.keys():
             self.tracer.emit(
-                HealthSignalEvent, step=lane.step, agent=lane.name, monitor=monitor,
-                target=target, signal=CLEARED, priority=0.0, multiplier=1.0, down=False,
-            )  # fmt: skip
+                HealthSignalEvent,
+                step=lane.step,
+                agent=lane.name,
+                monitor=monitor,
+                target=target,
+                signal=CLEARED,
+                priority=0.0,
+                multiplier=1.0,
+                down=False,
+            )
         lane.signals = current
 
     def _note_plan(self, lane: Lane, plan: Plan) -> None:
         old = lane.plan
-        remaining = old.path[old.path.index(lane.at):] if old and lane.at in old.path else ()
+        remaining = old.path[old.path.index(lane.at) :] if old and lane.at in old.path else ()
         if old is None or (lane.replan and not lane.last_failed):
             if plan.path != remaining:
-                self.tracer.emit(PathEvent, step=lane.step, agent=lane.name, source=lane.at,
-                                 goal=lane.goal, path=plan.path, cost=plan.cost)  # fmt: skip
+                self.tracer.emit(
+                    PathEvent,
+                    step=lane.step,
+                    agent=lane.name,
+                    source=lane.at,
+                    goal=lane.goal,
+                    path=plan.path,
+                    cost=plan.cost,
+                )
         elif plan.path != remaining:
             self.state.reroutes += 1
-            reason = (f"{lane.last_failed} failed; its edges now weigh infinity"
-                      if lane.last_failed else "health reweighting made another path cheaper")  # fmt: skip
-            self.tracer.emit(RerouteEvent, step=lane.step, agent=lane.name,
-                             failed=lane.last_failed, reason=reason, old_path=remaining,
-                             new_path=plan.path, new_cost=plan.cost)  # fmt: skip
+            reason = (
+                f"{lane.last_failed} failed; its edges now weigh infinity"
+                if lane.last_failed
+                else "health reweighting made another path cheaper"
+            )
+            self.tracer.emit(
+                RerouteEvent,
+                step=lane.step,
+                agent=lane.name,
+                failed=lane.last_failed,
+                reason=reason,
+                old_path=remaining,
+                new_path=plan.path,
+                new_cost=plan.cost,
+            )
         lane.last_failed, lane.replan, lane.plan = None, False, plan
 
     # -- actions ------------------------------------------------------------------------------
@@ -425,8 +503,9 @@ class Session:
         if spec.kind == "agent" and spec.agent not in lane.turns:
             agent = self.engine.agents[node]
             system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
-            lane.turns[node] = Turn(node, node, [Message.system(system),
-                                                 Message.user(self.state.task)])  # fmt: skip
+            lane.turns[node] = Turn(
+                node, node, [Message.system(system), Message.user(self.state.task)]
+            )
         choice = await self.engine.choosers[node].choose(node, lane, self)
         lane.replan = True
         if not choice.chosen:
@@ -464,9 +543,12 @@ class Session:
             handler = self.engine.handlers[node]
             ctx = NodeContext(st.task, node, dict(st.results), st.facts, previous=lane.at)
             ok, value, error = await self.caller.handler(
-                node, lambda: handler(ctx), step=lane.step, attempt=attempt,
+                node,
+                lambda: handler(ctx),
+                step=lane.step,
+                attempt=attempt,
                 timeout_s=self.engine.node_timeout_s,
-            )  # fmt: skip
+            )
             if ok:
                 st.results[node] = value
                 self._arrived(lane, node, value)
@@ -482,8 +564,9 @@ class Session:
         agent = self.engine.agents[node]
         assert agent.runner is not None
         try:
-            output = await self.caller.program(agent.name, agent.runner, self.state.task,
-                                               step=lane.step)  # fmt: skip
+            output = await self.caller.program(
+                agent.name, agent.runner, self.state.task, step=lane.step
+            )
         except BudgetExceededError:
             raise
         except RunError as exc:
@@ -509,23 +592,40 @@ class Session:
             call = turn.pending.pop(0)
             offered = self._offered(lane, node, agent)
             tool = agent.tool_named(call.name)
-            turn.messages.append(await self.caller.tool(
-                tool, call, step=lane.step, agent=agent.name,
-                available=tool is None or tool.name in offered,
-            ))  # fmt: skip
+            token = _STEP_KEY.set(f"{self.thread_id}:{agent.name}:{len(turn.messages)}")
+            try:
+                turn.messages.append(
+                    await self.caller.tool(
+                        tool,
+                        call,
+                        step=lane.step,
+                        agent=agent.name,
+                        available=tool is None or tool.name in offered,
+                    )
+                )
+            finally:
+                _STEP_KEY.reset(token)
             return
         if turn.rounds >= MAX_TOOL_ROUNDS:
             raise RunError(f"agent {agent.name!r} asked for tools {MAX_TOOL_ROUNDS} times in a row")
         offered = self._offered(lane, node, agent)
-        request = ModelRequest(messages=tuple(turn.messages), max_tokens=agent.max_tokens,
-                               tools=tuple(t.spec for t in agent.tools if t.name in offered))  # fmt: skip
+        request = ModelRequest(
+            messages=tuple(turn.messages),
+            max_tokens=agent.max_tokens,
+            tools=tuple(t.spec for t in agent.tools if t.name in offered),
+        )
         try:
-            completion = await self.complete(spec.model, request, lane=lane, agent=agent.name,
-                                             purpose="answer")  # fmt: skip
+            completion = await self.complete(
+                spec.model, request, lane=lane, agent=agent.name, purpose="answer"
+            )
         except ModelError as exc:
             self.state.failures[node] = self.state.failures.get(node, 0) + 1
-            self._failed(lane, node, exc, endpoint=None if isinstance(exc, ENDPOINT_DOWN)
-                         else spec.model.label)  # fmt: skip
+            self._failed(
+                lane,
+                node,
+                exc,
+                endpoint=None if isinstance(exc, ENDPOINT_DOWN) else spec.model.label,
+            )
             return
         if not completion.tool_calls:
             self._answered(lane, node, agent, completion.text)
@@ -546,10 +646,14 @@ class Session:
         new = self.graph.nodes[node].model
         assert new is not None
         self.tracer.emit(
-            ModelSwitch, step=lane.step, agent=turn.agent, policy="failover",
-            from_model=old.label if old else None, to_model=new.label,
+            ModelSwitch,
+            step=lane.step,
+            agent=turn.agent,
+            policy="failover",
+            from_model=old.label if old else None,
+            to_model=new.label,
             reason=f"{turn.node} failed: the turn goes on on {new.label}",
-        )  # fmt: skip
+        )
         turn.node, turn.ready = node, None
 
     def _answered(self, lane: Lane, node: str, agent: Agent, text: str) -> None:
@@ -572,8 +676,14 @@ class Session:
 
     def _fork(self, lane: Lane, action: FanOut) -> Unit:
         join = action.join or DONE
-        fan = self.tracer.emit(FanOutEvent, step=lane.step, agent=lane.name, join=join,
-                               source=lane.at, branches=action.branches)  # fmt: skip
+        fan = self.tracer.emit(
+            FanOutEvent,
+            step=lane.step,
+            agent=lane.name,
+            join=join,
+            source=lane.at,
+            branches=action.branches,
+        )
         keys = []
         for name in action.branches:
             if action.join is None:
@@ -595,14 +705,27 @@ class Session:
         else:
             chosen, reason = options[0], "first reachable lesser goal in declared order"
         if chosen is None:
-            return self._escalate(lane, "no_feasible_path", {
-                "goal": lane.goal, "at": lane.at, "why": reason,
-                "excluded": sorted(self.state.excluded),
-            })  # fmt: skip
-        self.tracer.emit(Escalation, step=lane.step, reason="goal_demoted", detail={
-            "from_goal": lane.goal, "to_goal": chosen.path[-1], "why": reason,
-            "llm": demoter is not None,
-        })  # fmt: skip
+            return self._escalate(
+                lane,
+                "no_feasible_path",
+                {
+                    "goal": lane.goal,
+                    "at": lane.at,
+                    "why": reason,
+                    "excluded": sorted(self.state.excluded),
+                },
+            )
+        self.tracer.emit(
+            Escalation,
+            step=lane.step,
+            reason="goal_demoted",
+            detail={
+                "from_goal": lane.goal,
+                "to_goal": chosen.path[-1],
+                "why": reason,
+                "llm": demoter is not None,
+            },
+        )
         lane.goal, lane.demoted, lane.plan = chosen.path[-1], True, None
         return "go"
 
@@ -612,14 +735,20 @@ class Session:
         import re
 
         listing = "\n".join(f"- {p.path[-1]} (cost {p.cost:.3g})" for p in options)
-        request = ModelRequest(messages=(
-            Message.system(DEMOTE),
-            Message.user(f"Task: {self.state.task}\nUnreachable goal: {lane.goal}\n"
-                         f"Lesser goals:\n{listing}"),
-        ), max_tokens=24)  # fmt: skip
+        request = ModelRequest(
+            messages=(
+                Message.system(DEMOTE),
+                Message.user(
+                    f"Task: {self.state.task}\nUnreachable goal: {lane.goal}\n"
+                    f"Lesser goals:\n{listing}"
+                ),
+            ),
+            max_tokens=24,
+        )
         try:
-            completion = await self.complete(demoter, request, lane=lane, agent=lane.name,
-                                             purpose="demote")  # fmt: skip
+            completion = await self.complete(
+                demoter, request, lane=lane, agent=lane.name, purpose="demote"
+            )
         except Exception as exc:  # a failed demotion is an escalation, not a crash
             return None, f"the demoter failed ({type(exc).__name__}): escalate"
         m = re.search(r"goal\s*:\s*([\w-]+)", completion.text, re.I)
@@ -649,27 +778,48 @@ class Session:
         body = "\n\n".join(f"[{n}] {answers[n]}" for n in names)
         refiner = self.engine.refiner
         assert refiner is not None
-        request = ModelRequest(messages=(
-            Message.system(REFINE),
-            Message.user(f"User request: {self.state.task}\n\nSpecialist answers:\n{body}"),
-        ), max_tokens=max(self.engine.agents[n].max_tokens for n in names))  # fmt: skip
-        completion = await self.complete(refiner, request, lane=lane, agent="refiner",
-                                         purpose="refine")  # fmt: skip
+        request = ModelRequest(
+            messages=(
+                Message.system(REFINE),
+                Message.user(f"User request: {self.state.task}\n\nSpecialist answers:\n{body}"),
+            ),
+            max_tokens=max(self.engine.agents[n].max_tokens for n in names),
+        )
+        completion = await self.complete(
+            refiner, request, lane=lane, agent="refiner", purpose="refine"
+        )
         lane.output = completion.text
 
     # -- what choosers use --------------------------------------------------------------------
     async def complete(
-        self, model: Model, request: ModelRequest, *, lane: Lane, agent: str | None,
+        self,
+        model: Model,
+        request: ModelRequest,
+        *,
+        lane: Lane,
+        agent: str | None,
         purpose: str,
-    ) -> Completion:  # fmt: skip
+    ) -> Completion:
         """One model call through the run's caller, booked in the agent's ledger."""
-        completion = await self.caller.call(model, request, step=lane.step, agent=agent,
-                                            purpose=purpose, ledger=self.ledger_for(agent))  # fmt: skip
+        completion = await self.caller.call(
+            model,
+            request,
+            step=lane.step,
+            agent=agent,
+            purpose=purpose,
+            ledger=self.ledger_for(agent),
+        )
         st = self.state
         st.usage = st.usage + completion.usage
         if model.label not in st.models_used:
             st.models_used.append(model.label)
         return completion
+
+    def spent(self) -> dict[str, tuple[float, int, int]]:
+        """What the task (under ``""``) and each agent with a sub-budget spent so far (USD,
+        tokens, calls): what a driver checkpoints so a resumed run's ledgers start from it."""
+        ledgers = {"": self.ledger, **self.ledgers}
+        return {k: (x.spent_usd, x.spent_tokens, x.calls) for k, x in ledgers.items()}
 
     def ledger_for(self, agent: str | None) -> Ledger:
         """The agent's sub-budget when it has one, the task's ledger otherwise."""
@@ -682,33 +832,47 @@ class Session:
         main, st = self.state.main, self.state
         wall = time.perf_counter() - self.started
         totals: dict[str, Any] = dict(
-            cost_usd=self.ledger.spent_usd, input_tokens=st.usage.input_tokens,
-            output_tokens=st.usage.output_tokens, model_calls=self.caller.model_calls,
+            cost_usd=self.ledger.spent_usd,
+            input_tokens=st.usage.input_tokens,
+            output_tokens=st.usage.output_tokens,
+            model_calls=self.caller.model_calls,
             wall_s=wall,
-        )  # fmt: skip
+        )
         if exc is None and main.status != "escalated":
             self.tracer.emit(RunEnd, status="ok", output=_text(main.output), **totals)
         else:
             error = exc if exc is not None else main.last_error
             self.tracer.emit(
-                RunEnd, status="error",
+                RunEnd,
+                status="error",
                 error_type=type(error).__name__ if error else "Escalation",
                 error=str(error)[:500] if error else main.reason[:500],
-                output=getattr(exc, "partial", None), **totals,
-            )  # fmt: skip
+                output=getattr(exc, "partial", None),
+                **totals,
+            )
             if isinstance(exc, AgentrouteError):
                 exc.trace = self.tracer.trace  # type: ignore[attr-defined]
         self.tracer.close()
         status: Literal["completed", "demoted", "escalated"] = (
-            "escalated" if main.status == "escalated" else "demoted" if main.demoted
+            "escalated"
+            if main.status == "escalated"
+            else "demoted"
+            if main.demoted
             else "completed"
-        )  # fmt: skip
+        )
         return RunOutcome(
-            status=status, output=main.output, reason=main.reason, error=main.last_error,
-            state=st, trace=self.tracer.trace, trace_path=self.trace_path,
-            cost_usd=self.ledger.spent_usd, usage=st.usage, model_calls=self.caller.model_calls,
+            status=status,
+            output=main.output,
+            reason=main.reason,
+            error=main.last_error,
+            state=st,
+            trace=self.tracer.trace,
+            trace_path=self.trace_path,
+            cost_usd=self.ledger.spent_usd,
+            usage=st.usage,
+            model_calls=self.caller.model_calls,
             wall_s=wall,
-        )  # fmt: skip
+        )
 
     async def aclose(self) -> None:
         await self.caller.aclose()
@@ -736,5 +900,8 @@ async def _within(wall_s: float | None, work: Awaitable[None]) -> None:
     except TimeoutError as exc:
         raise BudgetExceededError(
             f"the task ran past its wall-time budget of {wall_s:g}s",
-            limit=wall_s, spent=wall_s, requested=0.0, unit="seconds",
-        ) from exc  # fmt: skip
+            limit=wall_s,
+            spent=wall_s,
+            requested=0.0,
+            unit="seconds",
+        ) from exc

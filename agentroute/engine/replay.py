@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from agentroute import models
 from agentroute.engine.graph import DONE
@@ -37,6 +37,8 @@ from agentroute.models.replay import Recording, ReplayEndpoint, ReplayMissError
 from agentroute.trace import Trace, replaying
 from agentroute.trace.diff import ReplayReport, compare, compare_concurrent, decision
 from agentroute.types import HealthSignal
+
+E = TypeVar("E")
 
 
 class TraceSource:
@@ -66,7 +68,7 @@ class TraceSource:
         return _next(self._programs, agent, "program")
 
 
-def _next(queues: dict[str, deque[Any]], name: str, what: str) -> Any:
+def _next(queues: dict[str, deque[E]], name: str, what: str) -> E:
     if not queues[name]:
         raise ReplayMissError(f"{what}:{name}", "a run the recording does not hold")
     return queues[name].popleft()
@@ -91,9 +93,15 @@ class RecordedSignals:
                 state.pop((e.monitor, e.target), None)
             else:
                 state[(e.monitor, e.target)] = HealthSignal(
-                    monitor=e.monitor, target=e.target, kind=e.signal, priority=e.priority,
-                    multiplier=e.multiplier, down=e.down, action=e.action, detail=e.detail,
-                )  # fmt: skip
+                    monitor=e.monitor,
+                    target=e.target,
+                    kind=e.signal,
+                    priority=e.priority,
+                    multiplier=e.multiplier,
+                    down=e.down,
+                    action=e.action,
+                    detail=e.detail,
+                )
         return list(state.values())
 
 
@@ -122,10 +130,16 @@ async def areplay(
     monitors = [RecordedSignals(signals)] if engine.monitors or signals else []
     try:
         with replaying():
-            replayed = (await engine.arun(
-                starts[0].task, live=False, connector=connector, sleep=no_wait,
-                recorded=TraceSource(trace, tools=not run_tools), monitors=monitors,
-            )).trace  # fmt: skip
+            replayed = (
+                await engine.arun(
+                    starts[0].task,
+                    live=False,
+                    connector=connector,
+                    sleep=no_wait,
+                    recorded=TraceSource(trace, tools=not run_tools),
+                    monitors=monitors,
+                )
+            ).trace
     except AgentrouteError as exc:
         replayed = exc.trace  # type: ignore[attr-defined]
     fans = trace.events(FanOutEvent)

@@ -13,7 +13,6 @@ from agentroute.engine.graph import Choice
 from agentroute.graph import GoalTree, Plan, Reweighter
 from agentroute.types import Message, Outcome, ToolCall, Usage
 
-
 MAIN = "main"
 """The name of a run's main lane."""
 
@@ -121,8 +120,15 @@ class RunState:
     def fork(self, lane: Lane, goal: str, name: str, only: str | None = None) -> Lane:
         """A branch of ``lane`` toward ``goal`` (registered with the run)."""
         key = name if name not in self.lanes else f"{name}#{len(self.lanes)}"
-        branch = Lane(at=lane.at, goal=goal, name=name, only=only, step=lane.step,
-                      scope=lane.scope, choices={} if only else dict(lane.choices))  # fmt: skip
+        branch = Lane(
+            at=lane.at,
+            goal=goal,
+            name=name,
+            only=only,
+            step=lane.step,
+            scope=lane.scope,
+            choices={} if only else dict(lane.choices),
+        )
         branch.key = key
         self.lanes[key] = branch
         return branch
@@ -133,58 +139,101 @@ class RunState:
         return {
             "task": self.task,
             "lanes": {k: _dump_lane(x) for k, x in self.lanes.items()},
-            "results": self.results, "answers": self.answers, "failures": self.failures,
-            "excluded": sorted(self.excluded), "step": self.step,
+            "results": self.results,
+            "answers": self.answers,
+            "failures": self.failures,
+            "excluded": sorted(self.excluded),
+            "step": self.step,
             "usage": [self.usage.input_tokens, self.usage.output_tokens],
-            "models_used": self.models_used, "agents": list(self.agents),
-            "route_reason": self.route_reason, "reroutes": self.reroutes,
-            "control_calls": self.control_calls, "intent": self.intent,
-        }  # fmt: skip
+            "models_used": self.models_used,
+            "agents": list(self.agents),
+            "route_reason": self.route_reason,
+            "reroutes": self.reroutes,
+            "control_calls": self.control_calls,
+            "intent": self.intent,
+        }
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> RunState:
         return cls(
-            task=data["task"], lanes={k: _load_lane(x) for k, x in data["lanes"].items()}, results=dict(data["results"]),
-            answers=dict(data["answers"]), failures=dict(data["failures"]),
-            excluded=set(data["excluded"]), step=data["step"],
+            task=data["task"],
+            lanes={k: _load_lane(x) for k, x in data["lanes"].items()},
+            results=dict(data["results"]),
+            answers=dict(data["answers"]),
+            failures=dict(data["failures"]),
+            excluded=set(data["excluded"]),
+            step=data["step"],
             usage=Usage(input_tokens=data["usage"][0], output_tokens=data["usage"][1]),
-            models_used=list(data["models_used"]), agents=tuple(data["agents"]),
-            route_reason=data["route_reason"], reroutes=data["reroutes"],
-            control_calls=data["control_calls"], intent=data.get("intent"),
-        )  # fmt: skip
+            models_used=list(data["models_used"]),
+            agents=tuple(data["agents"]),
+            route_reason=data["route_reason"],
+            reroutes=data["reroutes"],
+            control_calls=data["control_calls"],
+            intent=data.get("intent"),
+        )
 
 
 def _dump_lane(x: Lane) -> dict[str, Any]:
     return {
-        "at": x.at, "goal": x.goal, "name": x.name, "key": x.key, "only": x.only, "taken": list(x.taken),
-        "output": x.output, "done": x.done, "waiting": list(x.waiting), "demoted": x.demoted,
-        "step": x.step, "scope": x.scope, "status": x.status, "reason": x.reason, "via": x.via,
+        "at": x.at,
+        "goal": x.goal,
+        "name": x.name,
+        "key": x.key,
+        "only": x.only,
+        "taken": list(x.taken),
+        "output": x.output,
+        "done": x.done,
+        "waiting": list(x.waiting),
+        "demoted": x.demoted,
+        "step": x.step,
+        "scope": x.scope,
+        "status": x.status,
+        "reason": x.reason,
+        "via": x.via,
         "choices": {k: [list(c.chosen), list(c.standby)] for k, c in x.choices.items()},
         "turns": {k: _dump_turn(t) for k, t in x.turns.items()},
-    }  # fmt: skip
+    }
 
 
 def _load_lane(d: dict[str, Any]) -> Lane:
     return Lane(
-        at=d["at"], goal=d["goal"], name=d["name"], key=d["key"], only=d["only"], taken=list(d["taken"]),
-        output=d["output"], done=d["done"], waiting=tuple(d["waiting"]), demoted=d["demoted"],
-        step=d["step"], scope=d["scope"], status=d["status"], reason=d["reason"], via=d["via"],
+        at=d["at"],
+        goal=d["goal"],
+        name=d["name"],
+        key=d["key"],
+        only=d["only"],
+        taken=list(d["taken"]),
+        output=d["output"],
+        done=d["done"],
+        waiting=tuple(d["waiting"]),
+        demoted=d["demoted"],
+        step=d["step"],
+        scope=d["scope"],
+        status=d["status"],
+        reason=d["reason"],
+        via=d["via"],
         choices={k: Choice(tuple(c), tuple(s)) for k, (c, s) in d["choices"].items()},
         turns={k: _load_turn(t) for k, t in d["turns"].items()},
-    )  # fmt: skip
+    )
 
 
 def _dump_turn(t: Turn) -> dict[str, Any]:
     return {
-        "agent": t.agent, "node": t.node, "rounds": t.rounds, "ready": t.ready,
+        "agent": t.agent,
+        "node": t.node,
+        "rounds": t.rounds,
+        "ready": t.ready,
         "messages": [x.model_dump(mode="json") for x in t.messages],
         "pending": [c.model_dump(mode="json") for c in t.pending],
-    }  # fmt: skip
+    }
 
 
 def _load_turn(d: dict[str, Any]) -> Turn:
     return Turn(
-        agent=d["agent"], node=d["node"], rounds=d["rounds"], ready=d["ready"],
+        agent=d["agent"],
+        node=d["node"],
+        rounds=d["rounds"],
+        ready=d["ready"],
         messages=[Message.model_validate(x) for x in d["messages"]],
         pending=[ToolCall.model_validate(c) for c in d["pending"]],
-    )  # fmt: skip
+    )

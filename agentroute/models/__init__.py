@@ -5,4 +5,12 @@ from agentroute.models.connect import FunctionEndpoint, connect, prepare
 from agentroute.models.endpoint import ModelEndpoint
 from agentroute.models.model import LOCAL_PRICES, Model, RetryPolicy
 
-__all__ = ["LOCAL_PRICES", "FunctionEndpoint", "Model", "ModelEndpoint", "RetryPolicy", "connect", "prepare"]
+__all__ = [
+    "LOCAL_PRICES",
+    "FunctionEndpoint",
+    "Model",
+    "ModelEndpoint",
+    "RetryPolicy",
+    "connect",
+    "prepare",
+]

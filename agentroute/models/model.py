@@ -160,7 +160,9 @@ class Model(BaseModel):
         )
 
     @classmethod
-    def function(cls, name: str, *, tier: Tier = "small", retry: RetryPolicy | None = None) -> Model:
+    def function(
+        cls, name: str, *, tier: Tier = "small", retry: RetryPolicy | None = None
+    ) -> Model:
         """A model served by a Python function ``async (ModelRequest) -> Completion`` that the
         engine is given under ``name`` (a demoter in tests, a rule-based stand-in): its calls
         are retried, budgeted at price 0 and traced like any other."""

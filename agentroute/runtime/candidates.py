@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from agentroute.budget import Budget, Ledger
+from agentroute.engine.calls import ModelCaller
 from agentroute.errors import ConfigError
 from agentroute.events import RouteEvent
 from agentroute.models import Model, prepare
 from agentroute.routers import Candidate, Router
-from agentroute.engine.calls import ModelCaller
 from agentroute.trace import Tracer
 from agentroute.types import Completer, Completion, ModelRequest, RouteDecision
 

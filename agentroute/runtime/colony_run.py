@@ -75,10 +75,12 @@ class ColonyRunner:
         for k, stage in enumerate(stages[:-1]):
             choosers |= {name: AntChooser(colony, k + 1, intent) for name in stage}
         self.engine = Engine(
-            from_stages(stages), choosers=choosers,
+            from_stages(stages),
+            choosers=choosers,
             handlers={n: self._stage(n) for stage in stages for n in stage},
-            router="aco", sinks=list(sinks),
-        )  # fmt: skip
+            router="aco",
+            sinks=list(sinks),
+        )
 
     def _stage(self, node: str) -> Callable[[NodeContext], Awaitable[dict[str, Any]]]:
         async def run(ctx: NodeContext) -> dict[str, Any]:
@@ -96,9 +98,13 @@ class ColonyRunner:
     def _record_update(self, update: Update) -> None:
         o = update.outcome
         self.learning.emit(
-            PheromoneUpdateEvent, path=o.path, quality=o.quality, cost=o.cost,
-            passed_gate=update.passed, deltas=update.deltas,
-        )  # fmt: skip
+            PheromoneUpdateEvent,
+            path=o.path,
+            quality=o.quality,
+            cost=o.cost,
+            passed_gate=update.passed,
+            deltas=update.deltas,
+        )
 
     async def run(self, query: str) -> ColonyResult:
         outcome = await self.engine.arun(query)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from agentroute.budget import Budget
 from agentroute.engine import Engine, from_task_graph
@@ -74,13 +74,20 @@ class GraphRunner:
         self.graph = graph
         self.handlers = dict(handlers)
         self.engine = Engine(
-            from_task_graph(graph), handlers=self.handlers, demoter=demoter,
-            functions=functions, monitors=list(monitors), budget=budget or Budget(),
-            max_node_attempts=max_node_attempts, node_timeout_s=node_timeout_s,
-            monitor_timeout_s=monitor_timeout_s, max_steps=max_steps, sinks=list(sinks),
+            from_task_graph(graph),
+            handlers=self.handlers,
+            demoter=demoter,
+            functions=functions,
+            monitors=list(monitors),
+            budget=budget or Budget(),
+            max_node_attempts=max_node_attempts,
+            node_timeout_s=node_timeout_s,
+            monitor_timeout_s=monitor_timeout_s,
+            max_steps=max_steps,
+            sinks=list(sinks),
             trace_dir=None if trace_dir is None else Path(trace_dir),
             clock=clock,
-        )  # fmt: skip
+        )
 
     @property
     def monitors(self) -> Sequence[HealthMonitor]:
@@ -99,10 +106,16 @@ class GraphRunner:
         outcome = await self.engine.arun(task)
         st, main = outcome.state, outcome.state.main
         return GraphResult(
-            status=outcome.status, goal=main.goal, path=tuple(main.taken), results=st.results,
-            reroutes=st.reroutes, llm_calls=st.control_calls, trace=outcome.trace,
-            reason=outcome.reason, cost_usd=outcome.cost_usd,
-        )  # fmt: skip
+            status=outcome.status,
+            goal=main.goal,
+            path=tuple(main.taken),
+            results=st.results,
+            reroutes=st.reroutes,
+            llm_calls=st.control_calls,
+            trace=outcome.trace,
+            reason=outcome.reason,
+            cost_usd=outcome.cost_usd,
+        )
 
     def replay(self, trace: Trace) -> ReplayReport:
         """Run the traced task again with recorded node results, health signals and demoter

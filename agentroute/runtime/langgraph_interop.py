@@ -19,10 +19,10 @@ from typing import Any
 
 from agentroute.agents import Agent
 from agentroute.budget import Budget, Ledger
+from agentroute.engine.calls import EndpointPool, ModelCaller
 from agentroute.errors import ConfigError, RoutingError
 from agentroute.models import Model, prepare
 from agentroute.routers import Candidate, Router
-from agentroute.engine.calls import EndpointPool, ModelCaller
 from agentroute.runtime.candidates import route_traced
 from agentroute.trace import Redactor, Sink, Tracer
 from agentroute.types import Completion, ModelRequest, RouteDecision

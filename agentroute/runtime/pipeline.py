@@ -129,15 +129,22 @@ class Pipeline:
         self.engine.sinks = list(value)
 
     def _engine(self, budget: Budget) -> Engine:
-        choosers: dict[str, Chooser] = {ROUTE: RouteChooser(self.router, self.agents,
-                                                            self.router_model)}  # fmt: skip
+        choosers: dict[str, Chooser] = {
+            ROUTE: RouteChooser(self.router, self.agents, self.router_model)
+        }
         for a in self.agents.values():
             if a.models:
                 choosers[a.name] = SwitchChooser(a, self.policy)
         return Engine(
-            self.graph, choosers=choosers, agents=self.agents, refiner=self.router_model,
-            monitors=self.monitors, budget=budget, router=self.router.name, origin=self.origin,
-        )  # fmt: skip
+            self.graph,
+            choosers=choosers,
+            agents=self.agents,
+            refiner=self.router_model,
+            monitors=self.monitors,
+            budget=budget,
+            router=self.router.name,
+            origin=self.origin,
+        )
 
     def copy(self) -> Pipeline:
         """The same pipeline with an engine of its own (to change its budget or sinks) that

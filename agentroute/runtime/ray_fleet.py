@@ -30,7 +30,8 @@ their traces.
 
 from __future__ import annotations
 
-import copy
+import itertools
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,10 +40,11 @@ from typing import Any
 import ray
 
 from agentroute.aco import AntOutcome, PheromoneMemory, PheromoneUpdater
+from agentroute.budget import Reservation
 from agentroute.errors import AgentrouteError, ConfigError
 from agentroute.health import HealthContext, HealthMonitor
 from agentroute.runtime.pipeline import Pipeline
-from agentroute.types import HealthSignal
+from agentroute.types import HealthSignal, Price, Usage
 
 Build = Callable[[], Any]
 
@@ -71,20 +73,20 @@ class FleetResult:
 @ray.remote
 class _Escrow:
     """Grants, and what each task was charged: settled spend plus the worst cases of the
-    reservations still open (by attempt and by ``agent|model|step``)."""
+    reservations still open (by attempt and reservation id)."""
 
     def __init__(self, total_usd: float | None) -> None:
         self.total = total_usd
         self.grants: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
         self.settled: dict[str, float] = {}
-        self.open: dict[str, dict[tuple[int, str], list[float]]] = {}
+        self.open: dict[str, dict[tuple[int, int], float]] = {}
         self.finished: set[str] = set()
         self.committed = 0.0
         """Grants of running tasks plus the spend of finished ones, kept as tasks move."""
 
     def _charged(self, task_id: str) -> float:
-        held = sum(sum(v) for v in self.open.get(task_id, {}).values())
+        held = sum(self.open.get(task_id, {}).values())
         return self.settled.get(task_id, 0.0) + held
 
     def begin(self, task_id: str, want: float | None) -> tuple[int, float | None, float]:
@@ -108,22 +110,15 @@ class _Escrow:
         budget = None if grant == float("inf") else max(0.0, grant - charged)
         return attempt, budget, charged
 
-    def reserve(self, task_id: str, attempt: int, key: str, amount: float) -> None:
-        self.open.setdefault(task_id, {}).setdefault((attempt, key), []).append(amount)
+    def reserve(self, task_id: str, attempt: int, rid: int, amount: float) -> None:
+        self.open.setdefault(task_id, {})[(attempt, rid)] = amount
 
-    def _close(self, task_id: str, attempt: int, key: str, reserved: float | None) -> None:
-        amounts = self.open.get(task_id, {}).get((attempt, key), [])
-        if reserved is not None and reserved in amounts:
-            amounts.remove(reserved)
-        elif amounts:
-            amounts.pop(0)
-
-    def settle(self, task_id: str, attempt: int, key: str, reserved: float, actual: float) -> None:
-        self._close(task_id, attempt, key, reserved)
+    def settle(self, task_id: str, attempt: int, rid: int, actual: float) -> None:
+        self.open.get(task_id, {}).pop((attempt, rid), None)
         self.settled[task_id] = self.settled.get(task_id, 0.0) + actual
 
-    def release(self, task_id: str, attempt: int, key: str) -> None:
-        self._close(task_id, attempt, key, None)
+    def release(self, task_id: str, attempt: int, rid: int) -> None:
+        self.open.get(task_id, {}).pop((attempt, rid), None)
 
     def finish(self, task_id: str) -> None:
         """The task is over: only what it spent stays committed."""
@@ -139,27 +134,36 @@ class _Escrow:
         return {"total": self.total or 0.0, "spent": spent, "committed": self.committed}
 
 
-class _EscrowSink:
-    """Forwards a run's reservations to the escrow, the reservation before its request is
-    sent (a blocking call), settlements and releases after."""
+class EscrowAccount:
+    """The parent of a task's ledger on a worker: every reservation is reported to the escrow
+    (a blocking call) before its request is sent, settlements and releases after. The task's
+    own ledger enforces its grant; the escrow knows what each task was charged."""
 
     def __init__(self, escrow: Any, task_id: str, attempt: int) -> None:
         self.escrow, self.task_id, self.attempt = escrow, task_id, attempt
+        self._next = itertools.count()
 
-    def write(self, record: dict[str, Any]) -> None:
-        kind = record["kind"]
-        key = f"{record.get('agent')}|{record.get('model')}|{record.get('step')}"
-        if kind == "budget_reserve":
-            ray.get(self.escrow.reserve.remote(self.task_id, self.attempt, key,
-                                               record["amount_usd"]))  # fmt: skip
-        elif kind == "budget_settle":
-            self.escrow.settle.remote(self.task_id, self.attempt, key, record["reserved_usd"],
-                                      record["actual_usd"])  # fmt: skip
-        elif kind == "model_call" and not record["ok"]:
-            self.escrow.release.remote(self.task_id, self.attempt, key)
+    def reserve(self, label: str, price: Price, input_tokens: int, max_tokens: int) -> Reservation:
+        amount = price.worst_case(input_tokens, max_tokens)
+        rid = next(self._next)
+        ray.get(self.escrow.reserve.remote(self.task_id, self.attempt, rid, amount))
+        return Reservation(rid, label, amount, input_tokens + max_tokens, max_tokens)
 
-    def close(self) -> None:
-        return None
+    def settle(
+        self, reservation: Reservation, price: Price, usage: Usage | None
+    ) -> tuple[float, float]:
+        actual = reservation.amount_usd if usage is None else price.cost(usage)
+        self.escrow.settle.remote(self.task_id, self.attempt, reservation.id, actual)
+        return actual, max(0.0, actual - reservation.amount_usd)
+
+    def release(self, reservation: Reservation) -> None:
+        self.escrow.release.remote(self.task_id, self.attempt, reservation.id)
+
+    def remaining_usd(self) -> float:
+        return math.inf
+
+    def remaining_tokens(self) -> float:
+        return math.inf
 
 
 # -- shared health ---------------------------------------------------------------------------
@@ -206,8 +210,11 @@ class _ColonyActor:
         return True
 
     def counts(self) -> dict[str, int]:
-        return {"applied": self.updater.applied, "rejected": self.updater.rejected,
-                "outcomes": len(self.seen)}  # fmt: skip
+        return {
+            "applied": self.updater.applied,
+            "rejected": self.updater.rejected,
+            "outcomes": len(self.seen),
+        }
 
 
 class SharedColony:
@@ -238,13 +245,14 @@ class _Worker:
 
     async def run(self, task_id: str, task: str, escrow: Any, want: float | None) -> FleetResult:
         # imported here: Ray ships this class by value, and a context variable cannot travel
-        from agentroute.runtime.pipeline import TASK_ATTEMPT
+        from agentroute.engine import TASK_ATTEMPT
 
         attempt, budget, charged = await escrow.begin.remote(task_id, want)
         token = None
         if attempt > 1:
-            token = TASK_ATTEMPT.set({"task_id": task_id, "attempt": attempt,
-                                      "charged_before_usd": charged})  # fmt: skip
+            token = TASK_ATTEMPT.set(
+                {"task_id": task_id, "attempt": attempt, "charged_before_usd": charged}
+            )
         try:
             return await self._run(task_id, task, escrow, attempt, budget, charged)
         finally:
@@ -253,18 +261,27 @@ class _Worker:
             await escrow.finish.remote(task_id)
 
     async def _run(
-        self, task_id: str, task: str, escrow: Any, attempt: int, budget: float | None,
+        self,
+        task_id: str,
+        task: str,
+        escrow: Any,
+        attempt: int,
+        budget: float | None,
         charged: float,
-    ) -> FleetResult:  # fmt: skip
+    ) -> FleetResult:
         runner = self.runner
-        sink = _EscrowSink(escrow, task_id, attempt)
         if isinstance(runner, Pipeline):
-            runner = copy.copy(runner)
-            runner.extra_sinks = [*runner.extra_sinks, sink]
+            runner = runner.copy()
+            runner.engine.account = EscrowAccount(escrow, task_id, attempt)
             if budget is not None:
                 runner.budget = runner.budget.model_copy(update={"usd": budget})
-        base: dict[str, Any] = dict(task_id=task_id, task=task, attempt=attempt,
-                                    charged_before_usd=charged, worker_pid=os.getpid())  # fmt: skip
+        base: dict[str, Any] = dict(
+            task_id=task_id,
+            task=task,
+            attempt=attempt,
+            charged_before_usd=charged,
+            worker_pid=os.getpid(),
+        )
         try:
             if self.durable is not None and isinstance(runner, Pipeline):
                 result = await self._durable(runner, task_id, task, budget)
@@ -273,17 +290,25 @@ class _Worker:
         except AgentrouteError as exc:
             trace = getattr(exc, "trace", None)
             return FleetResult(
-                ok=False, output=None, error=f"{type(exc).__name__}: {exc}", agents=(),
-                cost_usd=0.0, model_calls=0,
-                trace=[e.record() for e in trace] if trace is not None else [], **base,
-            )  # fmt: skip
+                ok=False,
+                output=None,
+                error=f"{type(exc).__name__}: {exc}",
+                agents=(),
+                cost_usd=0.0,
+                model_calls=0,
+                trace=[e.record() for e in trace] if trace is not None else [],
+                **base,
+            )
         return FleetResult(
-            ok=True, output=getattr(result, "output", None), error=None,
+            ok=True,
+            output=getattr(result, "output", None),
+            error=None,
             agents=tuple(getattr(result, "agents", ()) or ()),
             cost_usd=float(getattr(result, "cost_usd", 0.0)),
             model_calls=int(getattr(result, "model_calls", 0)),
-            trace=[e.record() for e in result.trace], **base,
-        )  # fmt: skip
+            trace=[e.record() for e in result.trace],
+            **base,
+        )
 
     async def _durable(
         self, runner: Pipeline, task_id: str, task: str, budget: float | None

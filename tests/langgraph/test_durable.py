@@ -81,6 +81,6 @@ def test_killed_run_resumes_without_repeating_finished_calls_or_tool_effects(
     trace = Trace.load(tmp_path / result["trace"])
     resume = trace.of_kind("resume")
     assert len(resume) == 1
-    assert resume[0].model_calls == 3 and resume[0].next_nodes == ("agent__travel",)  # type: ignore[union-attr]
+    assert resume[0].model_calls == 3 and resume[0].next_nodes == ("unit",)  # type: ignore[union-attr]
     assert [e.kind for e in trace][-1] == "run_end"
     assert len(list((tmp_path / "traces").glob("run-*.jsonl"))) == 2  # one file per process
