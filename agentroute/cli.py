@@ -118,6 +118,23 @@ def trace_verify(path: Path) -> None:
     )
 
 
+@trace_app.command("upgrade")
+def trace_upgrade(
+    path: Path,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="where to write")] = None,
+) -> None:
+    """Convert a trace written by an older agentroute to this schema (a new, sealed file)."""
+    from agentroute.trace import Trace
+
+    try:
+        trace = Trace.load(path, upgrade=True)
+    except AgentrouteError as exc:
+        raise _fail(exc) from exc
+    target = out or path.with_name(path.stem + ".v2.jsonl")
+    trace.save(target)
+    console.print(f"wrote {target}: {len(trace)} events")
+
+
 @trace_app.command("view")
 def trace_view(
     path: Path,

@@ -1,7 +1,9 @@
 """Trace event models: one record per decision, a discriminated union on ``kind``.
 
-Every event carries the schema version ``v`` so old traces stay readable when the schema
-grows, plus the run id, a per-run sequence number and the step it belongs to. Events hold
+Every event carries the schema version ``v``, the run id, a per-run sequence number, the step
+it belongs to, its ``kind`` and the graph ``node`` it is about (the node the engine was
+deciding at or running when the event happened). Version 2 added ``node``; a version 1 trace
+is refused with a message naming ``agentroute trace upgrade``, which converts it. Events hold
 numbers and names, never credentials: secrets are kept out at the source and redacted again
 at the sink.
 """
@@ -13,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class EventBase(BaseModel):
@@ -31,6 +33,8 @@ class EventBase(BaseModel):
     ts: float
     step: int = Field(default=0, ge=0)
     agent: str | None = None
+    node: str | None = None
+    """The graph node this event is about (None for what concerns the whole run)."""
     parent: int | None = None
     """``seq`` of the event this one happened under (run -> agent or branch -> calls)."""
 

@@ -1,10 +1,12 @@
-"""Travel booking over a dependency DAG: flights and hotel are found in parallel (each with a
-primary API and a backup), the itinerary waits for both, and a failed API heals by rerouting
-to its backup with no LLM call.
+"""Travel booking over a dependency DAG, as one graph: flights and hotel are found in parallel
+(each with a primary API and a backup), the itinerary waits for both, and a failed API heals by
+rerouting to its backup with no LLM call.
 
 The graph is the task's plan: Dijkstra picks the cheapest healthy way to each prerequisite of
-the join, the two branches run concurrently, and an agent on a model writes the itinerary from
-what they found. The second trip runs while the hotel API is down: the trace shows the reroute.
+the join, the two branches run concurrently, and the planner agent, a node of the same graph,
+writes the itinerary on its model from what they found. One run, one trace, one budget: the
+planner's model call is booked in the same ledger as everything else. The second trip runs
+while the hotel API is down: the trace shows the reroute.
 
     python cookbook/travel_dag.py
     python cookbook/travel_dag.py --task "Two nights in Porto in May" --base-url http://gpu:8000/v1
@@ -19,7 +21,7 @@ from _cli import cookbook_parser
 from _models import small_and_large
 from _replay import report_replays
 
-from agentroute import Agent, FixedTierPolicy, Model, Pipeline
+from agentroute import Agent, Budget, FixedTierPolicy, Model
 from agentroute.graph import TaskGraph
 from agentroute.health import CircuitBreakerMonitor
 from agentroute.runtime import GraphResult, GraphRunner, NodeContext
@@ -44,11 +46,9 @@ DEFAULT_TASK = "Book three nights in Lisbon next Friday."
 def build(model: Model, down: set[str]) -> GraphRunner:
     graph = TaskGraph(EDGES, start="start", goal="itinerary",
                       requires={"itinerary": ["flights", "hotel"]})  # fmt: skip
-    writer = Pipeline(
-        [Agent("planner", "Writes travel itineraries", models=[model], max_tokens=80,
-               instructions="Write the itinerary in two sentences from the bookings given.")],
-        policy=FixedTierPolicy(model.tier), trace_dir=None,
-    )  # fmt: skip
+    planner = Agent("itinerary", "Writes travel itineraries", models=[model], max_tokens=80,
+                    instructions="Write the itinerary in two sentences from the bookings "
+                                 "in the results.")  # fmt: skip
 
     def api(name: str):  # type: ignore[no-untyped-def]
         def search(ctx: NodeContext) -> list[dict[str, Any]]:
@@ -65,21 +65,21 @@ def build(model: Model, down: set[str]) -> GraphRunner:
 
         return choose
 
-    async def itinerary(ctx: NodeContext) -> str:
-        booked = f"Flight: {ctx.results['flights']}. Hotel: {ctx.results['hotel']}."
-        return (await writer.arun(f"Trip: {ctx.task}\n{booked}")).output.strip()
-
     handlers: dict[str, Any] = {n: api(n) for n in OFFERS}
     handlers |= {"auth": lambda ctx: "token-ok", "flights": pick("flight_"),
-                 "hotel": pick("hotel_"), "itinerary": itinerary}  # fmt: skip
-    return GraphRunner(graph, handlers, monitors=[CircuitBreakerMonitor(failure_threshold=1)])
+                 "hotel": pick("hotel_"), "itinerary": planner}  # fmt: skip
+    return GraphRunner(graph, handlers, monitors=[CircuitBreakerMonitor(failure_threshold=1)],
+                       policy=FixedTierPolicy(model.tier), budget=Budget(usd=0.01),
+                       trace_dir="traces")  # fmt: skip
 
 
 def describe(result: GraphResult) -> str:
     reroutes = [f"{e.failed} failed, rerouted" for e in result.trace.of_kind("reroute")]  # type: ignore[union-attr]
+    calls = len(result.trace.of_kind("model_call"))
     return (f"{result.status}; ran {', '.join(result.path[1:])}; "
-            f"{'; '.join(reroutes) or 'no reroute'}; LLM control calls {result.llm_calls}\n"
-            f"  {result.results.get('itinerary', '')}")  # fmt: skip
+            f"{'; '.join(reroutes) or 'no reroute'}; LLM control calls {result.llm_calls}; "
+            f"model calls {calls}, ${result.cost_usd:.6f} in one trace\n"
+            f"  {str(result.results.get('itinerary', '')).strip()}")  # fmt: skip
 
 
 def main() -> None:

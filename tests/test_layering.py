@@ -92,3 +92,53 @@ def test_only_the_fleet_module_imports_ray_and_importing_agentroute_does_not() -
             "print('ray' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _private_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [
+        f"{node.module}.{a.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("agentroute")
+        for a in node.names
+        if a.name.startswith("_") and not a.name.startswith("__")
+    ]
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    found = {str(p): _private_imports(p) for p in ROOT.rglob("*.py")}
+    assert {p: names for p, names in found.items() if names} == {}
+
+
+def _emits(path: Path, event: str) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = getattr(f, "id", getattr(f, "attr", ""))
+            if name == event or (
+                name == "emit" and any(getattr(a, "id", "") == event for a in node.args)
+            ):
+                return True
+    return False
+
+
+def test_one_place_opens_and_one_closes_a_run() -> None:
+    opens = sorted(
+        p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*.py") if _emits(p, "RunStart")
+    )
+    closes = sorted(
+        p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*.py") if _emits(p, "RunEnd")
+    )
+    assert opens == closes == ["engine/loop.py"]
+
+
+def test_there_is_one_run_loop_and_one_replay() -> None:
+    """Nothing outside the engine calls the model caller's tool or handler runner, or
+    compares a replay: the front doors and drivers go through the engine."""
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("engine/"):
+            continue
+        text = path.read_text()
+        assert ".tool(" not in text and ".handler(" not in text, rel
+        assert "compare(" not in text or rel == "trace/diff.py", rel

@@ -189,3 +189,21 @@ def test_the_fast_path_never_skips_what_the_full_walk_would_redact(secret: str) 
             assert r(record) is record
 
     check()
+
+
+def test_an_old_schema_is_refused_with_how_to_convert_it(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    path = tmp_path / "old.jsonl"
+    tracer = Tracer(clock=lambda: 0.0)
+    tracer.emit(Escalation, reason="ok")
+    records = [e.record() | {"v": 1} for e in tracer.trace]
+    for r in records:
+        r.pop("node")
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(TraceError, match="trace upgrade"):
+        Trace.load(path)
+    out = run_cli("trace", "upgrade", str(path), "-o", str(tmp_path / "new.jsonl"))
+    assert out.returncode == 0, out.stderr
+    [event] = Trace.load(tmp_path / "new.jsonl")
+    assert event.v == 2 and event.kind == "escalation" and event.node is None

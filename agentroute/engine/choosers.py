@@ -22,9 +22,9 @@ from agentroute.aco import START, Colony
 from agentroute.agents import Agent
 from agentroute.budget import Ledger, SwitchPolicy
 from agentroute.engine.calls import ModelCaller
-from agentroute.engine.graph import Choice, RunGraph, failover, handoffs
+from agentroute.engine.graph import ROUTE, Choice, RunGraph, failover, handoffs
 from agentroute.engine.state import Lane, RunState
-from agentroute.errors import RunError
+from agentroute.errors import ModelError, RunError
 from agentroute.events import AntStepEvent, Escalation, ModelSwitch, RouteEvent
 from agentroute.models import Model
 from agentroute.routers import Candidate, Router, normalize, sigma
@@ -97,7 +97,11 @@ class RouteChooser:
                 reason=decision.reason,
                 detail={"router": decision.router, "scores": decision.scores},
             )
-        return Choice(decision.chosen, handoffs(self.agents, decision.chosen))
+        chosen: tuple[str, ...] = decision.chosen
+        rest: tuple[str, ...] = ()
+        if node != ROUTE:  # inside a hand-built graph one agent goes on; the others stand by
+            chosen, rest = decision.chosen[:1], decision.chosen[1:]
+        return Choice(chosen, (*rest, *handoffs(self.agents, chosen)))
 
 
 def record_route(
@@ -138,22 +142,20 @@ class SwitchChooser:
         signals = self._signals(lane, session)
         smallest = agent.models[0]
         if policy.probe_top_logprobs and len(tiers) > 1 and smallest.provider != "anthropic":
-            probe = await session.complete(
-                smallest,
-                ModelRequest(
-                    messages=messages,
-                    max_tokens=1,
-                    logprobs=True,
-                    top_logprobs=policy.probe_top_logprobs,
-                    tools=tuple(t.spec for t in agent.tools),
-                ),
-                lane=lane,
-                agent=agent.name,
-                purpose="probe",
-            )
-            if probe.logprobs:
-                signals["first_token_entropy"] = probe.logprobs[0].entropy()
-                signals["first_token_prob"] = probe.logprobs[0].prob
+            request = ModelRequest(
+                messages=messages, max_tokens=1, logprobs=True,
+                top_logprobs=policy.probe_top_logprobs, tools=tuple(t.spec for t in agent.tools),
+            )  # fmt: skip
+            try:
+                probe = await session.complete(
+                    smallest, request, lane=lane, agent=agent.name, purpose="probe"
+                )
+            except ModelError:  # traced; the policy decides without the signal
+                signals["probe_failed"] = 1.0
+            else:
+                if probe.logprobs:
+                    signals["first_token_entropy"] = probe.logprobs[0].entropy()
+                    signals["first_token_prob"] = probe.logprobs[0].prob
         sigma_probes = getattr(policy, "sigma_probes", 0)
         if sigma_probes and len(tiers) > 1 and not agent.tools:
             signals["sigma"], turn.ready = await self._sigma(lane, session, smallest, sigma_probes)

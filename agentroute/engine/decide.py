@@ -94,7 +94,7 @@ def decide(
             },
         )
     if lane.at == lane.goal:
-        return _arrive(lane, run)
+        return _arrive(lane, run, graph)
     if plan is None:
         return _dead_end(lane, run, graph, weights)
     fan = _join_fan_out(lane, run, graph, plan)
@@ -107,15 +107,16 @@ def decide(
             if choice is None:
                 return Choose(name)
             if kind == "route" and lane.only is None and len(choice.chosen) > 1:
+                # only the route of a pipeline picks several agents (their answers are merged)
                 return FanOut(name, choice.chosen)
         if i > 0 and kind in EXECUTABLE:
             return Execute(name)
-    return _arrive(lane, run)  # only branch points lie between here and the goal
+    return _arrive(lane, run, graph)  # only branch points lie between here and the goal
 
 
-def _arrive(lane: Lane, run: RunState) -> Refine | Finish:
+def _arrive(lane: Lane, run: RunState, graph: RunGraph) -> Refine | Finish:
     """At the goal: several agents' answers are merged first."""
-    if lane.name is None and len(run.answers) > 1 and lane.output is None:
+    if not graph.workflow and lane.name is None and len(run.answers) > 1 and lane.output is None:
         return Refine(tuple(run.answers))
     return Finish()
 

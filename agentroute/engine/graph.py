@@ -73,6 +73,9 @@ class RunGraph:
     nodes: dict[str, Node]
     branch_points: frozenset[str] = frozenset()
     """Nodes whose successors a chooser picks (Dijkstra decides everywhere else)."""
+    workflow: bool = False
+    """A hand-built graph: an agent node reads the results so far and its answer becomes a
+    result; several agents' answers are not merged (a pipeline's are, by its refiner)."""
     successors: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,14 +92,72 @@ class RunGraph:
         return tuple(s for s in self.successors[node] if self.nodes[s].kind == "tool")
 
 
-def from_task_graph(graph: TaskGraph) -> RunGraph:
-    nodes = {
-        n: Node(n, "start" if n == graph.start else "goal" if n == graph.goal else "handler")
-        for n in graph.nodes
-    }
-    # a goal or lesser goal still runs its handler when reached
-    nodes[graph.goal] = Node(graph.goal, "handler")
-    return RunGraph(graph, nodes)
+def from_task_graph(
+    graph: TaskGraph, agents: Mapping[str, Agent] | None = None, routes: Sequence[str] = ()
+) -> RunGraph:
+    """A hand-built graph: handler nodes as they are; a node served by an `Agent` becomes a
+    branch point over the agent's model variants (which lead where the node led); a node in
+    ``routes`` becomes a branch point whose chooser picks among its successor agents."""
+    agents = dict(agents or {})
+    nodes = {n: Node(n, "start" if n == graph.start else "handler") for n in graph.nodes}
+    if not agents and not routes:
+        return RunGraph(graph, nodes, workflow=True)
+    _check_agent_nodes(graph, agents, routes)
+    edges = list(graph.edges)
+    goal = graph.goal
+    for x, a in agents.items():
+        if a.runner is not None:
+            nodes[x] = Node(x, "program", agent=x)
+            continue
+        nodes[x] = Node(x, "agent", agent=x)
+        after = [(v, c) for u, v, c in edges if u == x]
+        edges = [e for e in edges if e[0] != x]
+        if x == graph.goal:
+            after, goal = [(DONE, 0.0)], DONE
+            nodes[DONE] = Node(DONE, "goal")
+        for m in (*a.models, *a.fallbacks):
+            v = f"{x}@{m.label}"
+            nodes[v] = Node(v, "model", agent=x, model=m, aliases=(m.label,))
+            edges += [(x, v, model_cost(m)), *((v, s, c) for s, c in after)]
+            edges += [(v, t.name, t.cost) for t in a.tools]
+            nodes |= {t.name: Node(t.name, "tool") for t in a.tools}
+    for r in routes:
+        nodes[r] = Node(r, "route")
+    compiled = TaskGraph(
+        edges,
+        start=graph.start,
+        goal=goal,
+        nodes={n: _kind(x) for n, x in nodes.items()},
+        lesser_goals=graph.lesser_goals,
+        requires=graph.requires,
+    )
+    points = frozenset(routes) | {x for x, a in agents.items() if a.runner is None}
+    return RunGraph(compiled, nodes, points, workflow=True)
+
+
+def _check_agent_nodes(
+    graph: TaskGraph, agents: Mapping[str, Agent], routes: Sequence[str]
+) -> None:
+    prerequisites = {p for ps in graph.requires.values() for p in ps}
+    for x, a in agents.items():
+        if a.name != x:
+            raise ConfigError(f"node {x!r} is served by agent {a.name!r}: name them alike")
+        if x == graph.start or x in prerequisites or x in graph.lesser_goals:
+            raise ConfigError(
+                f"agent node {x!r} cannot be the start, a lesser goal or a join's "
+                "prerequisite: put a handler node after it"
+            )
+        if a.runner is None and not a.models:
+            raise ConfigError(f"agent {x!r} declares no model to run on")
+        clash = sorted({t.name for t in a.tools} & set(graph.nodes))
+        if clash:
+            raise ConfigError(f"agent {x!r}: tools {clash} share names with graph nodes")
+    for r in routes:
+        succ = list(graph.g.successors(r))
+        if r == graph.start or r == graph.goal or not succ or any(s not in agents for s in succ):
+            raise ConfigError(
+                f"route node {r!r} must lead only to agent nodes (it leads to {succ})"
+            )
 
 
 def model_cost(model: Model) -> float:

@@ -46,7 +46,7 @@ from agentroute.engine.decide import (
     Refine,
     decide,
 )
-from agentroute.engine.graph import DONE, ROUTE, Choice, RunGraph, handoffs
+from agentroute.engine.graph import DONE, Choice, RunGraph, handoffs
 from agentroute.engine.state import MAIN, Lane, NodeContext, RunState, Turn
 from agentroute.errors import (
     AgentrouteError,
@@ -314,7 +314,7 @@ class Session:
     # -- one unit -----------------------------------------------------------------------------
     async def unit(self, lane: Lane) -> Unit:
         """One decision of ``lane`` and the I/O it calls for."""
-        with self.tracer.scope_at(lane.scope):
+        with self.tracer.scope_at(lane.scope), self.tracer.at(lane.at):
             return await self._unit(lane)
 
     async def _unit(self, lane: Lane) -> Unit:
@@ -331,9 +331,11 @@ class Session:
         if plan is not None and isinstance(action, Choose | Execute | FanOut):
             self._note_plan(lane, plan)
         if isinstance(action, Choose):
-            return await self._choose(lane, action.node)
+            with self.tracer.at(action.node):
+                return await self._choose(lane, action.node)
         if isinstance(action, Execute):
-            await self._execute(lane, action.node)
+            with self.tracer.at(action.node):
+                await self._execute(lane, action.node)
             return "go"
         if isinstance(action, FanOut):
             return self._fork(lane, action)
@@ -500,11 +502,11 @@ class Session:
     # -- actions ------------------------------------------------------------------------------
     async def _choose(self, lane: Lane, node: str) -> Unit:
         spec = self.graph.nodes[node]
-        if spec.kind == "agent" and spec.agent not in lane.turns:
+        if spec.kind == "agent" and node not in lane.turns:
             agent = self.engine.agents[node]
             system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
             lane.turns[node] = Turn(
-                node, node, [Message.system(system), Message.user(self.state.task)]
+                node, node, [Message.system(system), Message.user(self._prompt())]
             )
         choice = await self.engine.choosers[node].choose(node, lane, self)
         lane.replan = True
@@ -514,6 +516,16 @@ class Session:
             return "done"
         lane.choices[node] = choice
         return "go"
+
+    def _prompt(self) -> str:
+        """What an agent is asked: the task, and in a hand-built graph the results so far."""
+        st = self.state
+        if not self.graph.workflow or not st.results:
+            return st.task
+        import json
+
+        results = json.dumps(st.results, ensure_ascii=False, default=repr)
+        return f"{st.task}\n\nResults so far: {results}"
 
     async def _execute(self, lane: Lane, node: str) -> None:
         kind = self.graph.nodes[node].kind
@@ -658,6 +670,8 @@ class Session:
 
     def _answered(self, lane: Lane, node: str, agent: Agent, text: str) -> None:
         self.state.answers[agent.name] = text
+        if self.graph.workflow:
+            self.state.results[agent.name] = text
         self._arrived(lane, node, text)
 
     def _arrived(self, lane: Lane, node: str, value: Any) -> None:
@@ -688,7 +702,7 @@ class Session:
         for name in action.branches:
             if action.join is None:
                 b = self.state.fork(lane, lane.goal, name, only=name)
-                b.choices[ROUTE] = Choice((name,), handoffs(self.engine.agents, (name,)))
+                b.choices[action.source] = Choice((name,), handoffs(self.engine.agents, (name,)))
             else:
                 b = self.state.fork(lane, name, name)
                 b.scope = fan.seq

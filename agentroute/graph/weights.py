@@ -94,7 +94,7 @@ class Reweighter:
                 edges.update((u, key) for u, _ in self.into.get(key, ()))
         out = []
         per_edge = _per_edge(factors)
-        for u, v in edges:
+        for u, v in sorted(edges):  # the same order in every process (hash seeds differ)
             old = self.weights[(u, v)]
             new = _scaled(self.base[(u, v)], _factor(factors, u, v, per_edge))
             if new != old:

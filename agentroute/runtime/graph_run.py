@@ -15,14 +15,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from agentroute.budget import Budget
+from agentroute.agents import Agent
+from agentroute.budget import Budget, EntropyPolicy, SwitchPolicy
 from agentroute.engine import Engine, from_task_graph
+from agentroute.engine.choosers import Chooser, RouteChooser, SwitchChooser
 from agentroute.engine.loop import Handler
 from agentroute.engine.replay import areplay
 from agentroute.errors import ConfigError
 from agentroute.graph import TaskGraph
 from agentroute.health import HealthMonitor
 from agentroute.models import Model
+from agentroute.routers import Router
 from agentroute.runtime.graph_state import GraphResult
 from agentroute.trace import Sink, Trace
 from agentroute.trace.diff import ReplayReport
@@ -32,19 +35,25 @@ DEMOTER = "demoter"
 
 
 class GraphRunner:
-    """Self-healing execution over a `TaskGraph` with user handlers for its nodes.
+    """Self-healing execution over a `TaskGraph` whose nodes run handlers or agents.
 
-    ``monitors`` are shared across runs (their state is the fleet's health memory).
-    ``demoter`` is the LLM used only when no feasible path exists: a `Model`, or a function
-    ``async (ModelRequest) -> Completion``; either way its call is retried, budgeted and
-    traced.
+    A handler is a function of a `NodeContext`; an `Agent` (named like its node) answers on
+    the model its switching ``policy`` picks, fails over between its models, and reads the
+    results so far. ``routers`` put a `Router` at a node whose successors are agents
+    (``router_model`` serves the routers that ask a model). ``monitors`` are shared across
+    runs (their state is the fleet's health memory). ``demoter`` is the LLM used only when no
+    feasible path exists: a `Model`, or a function ``async (ModelRequest) -> Completion``;
+    either way its call is retried, budgeted and traced.
     """
 
     def __init__(
         self,
         graph: TaskGraph,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, Handler | Agent],
         *,
+        routers: Mapping[str, Router] | None = None,
+        router_model: Model | None = None,
+        policy: SwitchPolicy | None = None,
         monitors: Sequence[HealthMonitor] = (),
         demoter: Model | Completer | None = None,
         budget: Budget | None = None,
@@ -56,7 +65,8 @@ class GraphRunner:
         trace_dir: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        runnable = {n for n in graph.nodes if n != graph.start}
+        routers = dict(routers or {})
+        runnable = {n for n in graph.nodes if n != graph.start} - set(routers)
         missing = sorted(runnable - set(handlers))
         if missing:
             raise ConfigError(f"no handler for node(s) {missing}")
@@ -72,9 +82,26 @@ class GraphRunner:
             functions[DEMOTER] = demoter
             demoter = Model.function(DEMOTER)
         self.graph = graph
-        self.handlers = dict(handlers)
+        self.handlers = {n: h for n, h in handlers.items() if not isinstance(h, Agent)}
+        agents = {n: h for n, h in handlers.items() if isinstance(h, Agent)}
+        compiled = from_task_graph(graph, agents, tuple(routers))
+        choosers: dict[str, Chooser] = {
+            n: SwitchChooser(a, policy or EntropyPolicy()) for n, a in agents.items() if a.models
+        }
+        if routers:
+            models = [m for a in agents.values() for m in a.models]
+            model = router_model or (models[0] if models else None)
+            if model is None:
+                raise ConfigError("routers need a router_model (no agent declares a model)")
+            for n, r in routers.items():
+                if not isinstance(r, Router):
+                    raise ConfigError(f"{r!r} at node {n!r} does not implement the Router protocol")
+                after = {s: agents[s] for s in compiled.successors[n]}
+                choosers[n] = RouteChooser(r, after, model)
         self.engine = Engine(
-            from_task_graph(graph),
+            compiled,
+            choosers=choosers,
+            agents=agents,
             handlers=self.handlers,
             demoter=demoter,
             functions=functions,

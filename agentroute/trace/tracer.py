@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from agentroute.errors import TraceError
-from agentroute.events import EVENT_ADAPTER, EventBase, TraceEvent
+from agentroute.events import EVENT_ADAPTER, SCHEMA_VERSION, EventBase, TraceEvent
 from agentroute.trace.chain import MAX_TRACE_BYTES, SEAL, checked_path
 from agentroute.trace.redact import Redactor
 from agentroute.trace.sinks import JsonlSink, Sink
@@ -25,7 +25,11 @@ E = TypeVar("E", bound=EventBase)
 _SCOPE: contextvars.ContextVar[tuple[Tracer, int] | None] = contextvars.ContextVar(
     "agentroute_trace_scope", default=None
 )
+_NODE: contextvars.ContextVar[tuple[Tracer, str] | None] = contextvars.ContextVar(
+    "agentroute_trace_node", default=None
+)
 MAX_LINE_BYTES = 16 * 1024 * 1024
+UPGRADE_HINT = "convert it with `agentroute trace upgrade FILE`"
 
 
 class Trace(Sequence[TraceEvent]):
@@ -66,9 +70,13 @@ class Trace(Sequence[TraceEvent]):
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
+    def load(
+        cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES,
+        upgrade: bool = False,
+    ) -> Trace:  # fmt: skip
         """Parse a JSONL trace. Only data is read: no code runs, oversized or malformed input
-        raises `TraceError` naming the line."""
+        raises `TraceError` naming the line. An older schema is refused with the way to
+        convert it; ``upgrade=True`` converts it on the fly."""
         p = checked_path(path, max_bytes)
         events: list[TraceEvent] = []
         with p.open("rb") as f:
@@ -83,6 +91,7 @@ class Trace(Sequence[TraceEvent]):
                         record.pop("prev", None)
                         if record.get("kind") == SEAL:
                             continue
+                        _check_version(record, f"{p}:{number}", upgrade)
                     events.append(EVENT_ADAPTER.validate_python(record))
                 except ValidationError as exc:
                     first = exc.errors()[0]
@@ -93,6 +102,18 @@ class Trace(Sequence[TraceEvent]):
                 except (ValueError, UnicodeDecodeError) as exc:
                     raise TraceError(f"{p}:{number}: not JSON") from exc
         return cls(events)
+
+
+def _check_version(record: dict[str, Any], where: str, upgrade: bool) -> None:
+    v = record.get("v")
+    if v == 1 and upgrade:  # v2 added the optional ``node``: nothing else to convert
+        record["v"] = SCHEMA_VERSION
+        return
+    if v != SCHEMA_VERSION and isinstance(v, int):
+        raise TraceError(
+            f"{where}: trace schema v{v}; this agentroute reads v{SCHEMA_VERSION}: "
+            + (UPGRADE_HINT if v < SCHEMA_VERSION else "use a newer agentroute")
+        )
 
 
 _REPLAYING: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
@@ -150,6 +171,9 @@ class Tracer:
         scope = _SCOPE.get()
         if scope is not None and scope[0] is self and "parent" not in fields:
             fields["parent"] = scope[1]
+        at = _NODE.get()
+        if at is not None and at[0] is self and "node" not in fields:
+            fields["node"] = at[1]
         event = cls(run_id=self.run_id, seq=len(self._events), ts=self._clock(), **fields)
         text = event.model_dump_json()
         record: dict[str, Any] | None = None
@@ -178,6 +202,15 @@ class Tracer:
             yield
         finally:
             _SCOPE.reset(token)
+
+    @contextlib.contextmanager
+    def at(self, node: str) -> Iterator[None]:
+        """Events emitted inside are about graph node ``node`` (unless they say otherwise)."""
+        token = _NODE.set((self, node))
+        try:
+            yield
+        finally:
+            _NODE.reset(token)
 
     @contextlib.contextmanager
     def scope_at(self, seq: int | None) -> Iterator[None]:
