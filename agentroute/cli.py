@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -282,6 +283,13 @@ def serve(
             s.stop()
 
 
+def _known_pipelines() -> dict[str, Callable[[], Any]]:
+    """The builders a trace's ``origin`` may name without ``--pipeline``: agentroute's own."""
+    from agentroute.demo import support_pipeline
+
+    return {"agentroute.demo:support_pipeline": support_pipeline}
+
+
 @app.command()
 def replay(
     path: Path,
@@ -310,12 +318,15 @@ def replay(
         origin = pipeline or (starts[0].origin if starts else None)
         if not origin:
             raise AgentrouteError("the trace names no pipeline; pass --pipeline module:function")
-        if pipeline is None and not origin.startswith("agentroute."):
-            raise AgentrouteError(
-                f"the trace names {origin!r}; pass --pipeline {origin} to import and run it"
-            )
-        module_name, _, func = origin.partition(":")
-        factory = getattr(importlib.import_module(module_name), func)
+        if pipeline is None:  # a trace is data: it names a builder, it never chooses code to run
+            factory = _known_pipelines().get(origin)
+            if factory is None:
+                raise AgentrouteError(
+                    f"the trace names {origin!r}; pass --pipeline {origin} to import and run it"
+                )
+        else:
+            module_name, _, func = origin.partition(":")
+            factory = getattr(importlib.import_module(module_name), func)
         built = factory()
         if not isinstance(built, Pipeline):
             raise AgentrouteError(f"{origin} did not return a Pipeline")

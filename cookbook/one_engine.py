@@ -34,6 +34,7 @@ from agentroute.aco import (
     PheromoneMemory,
     PheromoneUpdater,
 )
+from agentroute.events import Escalation, ModelSwitch, RerouteEvent, RouteEvent
 from agentroute.graph import TaskGraph
 from agentroute.health import CircuitBreakerMonitor
 from agentroute.routers import ReasoningRouter
@@ -111,13 +112,12 @@ def _service(name: str):  # type: ignore[no-untyped-def]
 
 def describe(result: GraphResult) -> str:
     t = result.trace
-    route = [e.chosen for e in t.of_kind("route")]  # type: ignore[union-attr]
-    failover = [f"{e.from_model} -> {e.to_model}" for e in t.of_kind("model_switch")
-                if e.policy == "failover"]  # type: ignore[union-attr]
-    reroutes = [f"{e.failed} failed" for e in t.of_kind("reroute")]  # type: ignore[union-attr]
-    tiers = [f"{e.agent}: {e.to_model}" for e in t.of_kind("model_switch")
-             if e.policy != "failover"]  # type: ignore[union-attr]
-    ends = [e.reason for e in t.of_kind("escalation")]  # type: ignore[union-attr]
+    route = [e.chosen for e in t.events(RouteEvent)]
+    switches = t.events(ModelSwitch)
+    failover = [f"{e.from_model} -> {e.to_model}" for e in switches if e.policy == "failover"]
+    tiers = [f"{e.agent}: {e.to_model}" for e in switches if e.policy != "failover"]
+    reroutes = [f"{e.failed} failed" for e in t.events(RerouteEvent)]
+    ends = [e.reason for e in t.events(Escalation)]
     return "\n".join([
         f"status    {result.status} (goal {result.goal}); {len(t)} events in one trace",
         f"routes    {' then '.join('+'.join(r) for r in route)}",

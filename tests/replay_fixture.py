@@ -6,10 +6,14 @@ import os
 
 from agentroute import Agent, FixedTierPolicy, Model, Pipeline, ReasoningRouter, RetryPolicy, tool
 
+CALLS: list[str] = []
+"""Every order the tool looked up (a replay must add none)."""
+
 
 @tool
 def lookup_order(order_id: str) -> dict[str, object]:
     """Look up an order."""
+    CALLS.append(order_id)
     return {"order_id": order_id, "charges": 2}
 
 

@@ -205,3 +205,43 @@ def test_parallel_agents_replay_identically_whatever_the_interleaving(
     # a real change in one agent's lane is still caught
     pipeline.agents["billing"] = Agent("billing", "Refunds", models=[small], max_tokens=9)
     assert not pipeline.replay(result.trace).identical
+
+
+def test_a_forged_origin_never_chooses_code_to_run(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    lines = path.read_text().splitlines()
+    forged = [x.replace('"origin":"tests.replay_fixture:build"', '"origin":"agentroute.cli:app"')
+              for x in lines]  # fmt: skip
+    assert forged != lines
+    target = tmp_path / "forged.jsonl"
+    target.write_text("\n".join(forged) + "\n")
+    out = run_cli("replay", str(target), timeout=60)
+    assert out.returncode == 1 and "pass --pipeline agentroute.cli:app" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_replay_serves_recorded_tool_results_and_runs_no_tool(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(server, tmp_path, monkeypatch)
+    replay_fixture.CALLS.clear()
+    report = replay_fixture.build().replay(Trace.load(path))
+    assert report.identical, report.describe()
+    assert replay_fixture.CALLS == []  # the recorded result was served
+    rerun = replay_fixture.build().replay(Trace.load(path), run_tools=True)
+    assert rerun.identical and replay_fixture.CALLS == ["1234"]
+
+
+def test_a_sink_passed_in_belongs_to_the_caller(server: FakeModelServer, tmp_path: Path) -> None:
+    from agentroute import Agent, JsonlSink, Pipeline
+    from tests.conftest import fake_model
+
+    sink = JsonlSink(tmp_path / "shared.jsonl")
+    pipeline = Pipeline([Agent("a", "x", models=[fake_model(server)])], sinks=[sink])
+    pipeline.run("first")
+    pipeline.run("second")
+    sink.close()
+    tasks = [e.task for e in Trace.load(tmp_path / "shared.jsonl").of_kind("run_start")]  # type: ignore[union-attr]
+    assert tasks == ["first", "second"]

@@ -227,7 +227,7 @@ class ModelCaller:
                     retry_after_s=getattr(exc, "retry_after_s", None),
                 )
                 self.outcomes.append(
-                    Outcome(
+                    Outcome.model_construct(
                         target=model.label,
                         ok=False,
                         latency_s=max(0.0, elapsed),
@@ -254,7 +254,9 @@ class ModelCaller:
                 response=completion.model_dump(mode="json"),
             )
             self.outcomes.append(
-                Outcome(target=model.label, ok=True, latency_s=max(0.0, latency), cost_usd=actual)
+                Outcome.model_construct(
+                    target=model.label, ok=True, latency_s=max(0.0, latency), cost_usd=actual
+                )
             )
             self.tracer.emit(
                 BudgetSettle,
@@ -324,7 +326,7 @@ class ModelCaller:
             error = text
         latency = max(0.0, self._clock() - started)
         self.outcomes.append(
-            Outcome(
+            Outcome.model_construct(
                 target=call.name, ok=ok, latency_s=latency, error_type=None if ok else "ToolError"
             )
         )
@@ -372,15 +374,15 @@ class ModelCaller:
             if self.recorded is not None:
                 value = _recorded_node(self.recorded.node(node))
             else:
-                async with asyncio.timeout(timeout_s):
-                    value = run()
-                    if inspect.isawaitable(value):
+                value = run()
+                if inspect.isawaitable(value):  # a plain function cannot be timed out anyway
+                    async with asyncio.timeout(timeout_s):
                         value = await value
         except Exception as exc:
             error = exc
         latency = max(0.0, self._clock() - started)
         self.outcomes.append(
-            Outcome(
+            Outcome.model_construct(
                 target=node,
                 ok=error is None,
                 latency_s=latency,
@@ -423,7 +425,9 @@ class ModelCaller:
             error = f"{type(exc).__name__}: {exc}"
             latency = max(0.0, self._clock() - started)
             self.outcomes.append(
-                Outcome(target=agent, ok=False, latency_s=latency, error_type=type(exc).__name__)
+                Outcome.model_construct(
+                    target=agent, ok=False, latency_s=latency, error_type=type(exc).__name__
+                )
             )
             self.tracer.emit(
                 AgentRunEvent,
@@ -438,7 +442,7 @@ class ModelCaller:
                 raise
             raise RunError(f"agent {agent!r} failed: {error}") from exc
         latency = max(0.0, self._clock() - started)
-        self.outcomes.append(Outcome(target=agent, ok=True, latency_s=latency))
+        self.outcomes.append(Outcome.model_construct(target=agent, ok=True, latency_s=latency))
         self.tracer.emit(
             AgentRunEvent,
             step=step,

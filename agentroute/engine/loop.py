@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -469,35 +470,37 @@ class Session:
     def _note_plan(self, lane: Lane, plan: Plan) -> None:
         old = lane.plan
         remaining = old.path[old.path.index(lane.at) :] if old and lane.at in old.path else ()
-        if old is None or (lane.replan and not lane.last_failed):
+        failed = lane.last_failed
+        if failed is None and lane.replan:
+            failed = self._passed_over(lane, plan)
+        if old is None or (lane.replan and failed is None):
             if plan.path != remaining:
                 self.tracer.emit(
-                    PathEvent,
-                    step=lane.step,
-                    agent=lane.name,
-                    source=lane.at,
-                    goal=lane.goal,
-                    path=plan.path,
-                    cost=plan.cost,
-                )
+                    PathEvent, step=lane.step, agent=lane.name, source=lane.at,
+                    goal=lane.goal, path=plan.path, cost=plan.cost,
+                )  # fmt: skip
         elif plan.path != remaining:
             self.state.reroutes += 1
             reason = (
-                f"{lane.last_failed} failed; its edges now weigh infinity"
-                if lane.last_failed
+                f"{failed} failed; its edges now weigh infinity"
+                if failed
                 else "health reweighting made another path cheaper"
             )
             self.tracer.emit(
-                RerouteEvent,
-                step=lane.step,
-                agent=lane.name,
-                failed=lane.last_failed,
-                reason=reason,
-                old_path=remaining,
-                new_path=plan.path,
-                new_cost=plan.cost,
-            )
+                RerouteEvent, step=lane.step, agent=lane.name, failed=failed, reason=reason,
+                old_path=remaining, new_path=plan.path, new_cost=plan.cost,
+            )  # fmt: skip
         lane.last_failed, lane.replan, lane.plan = None, False, plan
+
+    @staticmethod
+    def _passed_over(lane: Lane, plan: Plan) -> str | None:
+        """A choice the plan does not follow (a monitor took it down as it was made): the
+        chosen node, which the plan's standby replaces."""
+        for a, b in itertools.pairwise(plan.path):
+            choice = lane.choices.get(a)
+            if choice is not None and choice.chosen and b not in choice.chosen:
+                return choice.chosen[0]
+        return None
 
     # -- actions ------------------------------------------------------------------------------
     async def _choose(self, lane: Lane, node: str) -> Unit:
