@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -235,15 +236,21 @@ class Logistic(Frozen):
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
-class Outcome(Frozen):
-    """One attempt's result as the rest of the system learns from it."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt's result as the rest of the system learns from it (a plain frozen record:
+    one is made per attempt of anything, on the hot path)."""
 
     target: str
     ok: bool
-    latency_s: float = Field(ge=0.0)
+    latency_s: float = 0.0
     error_type: str | None = None
     status: int | None = None
-    cost_usd: float = Field(default=0.0, ge=0.0)
+    cost_usd: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (self.latency_s >= 0.0 and self.cost_usd >= 0.0):
+            raise ValueError(f"an outcome's latency and cost cannot be negative: {self}")
 
 
 Completer = Callable[[ModelRequest], Awaitable[Completion]]

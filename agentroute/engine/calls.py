@@ -227,7 +227,7 @@ class ModelCaller:
                     retry_after_s=getattr(exc, "retry_after_s", None),
                 )
                 self.outcomes.append(
-                    Outcome.model_construct(
+                    Outcome(
                         target=model.label,
                         ok=False,
                         latency_s=max(0.0, elapsed),
@@ -254,9 +254,7 @@ class ModelCaller:
                 response=completion.model_dump(mode="json"),
             )
             self.outcomes.append(
-                Outcome.model_construct(
-                    target=model.label, ok=True, latency_s=max(0.0, latency), cost_usd=actual
-                )
+                Outcome(target=model.label, ok=True, latency_s=max(0.0, latency), cost_usd=actual)
             )
             self.tracer.emit(
                 BudgetSettle,
@@ -326,7 +324,7 @@ class ModelCaller:
             error = text
         latency = max(0.0, self._clock() - started)
         self.outcomes.append(
-            Outcome.model_construct(
+            Outcome(
                 target=call.name, ok=ok, latency_s=latency, error_type=None if ok else "ToolError"
             )
         )
@@ -382,7 +380,7 @@ class ModelCaller:
             error = exc
         latency = max(0.0, self._clock() - started)
         self.outcomes.append(
-            Outcome.model_construct(
+            Outcome(
                 target=node,
                 ok=error is None,
                 latency_s=latency,
@@ -425,9 +423,7 @@ class ModelCaller:
             error = f"{type(exc).__name__}: {exc}"
             latency = max(0.0, self._clock() - started)
             self.outcomes.append(
-                Outcome.model_construct(
-                    target=agent, ok=False, latency_s=latency, error_type=type(exc).__name__
-                )
+                Outcome(target=agent, ok=False, latency_s=latency, error_type=type(exc).__name__)
             )
             self.tracer.emit(
                 AgentRunEvent,
@@ -442,7 +438,7 @@ class ModelCaller:
                 raise
             raise RunError(f"agent {agent!r} failed: {error}") from exc
         latency = max(0.0, self._clock() - started)
-        self.outcomes.append(Outcome.model_construct(target=agent, ok=True, latency_s=latency))
+        self.outcomes.append(Outcome(target=agent, ok=True, latency_s=latency))
         self.tracer.emit(
             AgentRunEvent,
             step=step,

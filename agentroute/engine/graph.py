@@ -79,7 +79,8 @@ class RunGraph:
     successors: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.successors = {n: tuple(self.graph.g.successors(n)) for n in self.graph.nodes}
+        self.names = self.graph.nodes
+        self.successors = {n: tuple(self.graph.g.successors(n)) for n in self.names}
         self.aliased = {n.name: n.aliases for n in self.nodes.values() if n.aliases}
 
     def kind(self, name: str) -> NodeKind:

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import contextvars
 import itertools
+import operator
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ DEMOTE = (
 )
 Handler = Callable[[NodeContext], Any]
 Unit = Literal["go", "fork", "done"]
+Changes = tuple[tuple[str, str, float, float], ...]
 ENDPOINT_DOWN = (BadRequestError, ResponseFormatError)
 """Errors about one request, not the endpoint: only the variant that sent it is taken out."""
 
@@ -139,6 +141,34 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.reweighter = Reweighter(self.graph.graph)
+        self._trees: dict[str, tuple[Weights, GoalTree]] = {}
+        self._reweighted: tuple[tuple[HealthSignal, ...], Reweighter, Changes] | None = None
+
+    def reweighted(
+        self,
+        signals: tuple[HealthSignal, ...],
+        factors: Callable[[tuple[HealthSignal, ...]], dict[str, float]],
+    ) -> tuple[Reweighter, Changes]:
+        """A new lane's weights under ``signals`` and how they differ from the base: a copy of
+        the last ones computed for the very same signals (the monitors' state is shared by
+        runs), otherwise computed afresh."""
+        cached = self._reweighted
+        if cached is not None and _same(cached[0], signals):
+            return cached[1].clone(), cached[2]
+        twin = self.reweighter.clone()
+        diff = twin.apply(factors(signals))
+        self._reweighted = (signals, twin.clone(), diff)
+        return twin, diff
+
+    def tree(self, goal: str, weights: Weights) -> GoalTree:
+        """Shortest paths to ``goal`` under ``weights``: a copy of the last one built for the
+        same weights (runs of one engine mostly start alike), otherwise a new one."""
+        cached = self._trees.get(goal)
+        if cached is not None and cached[0] == weights:
+            return cached[1].copy()
+        tree = GoalTree(self.graph.graph, goal, weights)
+        self._trees[goal] = (dict(weights), tree.copy())
+        return tree
 
     def models(self) -> list[Model]:
         """Every model a run may call."""
@@ -315,8 +345,11 @@ class Session:
     # -- one unit -----------------------------------------------------------------------------
     async def unit(self, lane: Lane) -> Unit:
         """One decision of ``lane`` and the I/O it calls for."""
-        with self.tracer.scope_at(lane.scope), self.tracer.at(lane.at):
+        tokens = self.tracer.enter(lane.scope, lane.at)
+        try:
             return await self._unit(lane)
+        finally:
+            self.tracer.leave(tokens)
 
     async def _unit(self, lane: Lane) -> Unit:
         lane.step += 1
@@ -326,18 +359,20 @@ class Session:
         plan = None
         if lane.at != lane.goal:
             if lane.tree is None or lane.tree.goal != lane.goal:
-                lane.tree = GoalTree(self.graph.graph, lane.goal, weights)
+                lane.tree = self.engine.tree(lane.goal, weights)
             plan = lane.tree.path(lane.at)
         action = decide(lane, self.state, self.graph, weights, plan, winner)
         if plan is not None and isinstance(action, Choose | Execute | FanOut):
             self._note_plan(lane, plan)
-        if isinstance(action, Choose):
-            with self.tracer.at(action.node):
-                return await self._choose(lane, action.node)
-        if isinstance(action, Execute):
-            with self.tracer.at(action.node):
+        if isinstance(action, Choose | Execute):
+            tokens = self.tracer.enter(None, action.node)
+            try:
+                if isinstance(action, Choose):
+                    return await self._choose(lane, action.node)
                 await self._execute(lane, action.node)
-            return "go"
+                return "go"
+            finally:
+                self.tracer.leave(tokens)
         if isinstance(action, FanOut):
             return self._fork(lane, action)
         if isinstance(action, Demote):
@@ -385,14 +420,14 @@ class Session:
 
     # -- health and weights -------------------------------------------------------------------
     async def _reweight(self, lane: Lane) -> tuple[Weights, HealthSignal | None]:
-        signals: Sequence[HealthSignal] = ()
+        signals: tuple[HealthSignal, ...] = ()
         winner = None
+        st = self.state
         if self.monitors:
-            st = self.state
             ctx = HealthContext(
                 task=st.task,
                 step=lane.step,
-                nodes=self.graph.graph.nodes,
+                nodes=self.graph.names,
                 outcomes=tuple(st.outcomes),
                 now=self.engine.clock(),
                 facts=dict(st.facts),
@@ -401,9 +436,28 @@ class Session:
             )
             report = await run_monitors(self.monitors, ctx, timeout_s=self.engine.monitor_timeout_s)
             winner, signals = report.winner, report.signals
-            self._trace_signal_changes(lane, (*report.signals, *report.failures), winner)
+            every = (*report.signals, *report.failures)
+            # monitors hand back the same signal objects while nothing changes: then there is
+            # nothing to trace and nothing to reweight
+            if winner is not lane.seen_winner or not _same(every, lane.seen):
+                self._trace_signal_changes(lane, every, winner)
+                lane.seen, lane.seen_winner = every, winner
+        if lane.reweighter is None and not st.excluded and not lane.choices:
+            # a new run's first weights depend on the shared monitors' signals alone
+            lane.reweighter, diff = self.engine.reweighted(
+                signals, lambda sig: self._factors(lane, sig)
+            )
+            lane.weighed = (0, 0, signals)
+            if diff:
+                self.tracer.emit(ReweightEvent, step=lane.step, agent=lane.name, changes=diff)
+            return lane.reweighter.weights, winner
         if lane.reweighter is None:
             lane.reweighter = self.engine.reweighter.clone()
+        key = (len(st.excluded), len(lane.choices), signals)
+        old = lane.weighed
+        if old is not None and old[:2] == key[:2] and _same(signals, old[2]):
+            return lane.reweighter.weights, winner
+        lane.weighed = key
         diff = lane.reweighter.apply(self._factors(lane, signals))
         if diff:
             self.tracer.emit(ReweightEvent, step=lane.step, agent=lane.name, changes=diff)
@@ -893,6 +947,11 @@ class Session:
 
     async def aclose(self) -> None:
         await self.caller.aclose()
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """The very same objects in the same order (monitors hand back unchanged signals)."""
+    return len(a) == len(b) and all(map(operator.is_, a, b))
 
 
 def _text(value: Any) -> str | None:

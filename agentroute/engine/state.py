@@ -83,6 +83,12 @@ class Lane:
     """The health signals in force as last traced: only changes are traced again."""
     reweighter: Reweighter | None = None
     tree: GoalTree | None = None
+    seen: tuple[Any, ...] = ()
+    """The monitors' signals at the last step (to skip tracing and reweighting when the
+    monitors hand back the same ones)."""
+    seen_winner: Any = None
+    weighed: tuple[Any, ...] | None = None
+    """What the current weights were computed from: signals, exclusions, choices."""
 
 
 @dataclass

@@ -73,6 +73,14 @@ class GoalTree:
         self.rebuilds += 1
         self._cache: dict[int, Plan | None] = {}
 
+    def copy(self) -> GoalTree:
+        """A tree in this one's state that changes on its own (the graph's index is shared)."""
+        twin = object.__new__(GoalTree)
+        twin.__dict__.update(self.__dict__)
+        twin.w, twin.dist, twin.next = list(self.w), list(self.dist), list(self.next)
+        twin._cache = {}
+        return twin
+
     # -- queries ----------------------------------------------------------------------------
     def path(self, source: str) -> Plan | None:
         s = self.index[source]

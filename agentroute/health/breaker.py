@@ -51,6 +51,8 @@ class CircuitBreakerMonitor:
         self.half_open_penalty = half_open_penalty
         self.ewma = ewma
         self._breakers: dict[str, _Breaker] = {}
+        self._unwell: set[str] = set()
+        """Targets not closed-and-healthy: the only ones a check has anything to say about."""
         self._cursor = OutcomeCursor()
 
     def state(self, target: str) -> BreakerState:
@@ -80,12 +82,17 @@ class CircuitBreakerMonitor:
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
         for outcome in self._cursor.new(ctx):
             self.observe(outcome, ctx.now)
+            self._unwell.add(outcome.target)
+        if not self._unwell:
+            return []
         signals = []
-        for target, b in self._breakers.items():
+        for target in sorted(self._unwell):
+            b = self._breakers[target]
             if b.state is BreakerState.OPEN and ctx.now - b.opened_at >= b.cooldown_s:
                 b.state = BreakerState.HALF_OPEN
             healthy = b.reliability >= 0.999 and b.recovery_penalty <= 1.0
             if b.state is BreakerState.CLOSED and healthy:
+                self._unwell.discard(target)
                 continue  # nothing to say about a healthy node (the common case, kept cheap)
             detail: dict[str, float | str] = {
                 "state": b.state.value,

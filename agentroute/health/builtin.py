@@ -23,8 +23,29 @@ class LatencyMonitor:
     _signals: dict[str, tuple[float, HealthSignal]] = field(default_factory=dict)
     _cursor: OutcomeCursor = field(default_factory=OutcomeCursor)
 
+    _out: list[HealthSignal] = field(default_factory=list)
+
+    def _signal(self, target: str, ms: float, old: HealthSignal | None) -> HealthSignal:
+        """The signal for ``ms``; ``old`` itself when it says the same (kind, priority and
+        factor), so consumers can skip what did not change."""
+        over = ms > self.slo_ms
+        kind = "latency_slo" if over else "latency"
+        priority = min(1.0, 0.4 * ms / self.slo_ms) if over else 0.0
+        multiplier = max(0.5, ms / self.reference_ms)
+        if old is not None and (old.kind, old.priority, old.multiplier) == (
+            kind, priority, multiplier
+        ):  # fmt: skip
+            return old
+        return HealthSignal(
+            monitor=self.name, target=target, kind=kind, priority=priority,
+            multiplier=multiplier, detail={"latency_ms": round(ms, 2), "slo_ms": self.slo_ms},
+        )  # fmt: skip
+
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
-        for o in self._cursor.new(ctx):
+        fresh = self._cursor.new(ctx)
+        if not fresh and len(self._out) == len(self._latency_ms):
+            return self._out  # nothing observed since the last check
+        for o in fresh:
             ms = o.latency_s * 1000
             prev = self._latency_ms.get(o.target)
             self._latency_ms[o.target] = (
@@ -33,17 +54,11 @@ class LatencyMonitor:
         out = []
         for target, ms in self._latency_ms.items():
             cached = self._signals.get(target)
-            if cached is None or cached[0] != ms:  # build a signal only when its input moved
-                over = ms > self.slo_ms
-                cached = self._signals[target] = (ms, HealthSignal(
-                    monitor=self.name,
-                    target=target,
-                    kind="latency_slo" if over else "latency",
-                    priority=min(1.0, 0.4 * ms / self.slo_ms) if over else 0.0,
-                    multiplier=max(0.5, ms / self.reference_ms),
-                    detail={"latency_ms": round(ms, 2), "slo_ms": self.slo_ms},
-                ))  # fmt: skip
+            if cached is None or cached[0] != ms:  # look again only when its input moved
+                old = cached[1] if cached is not None else None
+                cached = self._signals[target] = (ms, self._signal(target, ms, old))
             out.append(cached[1])
+        self._out = out
         return out
 
 

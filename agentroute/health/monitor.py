@@ -8,6 +8,7 @@ monitor that raises or overruns is reported as a signal of its own and never sta
 from __future__ import annotations
 
 import asyncio
+import operator
 import types
 from collections import OrderedDict
 from collections.abc import Coroutine, Generator, Sequence
@@ -72,8 +73,11 @@ class MonitorReport:
         """The highest-priority signal: it takes the control decision (none when no signal
         claims any priority)."""
         every = self.signals + self.failures
-        best = max(every, key=lambda s: s.priority) if every else None
+        best = max(every, key=_priority) if every else None
         return best if best is not None and best.priority > 0 else None
+
+
+_priority = operator.attrgetter("priority")
 
 
 async def run_monitors(

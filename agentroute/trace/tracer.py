@@ -203,6 +203,20 @@ class Tracer:
         finally:
             _SCOPE.reset(token)
 
+    def enter(self, scope: int | None, node: str) -> tuple[Any, Any]:
+        """`scope_at` and `at` together, without a context manager (the engine's hot path);
+        hand what it returns to `leave`."""
+        return (
+            None if scope is None else _SCOPE.set((self, scope)),
+            _NODE.set((self, node)),
+        )
+
+    @staticmethod
+    def leave(tokens: tuple[Any, Any]) -> None:
+        _NODE.reset(tokens[1])
+        if tokens[0] is not None:
+            _SCOPE.reset(tokens[0])
+
     @contextlib.contextmanager
     def at(self, node: str) -> Iterator[None]:
         """Events emitted inside are about graph node ``node`` (unless they say otherwise)."""
