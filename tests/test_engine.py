@@ -229,3 +229,22 @@ def test_handler_context_names_the_node_the_task_came_from() -> None:
 
     GraphRunner(g, {"a": lambda ctx: "from a", "b": b}).run("t")
     assert seen == [("a", "from a")]
+
+
+def test_same_model_name_on_two_gateways_needs_two_labels_and_keeps_its_own_endpoint() -> None:
+    with FakeModelServer() as one, FakeModelServer() as two:
+        one.script(Reply("from gateway one"))
+        two.script(Reply("from gateway two"))
+        a = fake_model(one, "gpt-4o", api_key="key-one-0000000")
+        b = fake_model(two, "gpt-4o", api_key="key-two-0000000")
+        agents = [Agent("first", "x", models=[a]), Agent("second", "y", models=[b])]
+        with pytest.raises(ConfigError, match="alias"):
+            Pipeline(agents)
+        b = b.model_copy(update={"alias": "gateway-two:gpt-4o"})
+        result = Pipeline(
+            [Agent("second", "y", models=[b]), Agent("first", "x", models=[a])],
+            router="first",
+        ).run("q")
+        assert result.output == "from gateway two" and result.models == ("gateway-two:gpt-4o",)
+        assert len(two.calls()) == 1 and one.calls() == []
+        assert two.calls()[0].headers["authorization"] == "Bearer key-two-0000000"

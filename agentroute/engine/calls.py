@@ -90,18 +90,18 @@ class ModelCaller:
         self._clock = clock
         self._connect = connector
         self._sleep = sleep
-        self._endpoints: dict[str, ModelEndpoint] = {}
+        self._endpoints: dict[Model, ModelEndpoint] = {}
         self.model_calls = 0
         self.failed_attempts = 0
         self.outcomes: list[Outcome] = [] if outcomes is None else outcomes
         self.recorded = recorded
 
     def endpoint(self, model: Model) -> ModelEndpoint:
-        ep = self._endpoints.get(model.label)
+        ep = self._endpoints.get(model)
         if ep is None:
             if model.api_key is not None:
                 self.tracer.redactor.add([model.api_key.get_secret_value()])
-            ep = self._endpoints[model.label] = self._connect(model)
+            ep = self._endpoints[model] = self._connect(model)
         return ep
 
     def affordable(self, model: Model, request: ModelRequest, ledger: Ledger | None = None) -> int:
@@ -421,34 +421,26 @@ class ModelCaller:
                     raise RunError(f"returned {type(output).__name__}, not a string")
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            latency = max(0.0, self._clock() - started)
-            self.outcomes.append(
-                Outcome(target=agent, ok=False, latency_s=latency, error_type=type(exc).__name__)
-            )
-            self.tracer.emit(
-                AgentRunEvent,
-                step=step,
-                agent=agent,
-                ok=False,
-                task=task,
-                latency_s=latency,
-                error=error,
-            )
+            self._program_outcome(agent, task, step, started, error=exc)
             if isinstance(exc, AgentrouteError):
                 raise
             raise RunError(f"agent {agent!r} failed: {error}") from exc
-        latency = max(0.0, self._clock() - started)
-        self.outcomes.append(Outcome(target=agent, ok=True, latency_s=latency))
-        self.tracer.emit(
-            AgentRunEvent,
-            step=step,
-            agent=agent,
-            ok=True,
-            task=task,
-            latency_s=latency,
-            output=output,
-        )
+        self._program_outcome(agent, task, step, started, output=output)
         return output
+
+    def _program_outcome(
+        self, agent: str, task: str, step: int, started: float, *,
+        output: str | None = None, error: BaseException | None = None,
+    ) -> None:  # fmt: skip
+        latency = max(0.0, self._clock() - started)
+        kind = type(error).__name__ if error is not None else None
+        self.outcomes.append(Outcome(target=agent, ok=error is None, latency_s=latency,
+                                     error_type=kind))  # fmt: skip
+        self.tracer.emit(
+            AgentRunEvent, step=step, agent=agent, ok=error is None, task=task,
+            latency_s=latency, output=output,
+            error=f"{kind}: {error}" if error is not None else None,
+        )  # fmt: skip
 
     async def aclose(self) -> None:
         if self._owns:
@@ -464,14 +456,14 @@ class EndpointPool:
 
     def __init__(self) -> None:
         self._pools: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, ModelEndpoint]
+            asyncio.AbstractEventLoop, dict[Model, ModelEndpoint]
         ] = weakref.WeakKeyDictionary()
 
     def get(self, model: Model) -> ModelEndpoint:
         pool = self._pools.setdefault(asyncio.get_running_loop(), {})
-        endpoint = pool.get(model.label)
+        endpoint = pool.get(model)
         if endpoint is None:
-            endpoint = pool[model.label] = connect(model)
+            endpoint = pool[model] = connect(model)
         return endpoint
 
     async def aclose(self) -> None:

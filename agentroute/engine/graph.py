@@ -221,6 +221,19 @@ def from_stages(stages: Sequence[Sequence[str]]) -> RunGraph:
     return RunGraph(graph, nodes, points)
 
 
+def check_labels(models: Sequence[Model]) -> None:
+    """Every model one runner may call has its own label (traces, budgets and replays go by
+    it): two different endpoints under one label are a `ConfigError`."""
+    seen: dict[str, Model] = {}
+    for m in models:
+        other = seen.setdefault(m.label, m)
+        if other != m:
+            raise ConfigError(
+                f"two different models are labelled {m.label!r} ({other.base_url} and "
+                f"{m.base_url}); give one of them alias=..."
+            )
+
+
 def _kind(node: Node) -> Literal["agent", "tool", "start", "goal"]:
     if node.kind in ("start", "goal", "tool"):
         return node.kind

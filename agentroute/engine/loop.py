@@ -48,7 +48,7 @@ from agentroute.engine.decide import (
     Refine,
     decide,
 )
-from agentroute.engine.graph import DONE, Choice, RunGraph, handoffs
+from agentroute.engine.graph import DONE, Choice, RunGraph, check_labels, handoffs
 from agentroute.engine.state import MAIN, Lane, NodeContext, RunState, Turn
 from agentroute.errors import (
     AgentrouteError,
@@ -140,6 +140,7 @@ class Engine:
     redactor: Redactor = field(default_factory=Redactor)
 
     def __post_init__(self) -> None:
+        check_labels(self.models())
         self.reweighter = Reweighter(self.graph.graph)
         self._trees: dict[str, tuple[Weights, GoalTree]] = {}
         self._reweighted: tuple[tuple[HealthSignal, ...], Reweighter, Changes] | None = None
@@ -173,6 +174,8 @@ class Engine:
     def models(self) -> list[Model]:
         """Every model a run may call."""
         out = [m for m in (self.refiner, self.demoter) if m is not None]
+        out += [m for c in self.choosers.values() if isinstance(m := getattr(c, "model", None),
+                                                                 Model)]  # fmt: skip
         return out + [m for a in self.agents.values() for m in (*a.models, *a.fallbacks)]
 
     def connect(self, model: Model) -> ModelEndpoint:

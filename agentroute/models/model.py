@@ -58,6 +58,9 @@ class Model(BaseModel):
     context_window: int = Field(default=8192, ge=1)
     tier: Tier = "small"
     retry: RetryPolicy = RetryPolicy()
+    alias: str | None = Field(default=None, min_length=1)
+    """The label in traces and budgets instead of ``provider:name`` (two gateways serving the
+    same model name need two labels)."""
 
     @model_validator(mode="after")
     def _check(self) -> Model:
@@ -72,8 +75,10 @@ class Model(BaseModel):
 
     @property
     def label(self) -> str:
-        """Unique, human-readable id used in traces and budgets."""
-        return f"{self.provider}:{self.name}"
+        """Human-readable id used in traces and budgets; unique within a runner (two models
+        with one label are a `ConfigError`), while the endpoint is told apart by its base URL
+        and credentials too."""
+        return self.alias or f"{self.provider}:{self.name}"
 
     # -- constructors ---------------------------------------------------------------------
 
@@ -96,12 +101,14 @@ class Model(BaseModel):
         context_window: int = 8192,
         tier: Tier = "large",
         retry: RetryPolicy | None = None,
+        alias: str | None = None,
     ) -> Model:
         """Any OpenAI-compatible server: vLLM, SGLang, Ollama, llama.cpp, TGI, OpenAI itself."""
         _check_prices(price_in, price_out)
         return cls._build(
             provider="openai",
             name=name,
+            alias=alias,
             base_url=base_url.rstrip("/"),
             api_key=api_key,
             price=Price(input_per_mtok=price_in, output_per_mtok=price_out),
