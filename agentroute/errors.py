@@ -130,3 +130,15 @@ class TraceError(AgentrouteError):
 
 class LocalModelError(RunError):
     """The embedded local model could not be fetched, verified, started, or kept alive."""
+
+
+def rebuild_error(type_name: str, message: str) -> RunError:
+    """An error of the named kind from its type name and message (a checkpoint or a trace
+    holds only these): the agentroute class when it takes a message alone, else `RunError`."""
+    cls = globals().get(type_name)
+    if isinstance(cls, type) and issubclass(cls, RunError):
+        try:
+            return cls(message)
+        except TypeError:
+            pass
+    return RunError(f"{type_name}: {message}")

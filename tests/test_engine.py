@@ -248,3 +248,67 @@ def test_same_model_name_on_two_gateways_needs_two_labels_and_keeps_its_own_endp
         assert result.output == "from gateway two" and result.models == ("gateway-two:gpt-4o",)
         assert len(two.calls()) == 1 and one.calls() == []
         assert two.calls()[0].headers["authorization"] == "Bearer key-two-0000000"
+
+
+def test_a_branch_with_nothing_left_hands_off_to_a_sibling_that_answers_anyway(
+    server: FakeModelServer,
+) -> None:
+    _failing(server, "a")
+    server.script(Reply("Reason: both\nAgents: billing, shipping"), model="router")
+    server.script(Reply("shipping answers"), model="s")
+    billing = Agent("billing", "Refunds", models=[fake_model(server, "a")], handoffs=["shipping"])
+    shipping = Agent("shipping", "Parcels", models=[fake_model(server, "s")])
+    result = Pipeline(
+        [billing, shipping],
+        router=ReasoningRouter(max_agents=2),
+        router_model=fake_model(server, "router"),
+        policy=FixedTierPolicy("small"),
+    ).run("refund my late parcel")
+    assert result.output == "shipping answers" and result.agents == ("shipping",)
+    assert len([c for c in server.calls() if c.body["model"] == "s"]) == 1  # not run twice
+    [handoff] = [e for e in result.trace.of_kind("reroute") if e.new_path == ("shipping",)]  # type: ignore[union-attr]
+    assert handoff.failed == "billing@openai:a" and handoff.agent == "billing"  # type: ignore[union-attr]
+
+
+def test_after_an_agent_node_previous_names_the_agent(server: FakeModelServer) -> None:
+    server.script(Reply("drafted"))
+    seen: list[Any] = []
+    g = TaskGraph([("s", "writer", 1), ("writer", "send", 1)], start="s", goal="send")
+
+    def send(ctx: NodeContext) -> str:
+        seen.append((ctx.previous, ctx.results[ctx.previous or ""]))
+        return "sent"
+
+    writer = Agent("writer", "Writes", models=[fake_model(server)])
+    GraphRunner(g, {"writer": writer, "send": send}, policy=FixedTierPolicy("small")).run("t")
+    assert seen == [("writer", "drafted")]
+
+
+def test_a_checkpointed_state_keeps_the_failure_and_the_health_history(
+    server: FakeModelServer,
+) -> None:
+    from agentroute.errors import ServerError
+
+    _failing(server, "a")
+    server.script(Reply("from b"), model="b")
+    agent = Agent("solo", "does it", models=[fake_model(server, "a"),
+                                             fake_model(server, "b", tier="large")])  # fmt: skip
+    pipeline = Pipeline([agent], policy=FixedTierPolicy("small"))
+
+    async def two_units() -> dict[str, Any]:
+        session = pipeline.engine.open("q")
+        lane = session.state.main
+        while lane.last_failed is None:
+            await session.unit(lane)
+        data = session.snapshot()
+        session.end(None)
+        await session.aclose()
+        return data
+
+    import asyncio
+
+    data = json.loads(json.dumps(asyncio.run(two_units())))
+    state = RunState.load(data)
+    assert state.main.last_failed == "solo@openai:a"
+    assert isinstance(state.main.last_error, ServerError)
+    assert [o.ok for o in state.outcomes] == [False, False, False] and state.failed_attempts == 3

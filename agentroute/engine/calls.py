@@ -43,7 +43,7 @@ from agentroute.events import (
     ToolCallEvent,
 )
 from agentroute.models import Model, ModelEndpoint, connect
-from agentroute.models.replay import request_hash
+from agentroute.models.replay import ReplayMissError, request_hash
 from agentroute.models.retry import call_with_retry
 from agentroute.trace import Tracer
 from agentroute.types import Completion, Message, ModelRequest, Outcome, ToolCall
@@ -58,7 +58,7 @@ MIN_CHARS_REFUSED = 32 * 1024
 class Recorded(Protocol):
     """What a replay serves instead of running user code."""
 
-    def tool(self, name: str) -> ToolCallEvent | None:
+    def tool(self, agent: str, call: ToolCall) -> ToolCallEvent | None:
         """The recorded call, or None to run the real tool."""
         ...
 
@@ -317,7 +317,10 @@ class ModelCaller:
             args = json.loads(call.arguments or "{}")
         except (json.JSONDecodeError, RecursionError):
             args = {}
-        if available:
+        rec = self.recorded.tool(agent, call) if self.recorded is not None else None
+        if rec is not None:  # a replay: what the model read back then
+            ok, error, text = rec.ok, rec.error, rec.result if rec.result is not None else ""
+        elif available:
             ok, error, text = await self._invoke(tool, call)
         else:
             ok, text = False, f"error: tool {call.name!r} is unavailable right now"
@@ -343,9 +346,6 @@ class ModelCaller:
         return Message.tool(call.id, call.name, text)
 
     async def _invoke(self, tool: Tool | None, call: ToolCall) -> tuple[bool, str | None, str]:
-        rec = self.recorded.tool(call.name) if self.recorded is not None else None
-        if rec is not None:
-            return rec.ok, rec.error, rec.result if rec.result is not None else ""
         if tool is None:
             text = f"error: no tool named {call.name!r}"
             return False, text, text
@@ -376,6 +376,8 @@ class ModelCaller:
                 if inspect.isawaitable(value):  # a plain function cannot be timed out anyway
                     async with asyncio.timeout(timeout_s):
                         value = await value
+        except ReplayMissError:
+            raise  # the replay diverged: that is not a node failing
         except Exception as exc:
             error = exc
         latency = max(0.0, self._clock() - started)

@@ -11,7 +11,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-async def all_or_cancel(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+async def all_or_cancel(
+    coros: Sequence[Coroutine[Any, Any, T]], *, soft: type[BaseException] | None = None
+) -> list[T]:
+    """``soft``: a kind of failure that yields to any other raised at the same time."""
     tasks = [asyncio.ensure_future(c) for c in coros]
     try:
         _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -24,6 +27,8 @@ async def all_or_cancel(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
     # look at every finished branch's exception (two may fail at once), raise the first
     finished = [t for t in tasks if t.done() and not t.cancelled()]
     errors = [e for e in (t.exception() for t in finished) if e is not None]
+    if soft is not None:
+        errors.sort(key=lambda e: isinstance(e, soft))
     if not errors:
         return [t.result() for t in tasks]
     for t in pending:

@@ -61,6 +61,13 @@ class Escalate:
 
 
 @dataclass(frozen=True)
+class HandOff:
+    """A branch with no way left hands its work to an agent answering in a sibling branch."""
+
+    to: str
+
+
+@dataclass(frozen=True)
 class Refine:
     """Several agents answered: merge their answers."""
 
@@ -72,7 +79,7 @@ class Finish:
     pass
 
 
-Action = Choose | Execute | FanOut | Demote | Escalate | Refine | Finish
+Action = Choose | Execute | FanOut | Demote | HandOff | Escalate | Refine | Finish
 
 
 def decide(
@@ -140,6 +147,9 @@ def _join_fan_out(lane: Lane, run: RunState, graph: RunGraph, plan: Plan) -> Fan
 def _dead_end(lane: Lane, run: RunState, graph: RunGraph, weights: Weights) -> Action:
     """A lesser goal when one is reachable (once per task, never inside a branch), otherwise
     an explicit escalation."""
+    covered = next((c.covered for c in lane.choices.values() if c.covered), ())
+    if lane.only is not None and covered:
+        return HandOff(covered[0])
     options: tuple[Plan, ...] = ()
     if not lane.demoted and lane.name is None:
         reachable = reachable_lesser_goals(graph.graph, weights, lane.at)

@@ -54,6 +54,9 @@ class Choice:
 
     chosen: tuple[str, ...]
     standby: tuple[str, ...] = ()
+    covered: tuple[str, ...] = ()
+    """Agents this branch hands off to that answer in a sibling branch anyway: when the
+    branch has no way left, it hands off to them instead of running them twice."""
 
     def factors(self, node: str, successors: Sequence[str]) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -227,11 +230,17 @@ def check_labels(models: Sequence[Model]) -> None:
     seen: dict[str, Model] = {}
     for m in models:
         other = seen.setdefault(m.label, m)
-        if other != m:
+        if _endpoint(other) != _endpoint(m):
+            where = "base URLs" if other.base_url != m.base_url else "credentials"
             raise ConfigError(
-                f"two different models are labelled {m.label!r} ({other.base_url} and "
-                f"{m.base_url}); give one of them alias=..."
+                f"two models are labelled {m.label!r} but differ in their {where} "
+                f"({other.base_url} and {m.base_url}); give one of them alias=..."
             )
+
+
+def _endpoint(m: Model) -> tuple[object, ...]:
+    """What tells one endpoint from another (tier, price and retry are per use)."""
+    return (m.provider, m.name, m.base_url, m.api_key)
 
 
 def _kind(node: Node) -> Literal["agent", "tool", "start", "goal"]:

@@ -31,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from agentroute.agents import Agent
@@ -45,6 +46,7 @@ from agentroute.engine.decide import (
     Execute,
     FanOut,
     Finish,
+    HandOff,
     Refine,
     decide,
 )
@@ -76,6 +78,7 @@ from agentroute.events import (
 from agentroute.graph import GoalTree, Plan, Reweighter, Weights, node_factors
 from agentroute.health import HealthContext, HealthMonitor, run_monitors
 from agentroute.models import FunctionEndpoint, Model, ModelEndpoint, prepare
+from agentroute.models.replay import ReplayMissError
 from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer
 from agentroute.types import Completer, Completion, HealthSignal, Message, ModelRequest, Usage
 
@@ -245,7 +248,8 @@ class Engine:
         if state is None:
             g = self.graph.graph
             state = RunState(task, {MAIN: Lane(at=g.start, goal=g.goal, taken=[g.start])})
-            state.main.scope = start.seq
+        for lane in state.lanes.values():  # a continued run's events hang under this trace's start
+            lane.scope = start.seq
         caller = ModelCaller(
             tracer,
             ledger,
@@ -256,6 +260,7 @@ class Engine:
             recorded=recorded,
         )
         watched = self.monitors if monitors is None else monitors
+        caller.failed_attempts = state.failed_attempts
         session = Session(self, state, tracer, ledger, caller, trace_path, start, watched, live)
         session.thread_id = thread_id or tracer.run_id
         for who, (usd, tokens, calls) in (spent or {}).items():
@@ -333,6 +338,8 @@ class Session:
         except BaseException as exc:
             self.end(exc)
             raise
+        finally:
+            await self.aclose()
         return self.end(None)
 
     async def drive(self, lane: Lane) -> None:
@@ -340,7 +347,7 @@ class Session:
             if await self.unit(lane) == "fork":
                 branches = [self.state.lanes[k] for k in lane.waiting]
                 with contextlib.suppress(BranchFailedError):  # the branch says why; join escalates
-                    await all_or_cancel([self.drive(b) for b in branches])
+                    await all_or_cancel([self.drive(b) for b in branches], soft=BranchFailedError)
                 self.join(lane)
         if lane.name is not None and lane.status != "completed":
             raise BranchFailedError(lane.name)
@@ -382,6 +389,8 @@ class Session:
             return await self._demote(lane, action.options)
         if isinstance(action, Escalate):
             return self._escalate(lane, action.reason, action.detail)
+        if isinstance(action, HandOff):
+            return self._hand_off(lane, action.to)
         if isinstance(action, Refine):
             await self._refine(lane, action.agents)
             return "go"
@@ -416,6 +425,8 @@ class Session:
             return
         if lane.via is None:  # the chosen agents answered
             lane.at = lane.goal
+            if len(self.state.answers) == 1:  # one answer (a handoff stood in): nothing to merge
+                lane.output = next(iter(self.state.answers.values()))
         else:
             lane.at = lane.via if lane.via in self.state.results else branches[0].goal
             lane.via = None
@@ -530,7 +541,7 @@ class Session:
         failed = lane.last_failed
         if failed is None and lane.replan:
             failed = self._passed_over(lane, plan)
-        if old is None or (lane.replan and failed is None):
+        if failed is None and (old is None or lane.replan):
             if plan.path != remaining:
                 self.tracer.emit(
                     PathEvent, step=lane.step, agent=lane.name, source=lane.at,
@@ -601,6 +612,9 @@ class Session:
         if node in st.results:  # another branch already ran it
             lane.at = node
             return
+        if len(st.lanes) == 1:  # no other lane could be running it
+            await self._run_handler(lane, node)
+            return
         pending = st.inflight.get(node)
         if pending is not None:  # another branch is running it right now: wait, don't repeat
             if await asyncio.shield(pending):
@@ -611,26 +625,28 @@ class Session:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         st.inflight[node] = done
         try:
-            attempt = st.failures.get(node, 0) + 1
-            handler = self.engine.handlers[node]
-            ctx = NodeContext(st.task, node, dict(st.results), st.facts, previous=lane.at)
-            ok, value, error = await self.caller.handler(
-                node,
-                lambda: handler(ctx),
-                step=lane.step,
-                attempt=attempt,
-                timeout_s=self.engine.node_timeout_s,
-            )
-            if ok:
-                st.results[node] = value
-                self._arrived(lane, node, value)
-            else:
-                st.failures[node] = attempt
-                if attempt >= self.engine.max_node_attempts:
-                    self._failed(lane, node, error)
+            await self._run_handler(lane, node)
         finally:
             del st.inflight[node]
             done.set_result(node in st.results)
+
+    async def _run_handler(self, lane: Lane, node: str) -> None:
+        st = self.state
+        attempt = st.failures.get(node, 0) + 1
+        handler = self.engine.handlers[node]
+        previous = self.graph.nodes[lane.at].agent or lane.at  # a model variant: its agent
+        ctx = NodeContext(st.task, node, MappingProxyType(st.results), st.facts, previous)
+        ok, value, error = await self.caller.handler(
+            node, lambda: handler(ctx), step=lane.step, attempt=attempt,
+            timeout_s=self.engine.node_timeout_s,
+        )  # fmt: skip
+        if ok:
+            st.results[node] = value
+            self._arrived(lane, node, value)
+            return
+        st.failures[node] = attempt
+        if attempt >= self.engine.max_node_attempts:
+            self._failed(lane, node, error)
 
     async def _program(self, lane: Lane, node: str) -> None:
         agent = self.engine.agents[node]
@@ -639,7 +655,7 @@ class Session:
             output = await self.caller.program(
                 agent.name, agent.runner, self.state.task, step=lane.step
             )
-        except BudgetExceededError:
+        except (BudgetExceededError, ReplayMissError):
             raise
         except RunError as exc:
             self.state.failures[node] = self.state.failures.get(node, 0) + 1
@@ -762,7 +778,13 @@ class Session:
         for name in action.branches:
             if action.join is None:
                 b = self.state.fork(lane, lane.goal, name, only=name)
-                b.choices[action.source] = Choice((name,), handoffs(self.engine.agents, (name,)))
+                # the other chosen agents have lanes of their own: they are no standbys here
+                standby = handoffs(self.engine.agents, (name,))
+                b.choices[action.source] = Choice(
+                    (name,),
+                    tuple(x for x in standby if x not in action.branches),
+                    tuple(x for x in standby if x in action.branches),
+                )
             else:
                 b = self.state.fork(lane, name, name)
                 b.scope = fan.seq
@@ -832,6 +854,17 @@ class Session:
             return by_goal[pick], f"LLM chose {pick!r}"
         return None, f"LLM answered {completion.text.strip()[:80]!r}: escalate"
 
+    def _hand_off(self, lane: Lane, to: str) -> Unit:
+        old = lane.plan.path if lane.plan is not None else ()
+        self.state.reroutes += 1
+        self.tracer.emit(
+            RerouteEvent, step=lane.step, agent=lane.name, failed=lane.last_failed or lane.only,
+            reason=f"{lane.only} has no way left; {to} answers for it in its own branch",
+            old_path=old, new_path=(to,), new_cost=0.0,
+        )  # fmt: skip
+        lane.status, lane.done = "completed", True
+        return "done"
+
     def _escalate(self, lane: Lane, reason: str, detail: dict[str, Any]) -> Unit:
         agent = lane.name if reason == "health_escalation" else None
         self.tracer.emit(Escalation, step=lane.step, agent=agent, reason=reason, detail=detail)
@@ -888,6 +921,12 @@ class Session:
         if model.label not in st.models_used:
             st.models_used.append(model.label)
         return completion
+
+    def snapshot(self) -> dict[str, Any]:
+        """The run's state as data (`RunState.dump`), counters included: a driver's
+        checkpoint."""
+        self.state.failed_attempts = self.caller.failed_attempts
+        return self.state.dump()
 
     def spent(self) -> dict[str, tuple[float, int, int]]:
         """What the task (under ``""``) and each agent with a sub-budget spent so far (USD,

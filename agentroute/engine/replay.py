@@ -36,9 +36,10 @@ from agentroute.models import Model, ModelEndpoint
 from agentroute.models.replay import Recording, ReplayEndpoint, ReplayMissError
 from agentroute.trace import Trace, replaying
 from agentroute.trace.diff import ReplayReport, compare, compare_concurrent, decision
-from agentroute.types import HealthSignal
+from agentroute.types import HealthSignal, ToolCall
 
 E = TypeVar("E")
+K = TypeVar("K")
 
 
 class TraceSource:
@@ -46,20 +47,24 @@ class TraceSource:
     the order they were recorded."""
 
     def __init__(self, trace: Trace, *, tools: bool = True) -> None:
-        self._tools: dict[str, deque[ToolCallEvent]] = defaultdict(deque)
+        self._tools: dict[tuple[str | None, str, str], deque[ToolCallEvent]] = defaultdict(deque)
         self._nodes: dict[str, deque[NodeRunEvent]] = defaultdict(deque)
         self._programs: dict[str, deque[AgentRunEvent]] = defaultdict(deque)
         self._serve_tools = tools
         for e in trace:
             if isinstance(e, ToolCallEvent):
-                self._tools[e.tool].append(e)
+                self._tools[(e.agent, e.call_id, e.tool)].append(e)
             elif isinstance(e, NodeRunEvent):
                 self._nodes[e.node].append(e)
             elif isinstance(e, AgentRunEvent) and e.agent is not None:
                 self._programs[e.agent].append(e)
 
-    def tool(self, name: str) -> ToolCallEvent | None:
-        return _next(self._tools, name, "tool") if self._serve_tools else None
+    def tool(self, agent: str, call: ToolCall) -> ToolCallEvent | None:
+        """The call this agent made with this id (models answer identically in a replay, so
+        their tool-call ids match the recording's)."""
+        if not self._serve_tools:
+            return None
+        return _next(self._tools, (agent, call.id, call.name), "tool")
 
     def node(self, name: str) -> NodeRunEvent:
         return _next(self._nodes, name, "node")
@@ -68,10 +73,10 @@ class TraceSource:
         return _next(self._programs, agent, "program")
 
 
-def _next(queues: dict[str, deque[E]], name: str, what: str) -> E:
-    if not queues[name]:
-        raise ReplayMissError(f"{what}:{name}", "a run the recording does not hold")
-    return queues[name].popleft()
+def _next(queues: dict[K, deque[E]], key: K, what: str) -> E:
+    if not queues[key]:
+        raise ReplayMissError(f"{what}:{key}", "a run the recording does not hold")
+    return queues[key].popleft()
 
 
 class RecordedSignals:

@@ -5,11 +5,13 @@ reweighter and goal tree) are rebuilt from the data after a load."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentroute.engine.graph import Choice
+from agentroute.errors import rebuild_error
 from agentroute.graph import GoalTree, Plan, Reweighter
 from agentroute.types import Message, Outcome, ToolCall, Usage
 
@@ -111,6 +113,8 @@ class RunState:
     reroutes: int = 0
     control_calls: int = 0
     """LLM calls made to decide the route of the task (goal demotion), not to answer it."""
+    failed_attempts: int = 0
+    """Model attempts that failed so far (a switching policy's signal)."""
     intent: dict[str, float] | None = None
     """The task's intent weights, once a chooser inferred them."""
     inflight: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
@@ -157,6 +161,9 @@ class RunState:
             "reroutes": self.reroutes,
             "control_calls": self.control_calls,
             "intent": self.intent,
+            "failed_attempts": self.failed_attempts,
+            "facts": self.facts,
+            "outcomes": [dataclasses.astuple(o) for o in self.outcomes],
         }
 
     @classmethod
@@ -176,6 +183,9 @@ class RunState:
             reroutes=data["reroutes"],
             control_calls=data["control_calls"],
             intent=data.get("intent"),
+            failed_attempts=data.get("failed_attempts", 0),
+            facts=dict(data.get("facts", {})),
+            outcomes=[Outcome(*o) for o in data.get("outcomes", [])],
         )
 
 
@@ -196,15 +206,22 @@ def _dump_lane(x: Lane) -> dict[str, Any]:
         "status": x.status,
         "reason": x.reason,
         "via": x.via,
-        "choices": {k: [list(c.chosen), list(c.standby)] for k, c in x.choices.items()},
+        "last_failed": x.last_failed,
+        "error": [type(x.last_error).__name__, str(x.last_error)] if x.last_error else None,
+        "choices": {
+            k: [list(c.chosen), list(c.standby), list(c.covered)] for k, c in x.choices.items()
+        },
         "turns": {k: _dump_turn(t) for k, t in x.turns.items()},
     }
 
 
 def _load_lane(d: dict[str, Any]) -> Lane:
+    error = rebuild_error(*d["error"]) if d.get("error") else None
     return Lane(
         at=d["at"],
         goal=d["goal"],
+        last_failed=d.get("last_failed"),
+        last_error=error,
         name=d["name"],
         key=d["key"],
         only=d["only"],
@@ -218,7 +235,7 @@ def _load_lane(d: dict[str, Any]) -> Lane:
         status=d["status"],
         reason=d["reason"],
         via=d["via"],
-        choices={k: Choice(tuple(c), tuple(s)) for k, (c, s) in d["choices"].items()},
+        choices={k: Choice(*(tuple(x) for x in c)) for k, c in d["choices"].items()},
         turns={k: _load_turn(t) for k, t in d["turns"].items()},
     )
 

@@ -140,9 +140,11 @@ class DurablePipeline:
             seg = self._segments.pop(thread_id, None)
             if seg is not None:
                 seg.session.end(exc)
+                await seg.session.aclose()
             raise
         seg = self._segments.pop(thread_id)
         outcome = seg.session.end(None)
+        await seg.session.aclose()
         result = result_of(outcome)  # raises for an escalated run
         return Result(
             **{
@@ -208,7 +210,7 @@ class DurablePipeline:
         main = st.main
         output = main.output if isinstance(main.output, str) and main.done else None
         return RunValues(
-            run=st.dump(),
+            run=session.snapshot(),
             spent={k: list(v) for k, v in session.spent().items()},
             model_calls=seg.calls_before + session.caller.model_calls,
             chosen=list(st.agents),

@@ -18,7 +18,7 @@ from agentroute.agents import Agent, check_handoffs
 from agentroute.budget import Budget, EntropyPolicy, SwitchPolicy
 from agentroute.engine import Engine, RunOutcome, from_agents
 from agentroute.engine.choosers import Chooser, RouteChooser, SwitchChooser
-from agentroute.engine.graph import ROUTE
+from agentroute.engine.graph import ROUTE, check_labels
 from agentroute.engine.replay import areplay
 from agentroute.errors import AgentrouteError, ConfigError, RoutingError, RunError
 from agentroute.health import HealthMonitor
@@ -79,20 +79,36 @@ class Pipeline:
         if budget is not None and budget_usd is not None:
             raise ConfigError("give either budget or budget_usd, not both")
         self.agents = {a.name: a for a in agents}
-        self._router = router_from(router, agents)
         with_models = [a for a in agents if a.models]
         if router_model is None and not with_models:
             raise ConfigError("no agent declares a model; give router_model")
-        self.router_model = router_model or with_models[0].models[0]
-        self.policy: SwitchPolicy = policy or EntropyPolicy()
-        self.monitors = list(monitors)
-        self.origin = origin
         self.graph = from_agents(agents)
-        self.engine = self._engine(budget or Budget(usd=budget_usd))
+        self.engine = Engine(
+            self.graph, agents=self.agents, budget=budget or Budget(usd=budget_usd)
+        )
+        self._router = router_from(router, agents)
+        self._router_model = router_model or with_models[0].models[0]
+        self._policy: SwitchPolicy = policy or EntropyPolicy()
+        self.engine.monitors = list(monitors)
+        self.engine.origin = origin
         self.trace_dir = Path(trace_dir) if trace_dir is not None else None
         self.extra_sinks = list(sinks)
+        self._configure()
 
-    # the engine holds these; a pipeline's are the engine's
+    def _configure(self) -> None:
+        """Hand the router, its model and the policy to the engine's choosers."""
+        choosers: dict[str, Chooser] = {
+            ROUTE: RouteChooser(self._router, self.agents, self._router_model)
+        }
+        for a in self.agents.values():
+            if a.models:
+                choosers[a.name] = SwitchChooser(a, self._policy)
+        self.engine.choosers = choosers
+        self.engine.refiner = self._router_model
+        self.engine.router = self._router.name
+        check_labels(self.engine.models())
+
+    # what the engine holds: setting one on the pipeline sets the engine's
     @property
     def router(self) -> Router:
         return self._router
@@ -100,9 +116,41 @@ class Pipeline:
     @router.setter
     def router(self, value: Router) -> None:
         self._router = value
-        self.engine.router = value.name
-        chooser = RouteChooser(value, self.agents, self.router_model)
-        self.engine.choosers = {**self.engine.choosers, ROUTE: chooser}
+        self._configure()
+
+    @property
+    def router_model(self) -> Model:
+        return self._router_model
+
+    @router_model.setter
+    def router_model(self, value: Model) -> None:
+        self._router_model = value
+        self._configure()
+
+    @property
+    def policy(self) -> SwitchPolicy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, value: SwitchPolicy) -> None:
+        self._policy = value
+        self._configure()
+
+    @property
+    def monitors(self) -> list[HealthMonitor]:
+        return list(self.engine.monitors)
+
+    @monitors.setter
+    def monitors(self, value: Sequence[HealthMonitor]) -> None:
+        self.engine.monitors = list(value)
+
+    @property
+    def origin(self) -> str | None:
+        return self.engine.origin
+
+    @origin.setter
+    def origin(self, value: str | None) -> None:
+        self.engine.origin = value
 
     @property
     def budget(self) -> Budget:
@@ -127,24 +175,6 @@ class Pipeline:
     @extra_sinks.setter
     def extra_sinks(self, value: Sequence[Sink]) -> None:
         self.engine.sinks = list(value)
-
-    def _engine(self, budget: Budget) -> Engine:
-        choosers: dict[str, Chooser] = {
-            ROUTE: RouteChooser(self.router, self.agents, self.router_model)
-        }
-        for a in self.agents.values():
-            if a.models:
-                choosers[a.name] = SwitchChooser(a, self.policy)
-        return Engine(
-            self.graph,
-            choosers=choosers,
-            agents=self.agents,
-            refiner=self.router_model,
-            monitors=self.monitors,
-            budget=budget,
-            router=self.router.name,
-            origin=self.origin,
-        )
 
     def copy(self) -> Pipeline:
         """The same pipeline with an engine of its own (to change its budget or sinks) that

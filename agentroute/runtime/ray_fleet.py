@@ -324,7 +324,7 @@ class _Worker:
             if snapshot.values:
                 # the checkpoint carries what finished attempts spent: the ledger starts from
                 # it, so the budget is what the grant leaves beside the in-flight worst cases
-                carried = float(snapshot.values.get("spent_usd", 0.0))
+                carried = float(snapshot.values.get("spent", {}).get("", [0.0])[0])
                 if budget is not None:
                     runner.budget = runner.budget.model_copy(update={"usd": budget + carried})
                 return await durable.aresume(task_id)
