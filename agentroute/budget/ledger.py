@@ -13,11 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentroute.errors import BudgetExceededError
+from agentroute.errors import BudgetExceededError, ConfigError
 from agentroute.types import Message, Price, Usage
 
 # Chat templates add a few special tokens around each message; byte-level BPE never makes
@@ -40,10 +40,19 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    usd: float | None = Field(default=None, ge=0.0)
+    usd: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     calls: int | None = Field(default=None, ge=0)
     tokens: int | None = Field(default=None, ge=0)
-    wall_s: float | None = Field(default=None, gt=0.0)
+    wall_s: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+
+    def __init__(self, **limits: Any) -> None:
+        try:
+            super().__init__(**limits)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(
+                f"invalid budget: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+            ) from None
 
     def __str__(self) -> str:
         parts = [f"${self.usd:.6g}" if self.usd is not None else "unlimited USD"]

@@ -185,14 +185,14 @@ class ModelCaller:
                 try:
                     async with asyncio.timeout(timeout_s):
                         completion = await endpoint.complete(request, timeout_s=timeout_s)
-                    if len(completion.text) > max(
-                        MAX_CHARS_PER_TOKEN * request.max_tokens, MIN_CHARS_REFUSED
-                    ):
-                        # a server ignoring max_tokens and its own usage count: bill the
-                        # worst case, keep the answer out of the trace, stop
+                    size = _written(completion)
+                    if size > max(MAX_CHARS_PER_TOKEN * request.max_tokens, MIN_CHARS_REFUSED):
+                        # a server ignoring max_tokens and its own usage count (in the text or
+                        # in tool-call arguments): bill the worst case, keep the answer out of
+                        # the trace, stop
                         book.settle(res, model.price, None)
                         raise ResponseFormatError(
-                            f"{model.label}: {len(completion.text)} characters cannot fit in "
+                            f"{model.label}: {size} characters cannot fit in "
                             f"max_tokens={request.max_tokens}; the answer was refused",
                             provider=model.provider,
                             model=model.label,
@@ -266,7 +266,8 @@ class ModelCaller:
                 spent_usd=book.spent_usd,
                 overshoot_usd=overshoot,
             )
-            if overshoot > 0:
+            over_tokens = completion.usage.output_tokens > request.max_tokens
+            if overshoot > 0 or over_tokens:  # in any unit: money or tokens
                 self.tracer.emit(
                     Escalation,
                     step=step,
@@ -280,12 +281,22 @@ class ModelCaller:
                         "max_tokens": request.max_tokens,
                     },
                 )
+                if overshoot > 0:
+                    raise BudgetExceededError(
+                        f"{model.label} spent ${actual:.6g}, ${overshoot:.6g} more than the "
+                        f"${res.amount_usd:.6g} reserved (it ignored max_tokens); task stopped",
+                        limit=book.budget.usd or 0.0,
+                        spent=book.spent_usd,
+                        requested=actual,
+                        partial=completion.text,
+                    )
                 raise BudgetExceededError(
-                    f"{model.label} spent ${actual:.6g}, ${overshoot:.6g} more than the "
-                    f"${res.amount_usd:.6g} reserved (it ignored max_tokens); task stopped",
-                    limit=book.budget.usd or 0.0,
-                    spent=book.spent_usd,
-                    requested=actual,
+                    f"{model.label} wrote {completion.usage.output_tokens} tokens where "
+                    f"max_tokens was {request.max_tokens} (it ignored max_tokens); task stopped",
+                    limit=float(request.max_tokens),
+                    spent=float(book.spent_tokens),
+                    requested=float(completion.usage.output_tokens),
+                    unit="tokens",
                     partial=completion.text,
                 )
             return completion
@@ -471,6 +482,11 @@ class EndpointPool:
     async def aclose(self) -> None:
         for endpoint in self._pools.pop(asyncio.get_running_loop(), {}).values():
             await endpoint.aclose()
+
+
+def _written(completion: Completion) -> int:
+    """Characters the model wrote: the text and every tool call's name and arguments."""
+    return len(completion.text) + sum(len(c.name) + len(c.arguments) for c in completion.tool_calls)
 
 
 def _as_json(value: Any) -> tuple[Any, bool]:

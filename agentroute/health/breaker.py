@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from agentroute.errors import ConfigError
 from agentroute.health.monitor import HealthContext, OutcomeCursor
 from agentroute.types import HealthSignal, Outcome
 
@@ -45,6 +46,13 @@ class CircuitBreakerMonitor:
         ewma: float = 0.3,
         name: str = "breaker",
     ) -> None:
+        if failure_threshold < 1 or cooldown_s < 0 or half_open_penalty < 1:
+            raise ConfigError(
+                "need failure_threshold >= 1, cooldown_s >= 0 and half_open_penalty >= 1; got "
+                f"{failure_threshold}, {cooldown_s}, {half_open_penalty}"
+            )
+        if not 0 < ewma <= 1:
+            raise ConfigError(f"ewma must lie in (0, 1], not {ewma}")
         self.name = name
         self.failure_threshold = failure_threshold
         self.cooldown_s = cooldown_s

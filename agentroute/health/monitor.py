@@ -95,7 +95,7 @@ async def run_monitors(
             coro = m.check(ctx)
             first = coro.send(None)
         except StopIteration as finished:
-            results.append((finished.value, None))
+            results.append(_checked(m, finished.value))
         except Exception as exc:  # a broken monitor must not break the step
             results.append(((), _failure(m, "monitor_error", _error(exc))))
         else:
@@ -107,20 +107,33 @@ async def run_monitors(
             m: HealthMonitor, rest: Coroutine[Any, Any, Sequence[HealthSignal]]
         ) -> tuple[Sequence[HealthSignal], HealthSignal | None]:
             try:
-                async with asyncio.timeout(timeout_s):
-                    return await rest, None
-            except TimeoutError:
-                return (), _failure(m, "monitor_timeout", {"timeout_s": timeout_s})
+                return _checked(m, await rest)
             except Exception as exc:
                 return (), _failure(m, "monitor_error", _error(exc))
 
-        late = await asyncio.gather(*(one(m, rest) for _, m, rest in waiting))
-        for (i, _, _), outcome in zip(waiting, late, strict=True):
-            results[i] = outcome
+        tasks = [asyncio.ensure_future(one(m, rest)) for _, m, rest in waiting]
+        # a check past the deadline is left behind, cancelled but not waited for: one that
+        # swallows its cancellation cannot stall the step
+        await asyncio.wait(tasks, timeout=timeout_s)
+        for (i, m, _), task in zip(waiting, tasks, strict=True):
+            if task.done():
+                results[i] = task.result()
+            else:
+                task.cancel()
+                results[i] = ((), _failure(m, "monitor_timeout", {"timeout_s": timeout_s}))
     ready = [r for r in results if r is not None]
     signals = tuple(s for sigs, _ in ready for s in sigs)
     failures = tuple(f for _, f in ready if f is not None)
     return MonitorReport(signals, failures)
+
+
+def _checked(m: HealthMonitor, value: object) -> tuple[Sequence[HealthSignal], HealthSignal | None]:
+    """A monitor's answer if it is a list or tuple of `HealthSignal`; otherwise it is reported
+    as a broken monitor and ignored."""
+    if isinstance(value, list | tuple) and all(isinstance(s, HealthSignal) for s in value):
+        return value, None
+    what = type(value).__name__
+    return (), _failure(m, "monitor_error", {"error": f"returned {what}, not HealthSignals"})
 
 
 def _error(exc: BaseException) -> dict[str, float | str]:

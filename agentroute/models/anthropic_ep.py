@@ -83,13 +83,15 @@ class AnthropicEndpoint:
             data = await self._client.messages.create(
                 **request_to_anthropic(self.model, request), timeout=timeout_s
             )
+            counts = translate.usage_counts(data.usage, "input_tokens", "output_tokens")
             return Completion(
-                text="".join(b.text for b in data.content if b.type == "text"),
+                text=translate.clean_text(
+                    "".join(b.text for b in data.content if b.type == "text")
+                ),
                 model=data.model or self.model,
                 provider=self.provider,
-                usage=Usage(
-                    input_tokens=data.usage.input_tokens, output_tokens=data.usage.output_tokens
-                ),
+                usage=Usage(input_tokens=counts[0], output_tokens=counts[1]) if counts else Usage(),
+                usage_reported=counts is not None,
                 finish_reason=data.stop_reason or "",
                 tool_calls=tuple(
                     ToolCall(id=b.id, name=b.name, arguments=json.dumps(b.input))

@@ -130,6 +130,8 @@ class Model(BaseModel):
     ) -> Model:
         """The hosted OpenAI API; the key defaults to ``OPENAI_API_KEY``."""
         key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ConfigError("Model.openai needs api_key= or OPENAI_API_KEY in the environment")
         return cls.openai_compatible(
             "https://api.openai.com/v1",
             name,
@@ -155,6 +157,10 @@ class Model(BaseModel):
     ) -> Model:
         """The Anthropic Messages API; the key defaults to ``ANTHROPIC_API_KEY``."""
         _check_prices(price_in, price_out)
+        if not (api_key or os.environ.get("ANTHROPIC_API_KEY")):
+            raise ConfigError(
+                "Model.anthropic needs api_key= or ANTHROPIC_API_KEY in the environment"
+            )
         return cls._build(
             provider="anthropic",
             name=name,

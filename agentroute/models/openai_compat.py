@@ -88,19 +88,19 @@ def completion_from_openai(data: Any, *, provider: str, model: str) -> Completio
             )
             for t in lp.content
         )
-    usage = getattr(data, "usage", None)
+    counts = translate.usage_counts(
+        getattr(data, "usage", None), "prompt_tokens", "completion_tokens"
+    )
     return Completion(
-        text=msg.content or "",
+        text=translate.clean_text(msg.content or ""),
         model=getattr(data, "model", None) or model,
         provider=provider,
-        usage=Usage(
-            input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0
-        )
-        if usage is not None
-        else Usage(),
-        usage_reported=usage is not None,
+        usage=Usage(input_tokens=counts[0], output_tokens=counts[1]) if counts else Usage(),
+        usage_reported=counts is not None,
         finish_reason=choice.finish_reason or "",
-        tool_calls=calls,
+        tool_calls=tuple(
+            c.model_copy(update={"arguments": translate.clean_text(c.arguments)}) for c in calls
+        ),
         logprobs=logprobs,
     )
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import ModuleType
+from typing import Any, TypeGuard
 
 from agentroute.errors import (
     AttemptTimeoutError,
@@ -118,3 +119,27 @@ def provider_errors(sdk: ModuleType, *, provider: str, model: str) -> Iterator[N
             provider=provider,
             model=model,
         ) from exc
+
+
+def usage_counts(usage: Any, input_field: str, output_field: str) -> tuple[int, int] | None:
+    """Both token counts when the server reported both as whole numbers >= 0; None when the
+    usage is missing, partial or null (then the call is billed at its reserved worst case)."""
+    if usage is None:
+        return None
+    tokens_in, tokens_out = getattr(usage, input_field, None), getattr(usage, output_field, None)
+    if _count(tokens_in) and _count(tokens_out):
+        return tokens_in, tokens_out
+    return None
+
+
+def _count(x: object) -> TypeGuard[int]:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def clean_text(text: str) -> str:
+    """Text that serializes: lone surrogates (no valid UTF-8) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text

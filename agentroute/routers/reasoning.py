@@ -39,6 +39,10 @@ class ReasoningRouter:
     def __post_init__(self) -> None:
         if self.max_agents < 1:
             raise ConfigError(f"max_agents must be at least 1, not {self.max_agents}")
+        if self.max_tokens < 8:
+            raise ConfigError(
+                f"max_tokens must be at least 8 to name an agent, not {self.max_tokens}"
+            )
 
     def prompt(self, query: str, candidates: Sequence[Candidate]) -> ModelRequest:
         catalog = "\n".join(

@@ -78,6 +78,8 @@ class Pipeline:
                 raise ConfigError(f"agent {a.name!r} declares no model to run on")
         if budget is not None and budget_usd is not None:
             raise ConfigError("give either budget or budget_usd, not both")
+        if budget is not None and not isinstance(budget, Budget):
+            raise ConfigError(f"budget must be a Budget, not {budget!r}; for dollars: budget_usd=")
         self.agents = {a.name: a for a in agents}
         with_models = [a for a in agents if a.models]
         if router_model is None and not with_models:

@@ -1,0 +1,109 @@
+"""Budgets hold in every unit against a hostile server: usage that cannot be trusted is billed
+at the reserved worst case, an answer past max_tokens stops the task whatever the prices, the
+size check counts tool-call arguments, and text that cannot be encoded is made safe before it
+reaches the trace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentroute import Agent, Budget, BudgetExceededError, Pipeline, tool
+from agentroute.errors import ResponseFormatError
+from agentroute.testing import FakeModelServer, Raw, Reply
+from tests.conftest import fake_model
+
+
+def _body(usage: object, text: str = "ok") -> bytes:
+    return json.dumps({
+        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "finish_reason": "stop"}],
+        "usage": usage,
+    }).encode()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [{}, {"total_tokens": 3}, {"prompt_tokens": None, "completion_tokens": None},
+     {"prompt_tokens": 5}],
+)  # fmt: skip
+def test_usage_that_cannot_be_trusted_is_billed_at_the_worst_case(
+    server: FakeModelServer, usage: object
+) -> None:
+    server.script(Raw(_body(usage)))
+    result = Pipeline([Agent("a", "x", models=[fake_model(server)], max_tokens=16)]).run("q")
+    [call] = result.trace.of_kind("model_call")
+    [reserve] = result.trace.of_kind("budget_reserve")
+    assert call.usage_reported is False  # type: ignore[union-attr]
+    assert call.cost_usd == reserve.amount_usd > 0  # type: ignore[union-attr]
+    assert result.cost_usd == reserve.amount_usd  # type: ignore[union-attr]
+
+
+def test_calls_with_empty_usage_cannot_pass_a_budget_that_fits_one(
+    server: FakeModelServer,
+) -> None:
+    @tool
+    def lookup(order_id: str) -> str:
+        """Look up an order."""
+        return "found"
+
+    def answer(body: dict[str, object]) -> Raw:
+        calls = [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "lookup", "arguments": '{"order_id": "1"}'},
+            }
+        ]
+        data = json.loads(_body({}))
+        data["choices"][0]["message"]["tool_calls"] = calls
+        return Raw(json.dumps(data).encode())
+
+    server.responder = answer  # every answer asks for the tool again, and reports no usage
+    agent = Agent("a", "x", tools=[lookup], models=[fake_model(server)], max_tokens=16)
+    budget = 0.00035  # one call's worst case is about $0.0002
+    with pytest.raises(BudgetExceededError) as info:
+        Pipeline([agent], budget=Budget(usd=budget)).run("q")
+    calls = info.value.trace.of_kind("model_call")  # type: ignore[attr-defined]
+    assert sum(c.cost_usd for c in calls) <= budget
+    assert len([c for c in calls if c.ok]) == 1
+
+
+def test_an_answer_past_max_tokens_stops_the_task_with_prices_at_zero(
+    server: FakeModelServer,
+) -> None:
+    server.script(Reply("x" * 100, usage=(10, 64)))
+    model = fake_model(server, price_in=0, price_out=0)
+    agent = Agent("a", "x", models=[model], max_tokens=16)
+    with pytest.raises(BudgetExceededError) as info:
+        Pipeline([agent], budget=Budget(tokens=1000)).run("q")
+    assert info.value.unit == "tokens"
+    kinds = [e.kind for e in info.value.trace]  # type: ignore[attr-defined]
+    assert "escalation" in kinds and kinds[-1] == "run_end"
+
+
+def test_huge_tool_arguments_count_against_max_tokens(server: FakeModelServer) -> None:
+    ran: list[str] = []
+
+    @tool
+    def store(blob: str) -> str:
+        """Store a blob."""
+        ran.append(blob)
+        return "stored"
+
+    server.script(Reply("", tool_calls=(("store", {"blob": "y" * 200_000}),), usage=(10, 16)))
+    agent = Agent("a", "x", tools=[store], models=[fake_model(server)], max_tokens=16)
+    with pytest.raises(ResponseFormatError, match="cannot fit"):
+        Pipeline([agent]).run("q")
+    assert ran == []
+
+
+def test_a_lone_surrogate_in_an_answer_is_made_safe_and_traced(server: FakeModelServer) -> None:
+    body = _body({"prompt_tokens": 3, "completion_tokens": 2}, text="a\ud800b")
+    server.script(Raw(body.replace(b"\\ud800", b"\\ud800")))
+    result = Pipeline([Agent("a", "x", models=[fake_model(server)])]).run("q")
+    assert result.output == "a\ufffdb"
+    [call] = result.trace.of_kind("model_call")
+    assert call.ok and call.response["text"] == "a\ufffdb"  # type: ignore[union-attr]
