@@ -34,6 +34,7 @@ class ModelError(RunError):
         model: str = "",
         status: int | None = None,
         retry_after_s: float | None = None,
+        sent: bool = True,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -41,6 +42,9 @@ class ModelError(RunError):
         self.model = model
         self.status = status
         self.retry_after_s = retry_after_s
+        self.sent = sent
+        """False only when the request provably never left (the connection was refused):
+        then nothing can have been billed."""
 
     @property
     def type_name(self) -> str:

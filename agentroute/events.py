@@ -98,6 +98,9 @@ class ModelCallEvent(EventBase):
     retryable: bool | None = None
     request_hash: str | None = None
     retry_after_s: float | None = None
+    sent: bool | None = None
+    """For a failed attempt: whether the request may have reached the server (then it is
+    billed at its worst case)."""
     response: dict[str, Any] | None = None
     """The whole completion, so a replay can serve it without calling the model."""
 

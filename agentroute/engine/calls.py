@@ -188,9 +188,8 @@ class ModelCaller:
                     size = _written(completion)
                     if size > max(MAX_CHARS_PER_TOKEN * request.max_tokens, MIN_CHARS_REFUSED):
                         # a server ignoring max_tokens and its own usage count (in the text or
-                        # in tool-call arguments): bill the worst case, keep the answer out of
-                        # the trace, stop
-                        book.settle(res, model.price, None)
+                        # in tool-call arguments): billed at the worst case (below), the answer
+                        # kept out of the trace, the task stopped
                         raise ResponseFormatError(
                             f"{model.label}: {size} characters cannot fit in "
                             f"max_tokens={request.max_tokens}; the answer was refused",
@@ -204,7 +203,11 @@ class ModelCaller:
                         model=model.label,
                     ) from exc
             except BaseException as exc:
-                book.release(res)
+                billed = 0.0
+                if _may_have_run(exc):  # the server may have done (and billed) the work
+                    billed, _ = book.settle(res, model.price, None)
+                else:
+                    book.release(res)
                 self.failed_attempts += 1
                 elapsed = self._clock() - started
                 kind = type(exc).__name__
@@ -225,11 +228,14 @@ class ModelCaller:
                     if isinstance(exc, ModelError)
                     else kind != type(exc).__name__,
                     retry_after_s=getattr(exc, "retry_after_s", None),
+                    cost_usd=billed,
+                    sent=getattr(exc, "sent", True),
                 )
                 self.outcomes.append(
                     Outcome(
                         target=model.label,
                         ok=False,
+                        cost_usd=billed,
                         latency_s=max(0.0, elapsed),
                         error_type=kind,
                         status=getattr(exc, "status", None),
@@ -266,8 +272,9 @@ class ModelCaller:
                 spent_usd=book.spent_usd,
                 overshoot_usd=overshoot,
             )
-            over_tokens = completion.usage.output_tokens > request.max_tokens
-            if overshoot > 0 or over_tokens:  # in any unit: money or tokens
+            # in any unit: more money or more tokens than were reserved
+            over_tokens = usage is not None and usage.total_tokens > res.tokens
+            if overshoot > 0 or over_tokens:
                 self.tracer.emit(
                     Escalation,
                     step=step,
@@ -291,11 +298,12 @@ class ModelCaller:
                         partial=completion.text,
                     )
                 raise BudgetExceededError(
-                    f"{model.label} wrote {completion.usage.output_tokens} tokens where "
-                    f"max_tokens was {request.max_tokens} (it ignored max_tokens); task stopped",
-                    limit=float(request.max_tokens),
+                    f"{model.label} used {completion.usage.total_tokens} tokens where "
+                    f"{res.tokens} were reserved (it ignored max_tokens={request.max_tokens}); "
+                    "task stopped",
+                    limit=float(res.tokens),
                     spent=float(book.spent_tokens),
-                    requested=float(completion.usage.output_tokens),
+                    requested=float(completion.usage.total_tokens),
                     unit="tokens",
                     partial=completion.text,
                 )
@@ -482,6 +490,15 @@ class EndpointPool:
     async def aclose(self) -> None:
         for endpoint in self._pools.pop(asyncio.get_running_loop(), {}).values():
             await endpoint.aclose()
+
+
+def _may_have_run(exc: BaseException) -> bool:
+    """Whether a failed attempt may have been served (and billed): everything but an error
+    status the server answered with, or a request that provably never left (the connection
+    was refused)."""
+    if isinstance(exc, ModelError):
+        return exc.status is None and exc.sent
+    return True  # cancelled, or failed on our side after sending
 
 
 def _written(completion: Completion) -> int:

@@ -86,6 +86,7 @@ class ReplayEndpoint:
                 model=call.model,
                 status=call.status,
                 retry_after_s=call.retry_after_s,
+                sent=call.sent is not False,
             )
         raise RunError(f"recorded failure {call.error_type}: {call.error}")
 

@@ -86,9 +86,29 @@ def from_status(
     )
 
 
-def transport(message: str, *, provider: str, model: str, timed_out: bool) -> ModelError:
+def transport(
+    message: str, *, provider: str, model: str, timed_out: bool, sent: bool = True
+) -> ModelError:
     cls: type[ModelError] = AttemptTimeoutError if timed_out else TransportError
-    return cls(f"{provider} {model}: {message[:_MAX_MESSAGE]}", provider=provider, model=model)
+    return cls(
+        f"{provider} {model}: {message[:_MAX_MESSAGE]}", provider=provider, model=model, sent=sent
+    )
+
+
+_NOT_CONNECTED = frozenset({"ConnectError", "ConnectionRefusedError", "ConnectTimeout"})
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """The connection was never made, so no byte of the request left (httpx's connect
+    errors, a refused connection)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if type(seen).__name__ in _NOT_CONNECTED:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextmanager
@@ -106,11 +126,15 @@ def provider_errors(sdk: ModuleType, *, provider: str, model: str) -> Iterator[N
             model=model,
         ) from exc
     except sdk.APITimeoutError as exc:
-        raise transport(str(exc), provider=provider, model=model, timed_out=True) from exc
+        raise transport(
+            str(exc), provider=provider, model=model, timed_out=True, sent=not _never_sent(exc)
+        ) from exc
     except sdk.APIConnectionError as exc:
         cause = exc.__cause__ or exc.__context__
         detail = f"{exc}: {type(cause).__name__}: {cause}" if cause else str(exc)
-        raise transport(detail, provider=provider, model=model, timed_out=False) from exc
+        raise transport(
+            detail, provider=provider, model=model, timed_out=False, sent=not _never_sent(exc)
+        ) from exc
     except (sdk.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
         # a body that is not JSON (json.JSONDecodeError is a ValueError) or that lacks the
         # fields a completion must have

@@ -74,7 +74,7 @@ def test_calls_with_empty_usage_cannot_pass_a_budget_that_fits_one(
 def test_an_answer_past_max_tokens_stops_the_task_with_prices_at_zero(
     server: FakeModelServer,
 ) -> None:
-    server.script(Reply("x" * 100, usage=(10, 64)))
+    server.script(Reply("x" * 100, usage=(10, 64 * 16)))  # 64 times max_tokens
     model = fake_model(server, price_in=0, price_out=0)
     agent = Agent("a", "x", models=[model], max_tokens=16)
     with pytest.raises(BudgetExceededError) as info:
@@ -107,3 +107,29 @@ def test_a_lone_surrogate_in_an_answer_is_made_safe_and_traced(server: FakeModel
     assert result.output == "a\ufffdb"
     [call] = result.trace.of_kind("model_call")
     assert call.ok and call.response["text"] == "a\ufffdb"  # type: ignore[union-attr]
+
+
+def test_an_attempt_that_may_have_run_is_billed_and_one_never_sent_is_not(
+    server: FakeModelServer,
+) -> None:
+    from agentroute import Model, RetryPolicy
+    from agentroute.errors import AttemptTimeoutError, TransportError
+    from agentroute.testing import Hang
+
+    once = RetryPolicy(max_attempts=1, attempt_timeout_s=0.3, deadline_s=5)
+    server.script(Hang(2.0))
+    slow = fake_model(server, retry=once)
+    with pytest.raises(AttemptTimeoutError) as timed_out:
+        Pipeline([Agent("a", "x", models=[slow], max_tokens=16)]).run("q")
+    [call] = timed_out.value.trace.of_kind("model_call")  # type: ignore[attr-defined]
+    [reserve] = timed_out.value.trace.of_kind("budget_reserve")  # type: ignore[attr-defined]
+    assert call.sent is True and call.cost_usd == reserve.amount_usd > 0  # type: ignore[union-attr]
+    [end] = timed_out.value.trace.of_kind("run_end")  # type: ignore[attr-defined]
+    assert end.cost_usd == reserve.amount_usd  # type: ignore[union-attr]
+
+    refused = Model.openai_compatible("http://127.0.0.1:9/v1", "m", price_in=1, price_out=2,
+                                      retry=once)  # fmt: skip
+    with pytest.raises(TransportError) as never:
+        Pipeline([Agent("a", "x", models=[refused], max_tokens=16)]).run("q")
+    [call] = never.value.trace.of_kind("model_call")  # type: ignore[attr-defined]
+    assert call.sent is False and call.cost_usd == 0.0  # type: ignore[union-attr]
