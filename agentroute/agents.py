@@ -63,8 +63,10 @@ class Tool:
         try:
             raw = json.loads(arguments) if isinstance(arguments, str) else arguments
             args = self.args_model.model_validate(raw)
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise ToolError(f"tool {self.name!r}: bad arguments: {exc}", tool=self.name) from exc
+        except (json.JSONDecodeError, ValidationError, RecursionError) as exc:
+            raise ToolError(
+                f"tool {self.name!r}: bad arguments: {str(exc)[:300]}", tool=self.name
+            ) from exc
         kwargs = {k: getattr(args, k) for k in type(args).model_fields}
         try:
             if inspect.iscoroutinefunction(self.fn):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 LogprobSpec = tuple[str, float, tuple[tuple[str, float], ...]]
 
@@ -307,9 +308,12 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             except json.JSONDecodeError:
                 self._send(400, b'{"error": {"message": "request body is not JSON"}}')
                 return
-            anthropic_route = self.path.rstrip("/").endswith("/messages")
-            if not (anthropic_route or self.path.rstrip("/").endswith("/chat/completions")):
-                self._send(404, b'{"error": {"message": "unknown route"}}')
+            route = urlsplit(self.path).path.rstrip("/")  # a gateway's key may ride in the query
+            anthropic_route = route.endswith("/messages")
+            if not (anthropic_route or route.endswith("/chat/completions")):
+                # like many servers' 404 pages, it echoes the URL it was asked for
+                echo = json.dumps({"error": {"message": f"unknown route {self.path}"}})
+                self._send(404, echo.encode())
                 return
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:

@@ -99,8 +99,7 @@ class ModelCaller:
     def endpoint(self, model: Model) -> ModelEndpoint:
         ep = self._endpoints.get(model)
         if ep is None:
-            if model.api_key is not None:
-                self.tracer.redactor.add([model.api_key.get_secret_value()])
+            self.tracer.redactor.add(model.secrets())
             ep = self._endpoints[model] = self._connect(model)
         return ep
 
@@ -203,6 +202,9 @@ class ModelCaller:
                         model=model.label,
                     ) from exc
             except BaseException as exc:
+                if isinstance(exc, ModelError):  # a server may echo a credential back
+                    exc.message = self.tracer.redactor.text(exc.message)
+                    exc.args = (exc.message,)
                 billed = 0.0
                 if _may_have_run(exc):  # the server may have done (and billed) the work
                     billed, _ = book.settle(res, model.price, None)

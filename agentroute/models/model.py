@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -79,6 +80,16 @@ class Model(BaseModel):
         with one label are a `ConfigError`), while the endpoint is told apart by its base URL
         and credentials too."""
         return self.alias or f"{self.provider}:{self.name}"
+
+    def secrets(self) -> list[str]:
+        """Every credential this declaration carries, wherever it was put: the key, and a
+        password or query value in the base URL (some gateways take ``?api-key=...``)."""
+        out = [self.api_key.get_secret_value()] if self.api_key is not None else []
+        if self.base_url:
+            parts = urlsplit(self.base_url)
+            out += [p for p in (parts.password, parts.username) if p]
+            out += [v for _, v in parse_qsl(parts.query) if v]
+        return out
 
     # -- constructors ---------------------------------------------------------------------
 

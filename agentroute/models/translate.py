@@ -135,7 +135,9 @@ def provider_errors(sdk: ModuleType, *, provider: str, model: str) -> Iterator[N
         raise transport(
             detail, provider=provider, model=model, timed_out=False, sent=not _never_sent(exc)
         ) from exc
-    except (sdk.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
+    except (
+        sdk.APIResponseValidationError, ValueError, TypeError, AttributeError, RecursionError
+    ) as exc:  # fmt: skip
         # a body that is not JSON (json.JSONDecodeError is a ValueError) or that lacks the
         # fields a completion must have
         raise ResponseFormatError(

@@ -77,8 +77,9 @@ class Redactor:
             changed = False
             for k, v in value.items():
                 nv = MASK if isinstance(k, str) and _SECRET_FIELD.match(k) and v else self(v)
-                changed |= nv is not v
-                out[k] = nv
+                nk = self.text(k) if isinstance(k, str) else k  # a secret used as a key
+                changed |= nv is not v or nk != k
+                out[nk] = nv
             return out if changed else value
         if isinstance(value, list | tuple):
             items = [self(v) for v in value]
