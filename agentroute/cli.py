@@ -106,12 +106,27 @@ def trace_show(
 
 
 @trace_app.command("verify")
-def trace_verify(path: Path) -> None:
-    """Check a trace's hash chain and seal: any edit, deletion, reordering or truncation fails."""
+def trace_verify(
+    path: Path,
+    key_env: Annotated[
+        str | None, typer.Option(help="environment variable holding the chain's key")
+    ] = None,
+) -> None:
+    """Check a trace's hash chain and seal: any edit, deletion, reordering or truncation fails.
+    A keyed trace (HMAC) verifies only with its key; an unkeyed one proves no more than that
+    nobody edited it without recomputing the hashes."""
+    import os
+
     from agentroute.trace.chain import verify
 
     try:
-        report = verify(path)
+        key = None
+        if key_env is not None:
+            value = os.environ.get(key_env)
+            if not value:
+                raise AgentrouteError(f"${key_env} is not set")
+            key = value.encode()
+        report = verify(path, key=key)
     except AgentrouteError as exc:
         raise _fail(exc) from exc
     console.print(

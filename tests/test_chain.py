@@ -124,3 +124,35 @@ def test_cli_verify(tmp_path: Path) -> None:
     path.write_bytes(original.replace(b'"r2"', b'"r9"'))
     bad = run_cli("trace", "verify", str(path))
     assert bad.returncode == 1 and "hash chain broken" in bad.stderr
+
+
+def test_a_keyed_chain_cannot_be_forged_by_recomputing_hashes(tmp_path: Path) -> None:
+    import hashlib
+    import json as _json
+
+    from agentroute.trace.chain import GENESIS, line_hash, seal_line
+
+    key = b"held-outside-the-file"
+    path = tmp_path / "keyed.jsonl"
+    sink = JsonlSink(path, key=key)
+    for i in range(3):
+        sink.write({"kind": "escalation", "answer": f"answer {i}"})
+    sink.close()
+    assert verify(path, key=key).records == 3
+    with pytest.raises(TraceError, match="keyed"):
+        verify(path)
+    # a forger edits an answer and recomputes every hash (the unkeyed way)
+    lines = path.read_bytes().splitlines(keepends=True)
+    prev, forged = GENESIS, []
+    for raw in lines[:-1]:
+        record = _json.loads(raw)
+        record["prev"] = prev
+        record["answer"] = record["answer"].replace("1", "9")
+        line = (_json.dumps(record, separators=(",", ":")) + "\n").encode()
+        forged.append(line)
+        prev = hashlib.sha256(line).hexdigest()
+    forged.append((seal_line(3, prev, keyed=True) + "\n").encode())
+    path.write_bytes(b"".join(forged))
+    with pytest.raises(TraceError, match="wrong key|broken"):
+        verify(path, key=key)
+    assert line_hash(b"x", key) != line_hash(b"x")

@@ -137,6 +137,8 @@ class Engine:
     max_steps: int = 200
     sinks: Sequence[Sink] = ()
     trace_dir: Path | None = None
+    trace_key: bytes | None = None
+    """A key for the trace files' hash chain (an HMAC): see `agentroute.trace.chain`."""
     origin: str | None = None
     clock: Callable[[], float] = time.monotonic
     endpoints: EndpointPool = field(default_factory=EndpointPool)
@@ -229,7 +231,7 @@ class Engine:
         trace_path = None
         if self.trace_dir is not None and live:
             trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
-            tracer.sinks.append(JsonlSink(trace_path))
+            tracer.sinks.append(JsonlSink(trace_path, key=self.trace_key))
         start = tracer.emit(
             RunStart,
             task=task,

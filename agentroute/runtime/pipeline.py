@@ -52,7 +52,8 @@ class Pipeline:
     """Run tasks over a set of agents.
 
     ``router_model`` serves routing and refining calls (default: the first agent's smallest
-    model). ``trace_dir`` gets one JSONL file per run. ``monitors`` score models, tools and
+    model). ``trace_dir`` gets one JSONL file per run, its hash chain keyed by ``trace_key``
+    when given. ``monitors`` score models, tools and
     agents from every attempt's outcome; what they mark down is routed around.
     """
 
@@ -69,6 +70,7 @@ class Pipeline:
         trace_dir: str | os.PathLike[str] | None = None,
         sinks: Sequence[Sink] = (),
         origin: str | None = None,
+        trace_key: bytes | None = None,
     ) -> None:
         if not agents:
             raise ConfigError("a pipeline needs at least one agent")
@@ -93,6 +95,7 @@ class Pipeline:
         self._policy: SwitchPolicy = policy or EntropyPolicy()
         self.engine.monitors = list(monitors)
         self.engine.origin = origin
+        self.engine.trace_key = trace_key
         self.trace_dir = Path(trace_dir) if trace_dir is not None else None
         self.extra_sinks = list(sinks)
         self._configure()

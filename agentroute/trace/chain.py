@@ -4,11 +4,18 @@ Every line holds ``prev``: the SHA-256 of the exact bytes of the line before it 
 the first line). A sink ends what it wrote with a ``seal`` line holding how many lines it
 wrote since the previous seal. A verified trace has an unbroken chain and ends with a seal
 whose count matches, so edits, deletions, reordering and truncation are all detected.
+
+Unkeyed, the chain proves integrity against accidents and careless edits, not against a
+forger: anyone can recompute SHA-256 after editing a line. With a key (``JsonlSink(path,
+key=...)``, held outside the file), every ``prev`` is an HMAC-SHA256 and seals say so; without
+the key nobody can produce a chain that verifies. A forger can still cut a file at a seal (drop
+the last runs): keep the final hash `verify` reports to detect that.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -19,18 +26,22 @@ from agentroute.errors import TraceError
 GENESIS = "0" * 64
 SEAL = "seal"
 CHAIN_VERSION = 1
+MAC = "hmac-sha256"
 MAX_TRACE_BYTES = 256 * 1024 * 1024
 
 
-def line_hash(line: bytes) -> str:
-    return hashlib.sha256(line).hexdigest()
+def line_hash(line: bytes, key: bytes | None = None) -> str:
+    if key is None:
+        return hashlib.sha256(line).hexdigest()
+    return hmac.new(key, line, hashlib.sha256).hexdigest()
 
 
-def seal_line(count: int, prev: str) -> str:
+def seal_line(count: int, prev: str, keyed: bool = False) -> str:
     """The one exact form of a seal (without its newline), so a seal cannot be edited either."""
-    return json.dumps(
-        {"kind": SEAL, "v": CHAIN_VERSION, "count": count, "prev": prev}, separators=(",", ":")
-    )
+    seal: dict[str, object] = {"kind": SEAL, "v": CHAIN_VERSION, "count": count, "prev": prev}
+    if keyed:
+        seal["mac"] = MAC
+    return json.dumps(seal, separators=(",", ":"))
 
 
 def last_line(path: Path, size: int, block: int = 65536) -> bytes:
@@ -68,8 +79,11 @@ def checked_path(path: str | os.PathLike[str], max_bytes: int) -> Path:
     return p
 
 
-def verify(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES) -> ChainReport:
-    """Check the chain of a sealed trace; raise `TraceError` naming the first bad line."""
+def verify(
+    path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES, key: bytes | None = None
+) -> ChainReport:
+    """Check the chain of a sealed trace; raise `TraceError` naming the first bad line. A
+    trace written with a key verifies only with that key."""
     p = checked_path(path, max_bytes)
     prev, records, seals, since_seal = GENESIS, 0, 0, 0
     sealed = False
@@ -82,12 +96,22 @@ def verify(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES) ->
             except (ValueError, UnicodeDecodeError) as exc:
                 raise TraceError(f"{p}:{number}: not JSON") from exc
             if not isinstance(record, dict) or record.get("prev") != prev:
-                raise TraceError(f"{p}:{number}: hash chain broken (line edited, removed or moved)")
-            if record.get("kind") == SEAL and raw != (seal_line(since_seal, prev) + "\n").encode():
                 raise TraceError(
-                    f"{p}:{number}: seal does not match the {since_seal} records before it"
+                    f"{p}:{number}: hash chain broken (line edited, removed or moved"
+                    + (", or the wrong key)" if key else ")")
                 )
-            prev = line_hash(raw)
+            if record.get("kind") == SEAL:
+                if (record.get("mac") == MAC) != (key is not None):
+                    raise TraceError(
+                        f"{p}:{number}: the trace is keyed: verify it with its key"
+                        if key is None
+                        else f"{p}:{number}: the trace is not keyed: verify it without a key"
+                    )
+                if raw != (seal_line(since_seal, prev, key is not None) + "\n").encode():
+                    raise TraceError(
+                        f"{p}:{number}: seal does not match the {since_seal} records before it"
+                    )
+            prev = line_hash(raw, key)
             if record.get("kind") == SEAL:
                 seals, since_seal, sealed = seals + 1, 0, True
             else:

@@ -44,8 +44,9 @@ class _AppendLine:
     """The structlog "logger" at the end of the chain: one ``os.write`` per record, and the
     hash of the last line written, for the next record's ``prev``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: bytes | None = None) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.key = key
         self.last_hash = GENESIS
         self.count = 0
         size = os.fstat(self._fd).st_size
@@ -54,7 +55,7 @@ class _AppendLine:
             if not last.endswith(b"\n"):
                 os.write(self._fd, b"\n")  # a previous writer died mid-line
                 last += b"\n"
-            self.last_hash = line_hash(last)
+            self.last_hash = line_hash(last, key)
 
     def msg(self, message: str) -> None:
         line = (message + "\n").encode()
@@ -62,7 +63,7 @@ class _AppendLine:
         while data:
             written = os.write(self._fd, data)
             data = data[written:]
-        self.last_hash = line_hash(line)
+        self.last_hash = line_hash(line, self.key)
         self.count += 1
 
     def close(self) -> None:
@@ -74,12 +75,13 @@ def _dumps(obj: Any, **kw: Any) -> str:
 
 
 class JsonlSink:
-    """Append events to a JSON Lines file (created with mode 0600)."""
+    """Append events to a JSON Lines file (created with mode 0600). With ``key`` (bytes held
+    outside the file) the chain is an HMAC: only the key's holder can make it verify."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, key: bytes | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._out = _AppendLine(self.path)
+        self._out = _AppendLine(self.path, key)
         self._log = structlog.wrap_logger(
             self._out,
             processors=[self._chain, structlog.processors.JSONRenderer(serializer=_dumps)],
@@ -96,5 +98,5 @@ class JsonlSink:
 
     def close(self) -> None:
         """Seal what this sink wrote, then close the file."""
-        self._out.msg(seal_line(self._out.count, self._out.last_hash))
+        self._out.msg(seal_line(self._out.count, self._out.last_hash, self._out.key is not None))
         self._out.close()
