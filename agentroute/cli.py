@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from agentroute import __version__
 from agentroute.errors import AgentrouteError
@@ -64,6 +68,14 @@ _COLOURS = {
 _SKIP = {"v", "run_id", "seq", "ts", "step", "agent", "kind"}
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _plain(value: str) -> Text:
+    """Text that Rich shows as it is: markup not parsed, control characters made visible."""
+    return Text(_CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", value))
+
+
 @trace_app.command("show")
 def trace_show(
     path: Path,
@@ -94,13 +106,14 @@ def trace_show(
             if k not in _SKIP and v not in (None, "", [], {})
         }
         colour = _COLOURS.get(e.kind, "white")
+        # a trace is data: its strings are shown as text (no markup, no terminal controls)
         table.add_row(
             str(e.seq),
             f"{(e.ts - t0) * 1000:.1f}",
             str(e.step),
-            e.agent or "",
-            f"[{colour}]{e.kind}[/]",
-            json.dumps(detail, ensure_ascii=False)[:400],
+            _plain(e.agent or ""),
+            Text(e.kind, style=colour),
+            _plain(json.dumps(detail, ensure_ascii=False)[:400]),
         )
     console.print(table)
 
@@ -422,5 +435,15 @@ def demo(
         console.print(f"[bold]{key:>7}:[/] {value}", highlight=False, soft_wrap=True)
 
 
+def main() -> None:
+    """The ``agentroute`` command: a closed pipe (``| head``) ends it quietly."""
+    try:
+        app()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout again at exit
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -93,3 +93,37 @@ def test_run_shows_every_run_and_the_scripts_failure(
 def test_run_refuses_a_missing_file(tmp_path: Path) -> None:
     out = run_cli("run", str(tmp_path / "nope.py"))
     assert out.returncode != 0 and "no such file" in (out.stdout + out.stderr)
+
+
+def _hostile_trace(tmp_path: Path, server: FakeModelServer) -> Path:
+    server.script(Reply("see [link=https://evil.example]here[/link] \x1b[2J\x1b]0;owned\x07"))
+    pipeline = Pipeline([Agent("a", "x", models=[fake_model(server)])], trace_dir=tmp_path)
+    result = pipeline.run("a task with [/] and [bold]markup")
+    assert result.trace_path is not None
+    return result.trace_path
+
+
+def test_trace_show_prints_hostile_strings_as_text(tmp_path: Path, server: FakeModelServer) -> None:
+    out = run_cli("trace", "show", str(_hostile_trace(tmp_path, server)))
+    assert out.returncode == 0, out.stderr
+    assert "[/]" in out.stdout and "[bold]markup" in out.stdout  # shown, not interpreted
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout
+    assert "\\u001b" in out.stdout  # the control character is made visible instead
+
+
+def test_cli_answers_special_files_with_one_clear_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    for target in ("/dev/zero", str(fifo)):
+        for command in (("trace", "show"), ("trace", "verify"), ("replay",)):
+            out = run_cli(*command, target, timeout=20)
+            assert out.returncode != 0 and "not a regular file" in out.stderr, (command, target)
+            assert "Traceback" not in out.stderr
+
+
+def test_a_closed_pipe_ends_the_cli_quietly(tmp_path: Path, server: FakeModelServer) -> None:
+    path = _hostile_trace(tmp_path, server)
+    shell = f"{sys.executable} -m agentroute.cli trace show {path} | head -c 10"
+    out = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "COLUMNS": "80"})  # fmt: skip
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +72,12 @@ def checked_path(path: str | os.PathLike[str], max_bytes: int) -> Path:
     """The trace's path, once it is known to exist and to be no larger than ``max_bytes``."""
     p = Path(path)
     try:
-        size = p.stat().st_size
+        st = p.stat()
     except OSError as exc:
         raise TraceError(f"cannot read trace {p}: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode):  # /dev/zero, a FIFO: no size to trust, maybe no end
+        raise TraceError(f"trace {p} is not a regular file")
+    size = st.st_size
     if size > max_bytes:
         raise TraceError(f"trace {p} is {size} bytes, over the {max_bytes}-byte limit")
     return p
