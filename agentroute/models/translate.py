@@ -136,7 +136,8 @@ def provider_errors(sdk: ModuleType, *, provider: str, model: str) -> Iterator[N
             detail, provider=provider, model=model, timed_out=False, sent=not _never_sent(exc)
         ) from exc
     except (
-        sdk.APIResponseValidationError, ValueError, TypeError, AttributeError, RecursionError
+        sdk.APIResponseValidationError, ValueError, TypeError, AttributeError, LookupError,
+        RecursionError,
     ) as exc:  # fmt: skip
         # a body that is not JSON (json.JSONDecodeError is a ValueError) or that lacks the
         # fields a completion must have

@@ -97,8 +97,8 @@ def verify(
                 raise TraceError(f"{p}:{number}: truncated line (no newline)")
             try:
                 record = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise TraceError(f"{p}:{number}: not JSON") from exc
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                raise TraceError(f"{p}:{number}: not JSON (or nested too deep)") from exc
             if not isinstance(record, dict) or record.get("prev") != prev:
                 raise TraceError(
                     f"{p}:{number}: hash chain broken (line edited, removed or moved"
@@ -151,7 +151,7 @@ def salvage(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES) -
                 break
             try:
                 record = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 if pending is not None:
                     raise TraceError(f"{p}:{pending}: not JSON") from None
                 pending, prev = number, line_hash(raw)

@@ -99,8 +99,8 @@ class Trace(Sequence[TraceEvent]):
                     raise TraceError(
                         f"{p}:{number}: not a trace event ({where}: {first['msg']})"
                     ) from exc
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise TraceError(f"{p}:{number}: not JSON") from exc
+                except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                    raise TraceError(f"{p}:{number}: not JSON (or nested too deep)") from exc
         return cls(events)
 
 
