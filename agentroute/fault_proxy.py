@@ -20,6 +20,7 @@ import socket
 import struct
 import threading
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 _MAX_HEAD = 64 * 1024
@@ -72,8 +73,9 @@ class Handled:
     answer_bytes: int
 
 
-async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
-    """One HTTP/1.1 message with a Content-Length body (or none); None at a clean EOF."""
+async def _read_head(reader: asyncio.StreamReader) -> tuple[bytes, int | None, bool] | None:
+    """A message's head, its Content-Length (None when it has none) and whether its body is
+    chunked; None at a clean EOF."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
@@ -82,13 +84,47 @@ async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
         return None
     if len(head) > _MAX_HEAD:
         raise ConnectionError("headers too large")
-    length = 0
+    length, chunked = None, False
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        key = name.strip().lower()
+        if key == b"content-length":
             length = int(value.strip())
-    body = await reader.readexactly(length) if length else b""
-    return head + body
+        elif key == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    return head, length, chunked
+
+
+async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
+    """One HTTP/1.1 request with a Content-Length body (or none); None at a clean EOF."""
+    found = await _read_head(reader)
+    if found is None:
+        return None
+    head, length, _ = found
+    return head + (await reader.readexactly(length) if length else b"")
+
+
+async def _body_parts(
+    reader: asyncio.StreamReader, length: int | None, chunked: bool
+) -> AsyncIterator[bytes]:
+    """A response body as it arrives, verbatim: Content-Length bytes, chunks up to the last
+    one, or (neither) everything until the server closes the connection."""
+    if length is not None:
+        yield await reader.readexactly(length)
+    elif chunked:
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";")[0].strip(), 16)
+            if size == 0:
+                trailer = b""
+                while not trailer.endswith(b"\r\n\r\n") and trailer != b"\r\n":
+                    trailer += await reader.readuntil(b"\r\n")
+                yield size_line + trailer
+                return
+            yield size_line + await reader.readexactly(size + 2)
+    else:
+        while part := await reader.read(65536):
+            yield part
 
 
 def _hard_reset(writer: asyncio.StreamWriter) -> None:
@@ -184,11 +220,24 @@ class FaultProxy:
                     return
                 up_writer.write(request)
                 await up_writer.drain()
-                answer = await _read_message(up_reader)
-                if answer is None:
+                found = await _read_head(up_reader)
+                if found is None:
                     raise ConnectionError("upstream closed")
+                head, length, chunked = found
+                parts = _body_parts(up_reader, length, chunked)
+                closing = b"\r\nconnection: close" in request.split(b"\r\n\r\n")[0].lower()
+                if length is None and not isinstance(fault, Reset | Cut | Trickle):
+                    # a stream (SSE, chunked): relayed as it arrives
+                    if not await self._relay(writer, head, parts, fault, line, chunked):
+                        return
+                    if closing:
+                        return
+                    continue
+                answer = head + b"".join([p async for p in parts])
                 if not await self._deliver(writer, answer, fault, line):
                     return
+                if closing or (length is None and not chunked):
+                    return  # the client asked to close, or the body ended with the connection
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             return
         finally:
@@ -196,6 +245,28 @@ class FaultProxy:
                 up_writer.close()
             if not writer.is_closing():
                 writer.close()
+
+    async def _relay(
+        self, writer: asyncio.StreamWriter, head: bytes, parts: AsyncIterator[bytes],
+        fault: Fault | None, line: str, chunked: bool,
+    ) -> bool:  # fmt: skip
+        """Pass a streamed answer on as it arrives (after a ``Stall``'s wait); False when the
+        connection is finished."""
+        if isinstance(fault, Stall):
+            await asyncio.sleep(fault.seconds)
+        sent = 0
+        try:
+            writer.write(head)
+            sent = len(head)
+            async for part in parts:
+                writer.write(part)
+                await writer.drain()
+                sent += len(part)
+        except (ConnectionError, OSError):
+            self.log.append(Handled(line, fault, sent, sent))
+            return False
+        self.log.append(Handled(line, fault, sent, sent))
+        return chunked  # a body that ended with the connection ends this one too
 
     async def _deliver(
         self, writer: asyncio.StreamWriter, answer: bytes, fault: Fault | None, line: str
