@@ -56,6 +56,8 @@ class Raw:
     status: int = 200
     content_type: str = "application/json"
     delay_s: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+    """More headers, such as ``("Content-Encoding", "gzip")`` for a compressed body."""
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,8 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                 err = {"type": "error", "error": {"type": "api_error", "message": action.message}}
                 self._send(action.status, json.dumps(err).encode(), extra=extra)
             elif isinstance(action, Raw):
-                self._send(action.status, action.body, content_type=action.content_type)
+                self._send(action.status, action.body, content_type=action.content_type,
+                           extra=dict(action.headers))  # fmt: skip
             elif isinstance(action, Cut) and body.get("stream"):
                 self._stream(
                     body, Reply("one two three four five six seven eight"), cut=action.fraction

@@ -8,6 +8,7 @@ from typing import Any
 import anthropic
 
 from agentroute.models import translate
+from agentroute.models.capped import capped_client
 from agentroute.models.tls import shared_context
 from agentroute.types import Completion, ModelRequest, ToolCall, Usage
 
@@ -75,7 +76,7 @@ class AnthropicEndpoint:
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
-            http_client=None if tls is None else anthropic.DefaultAsyncHttpxClient(verify=tls),
+            http_client=capped_client(anthropic.DefaultAsyncHttpxClient, tls),
         )
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:

@@ -12,6 +12,7 @@ import openai
 
 from agentroute.errors import ResponseFormatError
 from agentroute.models import translate
+from agentroute.models.capped import capped_client
 from agentroute.models.tls import shared_context
 from agentroute.types import (
     Completion,
@@ -118,7 +119,7 @@ class OpenAICompatibleEndpoint:
             base_url=base_url,
             api_key=api_key or _NO_KEY,
             max_retries=0,
-            http_client=None if tls is None else openai.DefaultAsyncHttpx2Client(verify=tls),
+            http_client=capped_client(openai.DefaultAsyncHttpx2Client, tls),
         )
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:

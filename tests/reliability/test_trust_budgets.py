@@ -133,3 +133,33 @@ def test_an_attempt_that_may_have_run_is_billed_and_one_never_sent_is_not(
         Pipeline([Agent("a", "x", models=[refused], max_tokens=16)]).run("q")
     [call] = never.value.trace.of_kind("model_call")  # type: ignore[attr-defined]
     assert call.sent is False and call.cost_usd == 0.0  # type: ignore[union-attr]
+
+
+def test_a_compressed_bomb_is_refused_before_it_is_inflated(server: FakeModelServer) -> None:
+    import resource
+    import zlib
+
+    from agentroute import Model, RetryPolicy
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip, built in pieces
+    parts = [packer.compress(b'{"choices": "')]
+    parts += [packer.compress(b" " * (1024 * 1024)) for _ in range(300)]
+    bomb = b"".join([*parts, packer.compress(b'"}'), packer.flush()])
+    assert len(bomb) < 1024 * 1024  # 300 MB once inflated
+    server.script(Raw(bomb, headers=(("Content-Encoding", "gzip"),)))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model = Model.openai_compatible(server.url, "m", retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(ResponseFormatError, match="decoded"):
+        Pipeline([Agent("a", "x", models=[model])]).run("q")
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 200 * 1024  # far from the 300 MB it would inflate to
+
+
+def test_compressed_answers_still_arrive(server: FakeModelServer) -> None:
+    import gzip
+
+    server.script(Raw(gzip.compress(_body({"prompt_tokens": 3, "completion_tokens": 2},
+                                          text="squeezed")),
+                      headers=(("Content-Encoding", "gzip"),)))  # fmt: skip
+    result = Pipeline([Agent("a", "x", models=[fake_model(server)])]).run("q")
+    assert result.output == "squeezed"
