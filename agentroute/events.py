@@ -30,7 +30,8 @@ class EventBase(BaseModel):
     v: int = SCHEMA_VERSION
     run_id: str
     seq: int = Field(ge=0)
-    ts: float
+    ts: float = Field(ge=0.0, le=1e11)
+    """Seconds since the epoch (a trace claiming a time past the year 5000 is not one)."""
     step: int = Field(default=0, ge=0)
     agent: str | None = None
     node: str | None = None

@@ -71,6 +71,7 @@ class AnthropicEndpoint:
     ) -> None:
         self.provider = "anthropic"
         self.model = model
+        self.base_url = base_url or "https://api.anthropic.com"
         tls = shared_context()
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
@@ -80,7 +81,9 @@ class AnthropicEndpoint:
         )
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
-        with translate.provider_errors(anthropic, provider=self.provider, model=self.model):
+        with translate.provider_errors(
+            anthropic, provider=self.provider, model=self.model, url=self.base_url
+        ):
             data = await self._client.messages.create(
                 **request_to_anthropic(self.model, request), timeout=timeout_s
             )

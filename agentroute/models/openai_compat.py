@@ -114,6 +114,7 @@ class OpenAICompatibleEndpoint:
     ) -> None:
         self.provider = provider
         self.model = model
+        self.base_url = base_url
         tls = shared_context()
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
@@ -124,7 +125,9 @@ class OpenAICompatibleEndpoint:
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
         body = request_to_openai(self.model, request)
-        with translate.provider_errors(openai, provider=self.provider, model=self.model):
+        with translate.provider_errors(
+            openai, provider=self.provider, model=self.model, url=self.base_url
+        ):
             data = await self._client.chat.completions.create(**body, timeout=timeout_s)
             if isinstance(data, str | bytes):
                 # a server that sends a non-JSON content type makes the client return raw text

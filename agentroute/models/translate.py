@@ -112,7 +112,9 @@ def _never_sent(exc: BaseException) -> bool:
 
 
 @contextmanager
-def provider_errors(sdk: ModuleType, *, provider: str, model: str) -> Iterator[None]:
+def provider_errors(
+    sdk: ModuleType, *, provider: str, model: str, url: str | None = None
+) -> Iterator[None]:
     """Translate the exceptions of ``openai`` or ``anthropic`` (they share these class names)
     raised inside the block."""
     try:
@@ -132,6 +134,8 @@ def provider_errors(sdk: ModuleType, *, provider: str, model: str) -> Iterator[N
     except sdk.APIConnectionError as exc:
         cause = exc.__cause__ or exc.__context__
         detail = f"{exc}: {type(cause).__name__}: {cause}" if cause else str(exc)
+        if url:
+            detail = f"{url}: {detail}"
         raise transport(
             detail, provider=provider, model=model, timed_out=False, sent=not _never_sent(exc)
         ) from exc
