@@ -29,7 +29,7 @@ from agentroute.events import AntStepEvent, Escalation, ModelSwitch, RouteEvent
 from agentroute.models import Model
 from agentroute.routers import Candidate, Router, normalize, sigma
 from agentroute.trace import Tracer
-from agentroute.types import Completion, ModelRequest
+from agentroute.types import Completion, ModelRequest, RouteDecision
 
 
 class Session(Protocol):
@@ -77,16 +77,7 @@ class RouteChooser:
         unknown = [c for c in decision.chosen if c not in self.agents]
         if unknown:
             raise RunError(f"router {self.router.name!r} chose unknown agents {unknown}")
-        event = record_route(
-            session.tracer,
-            decision.router,
-            self.candidates,
-            decision.chosen,
-            decision.scores,
-            decision.reason,
-            decision.fallback,
-            lane.step,
-        )
+        event = record_route(session.tracer, decision, self.candidates, lane.step)
         session.state.agents, session.state.route_reason = decision.chosen, decision.reason
         lane.scope = event.seq
         if not decision.chosen:
@@ -105,26 +96,14 @@ class RouteChooser:
 
 
 def record_route(
-    tracer: Tracer,
-    router: str,
-    candidates: Sequence[Candidate],
-    chosen: tuple[str, ...],
-    scores: Mapping[str, float],
-    reason: str,
-    fallback: bool,
-    step: int,
+    tracer: Tracer, decision: RouteDecision, candidates: Sequence[Candidate], step: int
 ) -> RouteEvent:
     """The ``route`` event for a decision: candidates, choice, scores, reason."""
     return tracer.emit(
-        RouteEvent,
-        step=step,
-        router=router,
-        candidates=tuple(c.name for c in candidates),
-        chosen=chosen,
-        scores=dict(scores),
-        reason=reason,
-        fallback=fallback,
-    )
+        RouteEvent, step=step, router=decision.router,
+        candidates=tuple(c.name for c in candidates), chosen=decision.chosen,
+        scores=dict(decision.scores), reason=decision.reason, fallback=decision.fallback,
+    )  # fmt: skip
 
 
 class SwitchChooser:

@@ -14,8 +14,8 @@ from types import TracebackType
 
 from agentroute.budget import Budget, Ledger
 from agentroute.engine.calls import ModelCaller
+from agentroute.engine.choosers import record_route
 from agentroute.errors import ConfigError
-from agentroute.events import RouteEvent
 from agentroute.models import Model, prepare
 from agentroute.routers import Candidate, Router
 from agentroute.trace import Tracer
@@ -75,19 +75,3 @@ async def route_traced(
     decision = await router.route(query, candidates, complete)
     record_route(tracer, decision, candidates, step)
     return decision
-
-
-def record_route(
-    tracer: Tracer, decision: RouteDecision, candidates: Sequence[Candidate], step: int
-) -> RouteEvent:
-    """The ``route`` event for a decision: candidates, choice, scores, reason."""
-    return tracer.emit(
-        RouteEvent,
-        step=step,
-        router=decision.router,
-        candidates=tuple(c.name for c in candidates),
-        chosen=decision.chosen,
-        scores=decision.scores,
-        reason=decision.reason,
-        fallback=decision.fallback,
-    )
