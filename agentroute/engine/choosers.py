@@ -137,7 +137,12 @@ class SwitchChooser:
                     signals["first_token_prob"] = probe.logprobs[0].prob
         sigma_probes = getattr(policy, "sigma_probes", 0)
         if sigma_probes and len(tiers) > 1 and not agent.tools:
-            signals["sigma"], turn.ready = await self._sigma(lane, session, smallest, sigma_probes)
+            try:
+                signals["sigma"], turn.ready = await self._sigma(
+                    lane, session, smallest, sigma_probes
+                )
+            except ModelError:  # traced; the policy decides without the signal
+                signals["probe_failed"] = 1.0
         decision = policy.choose(tiers, signals)
         model = next(m for m in agent.models if m.tier == decision.tier)
         model, reason = self._afford(model, decision.reason, messages, ledger, session.caller)
