@@ -90,18 +90,20 @@ class ModelCaller:
         self._clock = clock
         self._connect = connector
         self._sleep = sleep
-        self._endpoints: dict[Model, ModelEndpoint] = {}
+        self._endpoints: dict[int, tuple[Model, ModelEndpoint]] = {}
+        """By the model's id (hashing a model value on every call costs): the model is kept
+        with its endpoint, so the id is not reused while the entry lives."""
         self.model_calls = 0
         self.failed_attempts = 0
         self.outcomes: list[Outcome] = [] if outcomes is None else outcomes
         self.recorded = recorded
 
     def endpoint(self, model: Model) -> ModelEndpoint:
-        ep = self._endpoints.get(model)
-        if ep is None:
+        found = self._endpoints.get(id(model))
+        if found is None:
             self.tracer.redactor.add(model.secrets())
-            ep = self._endpoints[model] = self._connect(model)
-        return ep
+            found = self._endpoints[id(model)] = (model, self._connect(model))
+        return found[1]
 
     def affordable(self, model: Model, request: ModelRequest, ledger: Ledger | None = None) -> int:
         """How many output tokens the budget allows for this request on this model."""
@@ -467,7 +469,7 @@ class ModelCaller:
 
     async def aclose(self) -> None:
         if self._owns:
-            for ep in self._endpoints.values():
+            for _, ep in self._endpoints.values():
                 await ep.aclose()
         self._endpoints.clear()
 

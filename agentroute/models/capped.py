@@ -31,6 +31,9 @@ class CappedTransport(httpx2.AsyncBaseTransport):
         request.headers["accept-encoding"] = "gzip, deflate"
         response = await self._inner.handle_async_request(request)
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        length = response.headers.get("content-length", "")
+        if encoding == "identity" and length.isdigit() and int(length) <= self.max_bytes:
+            return response  # a plain body of a length within the cap: nothing to bound
         if encoding not in _WBITS and encoding != "identity":
             await response.aclose()
             raise ResponseFormatError(f"the server sent an unasked-for encoding {encoding!r}")
