@@ -146,9 +146,10 @@ def test_a_compressed_bomb_is_refused_before_it_is_inflated(server: FakeModelSer
     bomb = b"".join([*parts, packer.compress(b'"}'), packer.flush()])
     assert len(bomb) < 1024 * 1024  # 300 MB once inflated
     server.script(Raw(bomb, headers=(("Content-Encoding", "gzip"),)))
-    # a fresh process, so its peak memory is this call's alone
+    # a fresh process, so its peak memory (VmHWM: this process image's own, unlike ru_maxrss,
+    # which a child inherits from its parent) is this call's alone
     code = (
-        "import resource, sys\n"
+        "import sys\n"
         "from agentroute import Agent, Model, Pipeline, RetryPolicy\n"
         "from agentroute.errors import ResponseFormatError\n"
         "m = Model.openai_compatible(sys.argv[1], 'm', retry=RetryPolicy(max_attempts=1))\n"
@@ -156,7 +157,8 @@ def test_a_compressed_bomb_is_refused_before_it_is_inflated(server: FakeModelSer
         "    Pipeline([Agent('a', 'x', models=[m])]).run('q')\n"
         "except ResponseFormatError as e:\n"
         "    print('refused', 'decoded' in str(e))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0]\n"
+        "print(hwm.split()[1])\n"
     )
     out = subprocess.run([sys.executable, "-c", code, server.url], capture_output=True,
                          text=True, timeout=120)  # fmt: skip
