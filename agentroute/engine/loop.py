@@ -754,7 +754,8 @@ class Session:
 
     def _arrived(self, lane: Lane, node: str, value: Any) -> None:
         lane.at, lane.output = node, value
-        lane.taken.append(node)
+        spec = self.graph.nodes[node]  # a model variant is taken as its agent's step
+        lane.taken.append(spec.agent if spec.kind == "model" and spec.agent else node)
 
     def _failed(
         self, lane: Lane, node: str, error: BaseException | None, endpoint: str | None = None
