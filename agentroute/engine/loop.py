@@ -188,22 +188,10 @@ class Engine:
             return FunctionEndpoint(model.name, self.functions[model.name])
         return self.endpoints.get(model)
 
-    async def arun(
-        self,
-        task: str,
-        *,
-        live: bool = True,
-        connector: Callable[[Model], ModelEndpoint] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        recorded: Recorded | None = None,
-        monitors: Sequence[HealthMonitor] | None = None,
-    ) -> RunOutcome:
+    async def arun(self, task: str, **options: Any) -> RunOutcome:
         """Run ``task`` to its end: completed, demoted or escalated (errors raise, with the
-        trace attached as ``exc.trace``)."""
-        session = self.open(
-            task, live=live, connector=connector, sleep=sleep, recorded=recorded, monitors=monitors
-        )
-        return await session.run()
+        trace attached as ``exc.trace``). ``options`` are `open`'s."""
+        return await self.open(task, **options).run()
 
     def open(
         self,
