@@ -20,10 +20,11 @@ class LatencyMonitor:
     ewma: float = 0.3
     name: str = "latency"
     _latency_ms: dict[str, float] = field(default_factory=dict)
-    _signals: dict[str, tuple[float, HealthSignal]] = field(default_factory=dict)
     _cursor: OutcomeCursor = field(default_factory=OutcomeCursor)
-
     _out: list[HealthSignal] = field(default_factory=list)
+    """The signals, one per target seen, in the order first seen."""
+    _slot: dict[str, int] = field(default_factory=dict)
+    """Where each target's signal stands in ``_out``."""
 
     def _signal(self, target: str, ms: float, old: HealthSignal | None) -> HealthSignal:
         """The signal for ``ms``; ``old`` itself when it says the same (kind, priority and
@@ -42,24 +43,21 @@ class LatencyMonitor:
         )  # fmt: skip
 
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
-        fresh = self._cursor.new(ctx)
-        if not fresh and len(self._out) == len(self._latency_ms):
-            return self._out  # nothing observed since the last check
-        for o in fresh:
+        """Only the targets with new outcomes are looked at again (a step observes one or
+        two); a signal that says the same stays the same object."""
+        for o in self._cursor.new(ctx):
             ms = o.latency_s * 1000
             prev = self._latency_ms.get(o.target)
-            self._latency_ms[o.target] = (
+            ms = self._latency_ms[o.target] = (
                 ms if prev is None else (1 - self.ewma) * prev + self.ewma * ms
             )
-        out = []
-        for target, ms in self._latency_ms.items():
-            cached = self._signals.get(target)
-            if cached is None or cached[0] != ms:  # look again only when its input moved
-                old = cached[1] if cached is not None else None
-                cached = self._signals[target] = (ms, self._signal(target, ms, old))
-            out.append(cached[1])
-        self._out = out
-        return out
+            slot = self._slot.get(o.target)
+            if slot is None:
+                self._slot[o.target] = len(self._out)
+                self._out.append(self._signal(o.target, ms, None))
+            else:
+                self._out[slot] = self._signal(o.target, ms, self._out[slot])
+        return tuple(self._out)
 
 
 @dataclass
