@@ -188,6 +188,30 @@ class HealthSignalEvent(EventBase):
     detail: dict[str, float | str] = Field(default_factory=dict)
 
 
+class SignalState(BaseModel):
+    """One signal in force, as a `HealthStateEvent` lists it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    monitor: str
+    target: str
+    signal: str
+    priority: float
+    multiplier: float
+    down: bool
+    action: str = "reweight"
+    winner: bool = False
+    detail: dict[str, float | str] = Field(default_factory=dict)
+
+
+class HealthStateEvent(EventBase):
+    """The signals in force when a lane first looks (a new run inherits the monitors' state):
+    one event for them all instead of one per signal. Later changes are `HealthSignalEvent`s."""
+
+    kind: Literal["health_state"] = "health_state"
+    signals: tuple[SignalState, ...]
+
+
 class ReweightEvent(EventBase):
     """Edge weights that changed since the last step: ``[src, dst, old, new]`` rows."""
 
@@ -307,6 +331,7 @@ TraceEvent = Annotated[
     | ModelSwitch
     | Escalation
     | HealthSignalEvent
+    | HealthStateEvent
     | ReweightEvent
     | PathEvent
     | RerouteEvent

@@ -81,3 +81,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="the reliability suite's deep profile (more runs, more kills)",
     )
+
+
+def traced_signals(trace: Any) -> list[tuple[int, str, str, str, bool]]:
+    """Every traced health signal as (step, monitor, target, signal, down), whether it was
+    traced on its own (``health_signal``) or among a lane's first signals (``health_state``)."""
+    out: list[tuple[int, str, str, str, bool]] = []
+    for e in trace:
+        if e.kind == "health_signal":
+            out.append((e.step, e.monitor, e.target, e.signal, e.down))
+        elif e.kind == "health_state":
+            out += [(e.step, x.monitor, x.target, x.signal, x.down) for x in e.signals]
+    return out

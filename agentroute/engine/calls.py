@@ -511,6 +511,8 @@ def _written(completion: Completion) -> int:
 
 
 def _as_json(value: Any) -> tuple[Any, bool]:
+    if value is None or type(value) in (str, int, float, bool):  # the common case
+        return value, False
     try:
         json.dumps(value)
     except (TypeError, ValueError):

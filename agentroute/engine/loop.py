@@ -66,6 +66,7 @@ from agentroute.events import (
     Escalation,
     FanOutEvent,
     HealthSignalEvent,
+    HealthStateEvent,
     ModelSwitch,
     PathEvent,
     RerouteEvent,
@@ -73,6 +74,7 @@ from agentroute.events import (
     ReweightEvent,
     RunEnd,
     RunStart,
+    SignalState,
     TaskRetryEvent,
 )
 from agentroute.graph import GoalTree, Plan, Reweighter, Weights, node_factors
@@ -490,6 +492,7 @@ class Session:
         """Trace the signals that matter (they move weights, claim priority or report a broken
         monitor) when they appear or change, and a ``cleared`` signal when one goes away."""
         current: dict[tuple[str, str], tuple[Any, ...]] = {}
+        changed: list[HealthSignal] = []
         for s in signals:
             if not (s.down or s.priority > 0 or s.multiplier != 1.0 or s.kind in MONITOR_FAILURES):
                 continue
@@ -497,20 +500,26 @@ class Session:
             facts = (s.kind, s.priority, s.multiplier, s.down, s.action, s is winner)
             current[key] = facts
             if lane.signals.get(key) != facts:
-                self.tracer.emit(
-                    HealthSignalEvent,
-                    step=lane.step,
-                    agent=lane.name,
-                    monitor=s.monitor,
-                    target=s.target,
-                    signal=s.kind,
-                    priority=s.priority,
-                    multiplier=s.multiplier,
-                    down=s.down,
-                    action=s.action,
-                    winner=s is winner,
-                    detail=s.detail,
-                )
+                changed.append(s)
+        if len(changed) > 1 and not lane.signals:  # a lane's first look: all in one event
+            states = tuple(_state(s, s is winner) for s in changed)
+            self.tracer.emit(HealthStateEvent, step=lane.step, agent=lane.name, signals=states)
+            changed = []
+        for s in changed:
+            self.tracer.emit(
+                HealthSignalEvent,
+                step=lane.step,
+                agent=lane.name,
+                monitor=s.monitor,
+                target=s.target,
+                signal=s.kind,
+                priority=s.priority,
+                multiplier=s.multiplier,
+                down=s.down,
+                action=s.action,
+                winner=s is winner,
+                detail=s.detail,
+            )
         for monitor, target in lane.signals.keys() - current.keys():
             self.tracer.emit(
                 HealthSignalEvent,
@@ -980,6 +989,13 @@ class Session:
 
     async def aclose(self) -> None:
         await self.caller.aclose()
+
+
+def _state(s: HealthSignal, winner: bool) -> SignalState:
+    return SignalState(
+        monitor=s.monitor, target=s.target, signal=s.kind, priority=s.priority,
+        multiplier=s.multiplier, down=s.down, action=s.action, winner=winner, detail=s.detail,
+    )  # fmt: skip
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:

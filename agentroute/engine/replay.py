@@ -26,6 +26,7 @@ from agentroute.events import (
     AgentRunEvent,
     FanOutEvent,
     HealthSignalEvent,
+    HealthStateEvent,
     ModelCallEvent,
     NodeRunEvent,
     RunStart,
@@ -85,8 +86,9 @@ class RecordedSignals:
 
     name = "recorded"
 
-    def __init__(self, events: Sequence[HealthSignalEvent]) -> None:
-        self._by_step: dict[tuple[str | None, int], list[HealthSignalEvent]] = defaultdict(list)
+    def __init__(self, events: Sequence[HealthSignalEvent | HealthStateEvent]) -> None:
+        self._by_step: dict[tuple[str | None, int], list[HealthSignalEvent | HealthStateEvent]]
+        self._by_step = defaultdict(list)
         for e in events:
             self._by_step[(e.agent, e.step)].append(e)
         self._in_force: dict[str | None, dict[tuple[str, str], HealthSignal]] = defaultdict(dict)
@@ -94,7 +96,15 @@ class RecordedSignals:
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
         state = self._in_force[ctx.branch]
         for e in self._by_step.get((ctx.branch, ctx.step), []):
-            if e.signal == CLEARED:
+            if isinstance(e, HealthStateEvent):
+                for x in e.signals:
+                    state[(x.monitor, x.target)] = HealthSignal(
+                        monitor=x.monitor, target=x.target, kind=x.signal, priority=x.priority,
+                        multiplier=x.multiplier, down=x.down,
+                        action="escalate" if x.action == "escalate" else "reweight",
+                        detail=x.detail,
+                    )  # fmt: skip
+            elif e.signal == CLEARED:
                 state.pop((e.monitor, e.target), None)
             else:
                 state[(e.monitor, e.target)] = HealthSignal(
@@ -131,7 +141,7 @@ async def areplay(
     async def no_wait(_: float) -> None:
         return None
 
-    signals = trace.events(HealthSignalEvent)
+    signals = [e for e in trace if isinstance(e, HealthSignalEvent | HealthStateEvent)]
     monitors = [RecordedSignals(signals)] if engine.monitors or signals else []
     try:
         with replaying():

@@ -8,6 +8,7 @@ monitor that raises or overruns is reported as a signal of its own and never sta
 from __future__ import annotations
 
 import asyncio
+import itertools
 import operator
 import types
 from collections import OrderedDict
@@ -122,7 +123,7 @@ async def run_monitors(
                 task.cancel()
                 results[i] = ((), _failure(m, "monitor_timeout", {"timeout_s": timeout_s}))
     ready = [r for r in results if r is not None]
-    signals = tuple(s for sigs, _ in ready for s in sigs)
+    signals = tuple(itertools.chain.from_iterable(sigs for sigs, _ in ready))
     failures = tuple(f for _, f in ready if f is not None)
     return MonitorReport(signals, failures)
 
@@ -130,7 +131,9 @@ async def run_monitors(
 def _checked(m: HealthMonitor, value: object) -> tuple[Sequence[HealthSignal], HealthSignal | None]:
     """A monitor's answer if it is a list or tuple of `HealthSignal`; otherwise it is reported
     as a broken monitor and ignored."""
-    if isinstance(value, list | tuple) and all(isinstance(s, HealthSignal) for s in value):
+    if isinstance(value, list | tuple) and all(
+        map(isinstance, value, itertools.repeat(HealthSignal))
+    ):
         return value, None
     what = type(value).__name__
     return (), _failure(m, "monitor_error", {"error": f"returned {what}, not HealthSignals"})

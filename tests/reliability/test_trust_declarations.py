@@ -16,6 +16,7 @@ from agentroute.health import CircuitBreakerMonitor, HealthContext
 from agentroute.routers import ReasoningRouter
 from agentroute.runtime import GraphRunner
 from agentroute.types import HealthSignal
+from tests.conftest import traced_signals
 
 
 @pytest.mark.parametrize(
@@ -80,6 +81,6 @@ def test_misbehaving_monitors_are_reported_and_ignored() -> None:
     result, took = asyncio.run(timed())  # (the loop's shutdown waits for the stubborn check)
     assert result.status == "completed"
     assert took < 2.0  # two steps, not two stalls of five seconds
-    broken = {(e.monitor, e.signal) for e in result.trace.of_kind("health_signal")}  # type: ignore[union-attr]
+    broken = {(monitor, signal) for _, monitor, _, signal, _ in traced_signals(result.trace)}
     assert {("none", "monitor_error"), ("dict", "monitor_error"), ("text", "monitor_error"),
             ("stubborn", "monitor_timeout")} <= broken  # fmt: skip
