@@ -9,6 +9,7 @@ the cap.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import zlib
 from collections.abc import Callable
@@ -72,11 +73,18 @@ class CappedTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+@functools.cache
+def _default_context() -> ssl.SSLContext:
+    """The system's default context (it honours SSL_CERT_FILE and SSL_CERT_DIR), built once:
+    building one costs 30-70 ms."""
+    return ssl.create_default_context()
+
+
 def capped_client(make: Callable[..., Any], tls: ssl.SSLContext | None) -> Any:
     """A provider's HTTP client (``make``: its ``DefaultAsyncHttpx2Client``) whose responses
     pass through `CappedTransport`, with the provider's usual pool limits."""
     transport = httpx2.AsyncHTTPTransport(
-        verify=tls if tls is not None else ssl.create_default_context(),
+        verify=tls if tls is not None else _default_context(),
         limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
     )
     return make(transport=CappedTransport(transport))

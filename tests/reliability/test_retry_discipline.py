@@ -61,7 +61,11 @@ def test_cancellation_stops_requests_at_once(server: FakeModelServer) -> None:
 
     async def go() -> int:
         task = asyncio.create_task(pipeline.arun("hello"))
-        await asyncio.sleep(0.3)
+        for _ in range(500):  # until the first request is in flight (the client loads lazily)
+            if server.calls():
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
