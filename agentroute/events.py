@@ -173,21 +173,6 @@ class Escalation(EventBase):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
-class HealthSignalEvent(EventBase):
-    """A monitor's signal that changed the graph or claimed the control decision."""
-
-    kind: Literal["health_signal"] = "health_signal"
-    monitor: str
-    target: str
-    signal: str
-    priority: float
-    multiplier: float
-    down: bool
-    action: str = "reweight"
-    winner: bool = False
-    detail: dict[str, float | str] = Field(default_factory=dict)
-
-
 class SignalState(BaseModel):
     """One signal in force, as a `HealthStateEvent` lists it."""
 
@@ -202,6 +187,12 @@ class SignalState(BaseModel):
     action: str = "reweight"
     winner: bool = False
     detail: dict[str, float | str] = Field(default_factory=dict)
+
+
+class HealthSignalEvent(EventBase, SignalState):
+    """A monitor's signal that changed the graph or claimed the control decision."""
+
+    kind: Literal["health_signal"] = "health_signal"
 
 
 class HealthStateEvent(EventBase):

@@ -506,20 +506,8 @@ class Session:
             self.tracer.emit(HealthStateEvent, step=lane.step, agent=lane.name, signals=states)
             changed = []
         for s in changed:
-            self.tracer.emit(
-                HealthSignalEvent,
-                step=lane.step,
-                agent=lane.name,
-                monitor=s.monitor,
-                target=s.target,
-                signal=s.kind,
-                priority=s.priority,
-                multiplier=s.multiplier,
-                down=s.down,
-                action=s.action,
-                winner=s is winner,
-                detail=s.detail,
-            )
+            state = _state(s, s is winner)
+            self.tracer.emit(HealthSignalEvent, step=lane.step, agent=lane.name, **dict(state))
         for monitor, target in lane.signals.keys() - current.keys():
             self.tracer.emit(
                 HealthSignalEvent,
