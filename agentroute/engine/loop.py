@@ -78,7 +78,7 @@ from agentroute.events import (
     TaskRetryEvent,
 )
 from agentroute.graph import GoalTree, Plan, Reweighter, Weights, node_factors
-from agentroute.health import HealthContext, HealthMonitor, run_monitors
+from agentroute.health import HealthContext, HealthMonitor, MonitorReport, run_monitors
 from agentroute.models import FunctionEndpoint, Model, ModelEndpoint, prepare
 from agentroute.models.replay import ReplayMissError
 from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer
@@ -151,6 +151,22 @@ class Engine:
         self.reweighter = Reweighter(self.graph.graph)
         self._trees: dict[str, tuple[Weights, GoalTree]] = {}
         self._reweighted: tuple[tuple[HealthSignal, ...], Reweighter, Changes] | None = None
+        self.report: MonitorReport | None = None
+        """The monitors' last report: the next one is the same object when nothing changed."""
+        self._first_look: tuple[MonitorReport, tuple[SignalState, ...]] | None = None
+
+    def first_look(
+        self, report: MonitorReport, changed: Sequence[HealthSignal]
+    ) -> tuple[SignalState, ...]:
+        """The signals in force at a lane's first look, as traced: the same ones as the last
+        new lane's when the report is the same (runs of one engine mostly start alike)."""
+        cached = self._first_look
+        if cached is not None and cached[0] is report:
+            return cached[1]
+        winner = report.winner
+        states = tuple(_state(s, s is winner) for s in changed)
+        self._first_look = (report, states)
+        return states
 
     def reweighted(
         self,
@@ -440,14 +456,14 @@ class Session:
                 branch=lane.name,
                 run=self.tracer.run_id,
             )
-            report = await run_monitors(self.monitors, ctx, timeout_s=self.engine.monitor_timeout_s)
+            last = lane.report or self.engine.report
+            report = await run_monitors(
+                self.monitors, ctx, timeout_s=self.engine.monitor_timeout_s, last=last
+            )
             winner, signals = report.winner, report.signals
-            every = (*report.signals, *report.failures)
-            # monitors hand back the same signal objects while nothing changes: then there is
-            # nothing to trace and nothing to reweight
-            if winner is not lane.seen_winner or not _same(every, lane.seen):
-                self._trace_signal_changes(lane, every, winner)
-                lane.seen, lane.seen_winner = every, winner
+            if report is not lane.report:
+                self._trace_signal_changes(lane, report)
+                lane.report = self.engine.report = report
         if lane.reweighter is None and not st.excluded and not lane.choices:
             # a new run's first weights depend on the shared monitors' signals alone
             lane.reweighter, diff = self.engine.reweighted(
@@ -486,14 +502,13 @@ class Session:
             factors.update(choice.factors(node, self.graph.successors[node]))
         return factors
 
-    def _trace_signal_changes(
-        self, lane: Lane, signals: Sequence[HealthSignal], winner: HealthSignal | None
-    ) -> None:
+    def _trace_signal_changes(self, lane: Lane, report: MonitorReport) -> None:
         """Trace the signals that matter (they move weights, claim priority or report a broken
         monitor) when they appear or change, and a ``cleared`` signal when one goes away."""
         current: dict[tuple[str, str], tuple[Any, ...]] = {}
         changed: list[HealthSignal] = []
-        for s in signals:
+        winner = report.winner
+        for s in (*report.signals, *report.failures):
             if not (s.down or s.priority > 0 or s.multiplier != 1.0 or s.kind in MONITOR_FAILURES):
                 continue
             key = (s.monitor, s.target)
@@ -502,7 +517,7 @@ class Session:
             if lane.signals.get(key) != facts:
                 changed.append(s)
         if len(changed) > 1 and not lane.signals:  # a lane's first look: all in one event
-            states = tuple(_state(s, s is winner) for s in changed)
+            states = self.engine.first_look(report, changed)
             self.tracer.emit(HealthStateEvent, step=lane.step, agent=lane.name, signals=states)
             changed = []
         for s in changed:
@@ -988,7 +1003,7 @@ def _state(s: HealthSignal, winner: bool) -> SignalState:
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     """The very same objects in the same order (monitors hand back unchanged signals)."""
-    return len(a) == len(b) and all(map(operator.is_, a, b))
+    return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
 
 
 def _text(value: Any) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 from agentroute.engine.graph import Choice
 from agentroute.errors import rebuild_error
 from agentroute.graph import GoalTree, Plan, Reweighter
+from agentroute.health import MonitorReport
 from agentroute.types import Message, Outcome, ToolCall, Usage
 
 MAIN = "main"
@@ -85,10 +86,9 @@ class Lane:
     """The health signals in force as last traced: only changes are traced again."""
     reweighter: Reweighter | None = None
     tree: GoalTree | None = None
-    seen: tuple[Any, ...] = ()
-    """The monitors' signals at the last step (to skip tracing and reweighting when the
-    monitors hand back the same ones)."""
-    seen_winner: Any = None
+    report: MonitorReport | None = None
+    """The monitors' report at the last step: the same object again when nothing changed,
+    and then there is nothing to trace."""
     weighed: tuple[Any, ...] | None = None
     """What the current weights were computed from: signals, exclusions, choices."""
 

@@ -25,6 +25,8 @@ class LatencyMonitor:
     """The signals, one per target seen, in the order first seen."""
     _slot: dict[str, int] = field(default_factory=dict)
     """Where each target's signal stands in ``_out``."""
+    _answer: tuple[HealthSignal, ...] = ()
+    """``_out`` as last handed out: the same tuple again while no signal changed."""
 
     def _signal(self, target: str, ms: float, old: HealthSignal | None) -> HealthSignal:
         """The signal for ``ms``; ``old`` itself when it says the same (kind, priority and
@@ -44,7 +46,8 @@ class LatencyMonitor:
 
     async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
         """Only the targets with new outcomes are looked at again (a step observes one or
-        two); a signal that says the same stays the same object."""
+        two); a signal that says the same stays the same object, and so does the answer."""
+        changed = False
         for o in self._cursor.new(ctx):
             ms = o.latency_s * 1000
             prev = self._latency_ms.get(o.target)
@@ -55,9 +58,12 @@ class LatencyMonitor:
             if slot is None:
                 self._slot[o.target] = len(self._out)
                 self._out.append(self._signal(o.target, ms, None))
-            else:
-                self._out[slot] = self._signal(o.target, ms, self._out[slot])
-        return tuple(self._out)
+                changed = True
+            elif (new := self._signal(o.target, ms, self._out[slot])) is not self._out[slot]:
+                self._out[slot], changed = new, True
+        if changed:
+            self._answer = tuple(self._out)
+        return self._answer
 
 
 @dataclass

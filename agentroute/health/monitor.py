@@ -8,6 +8,7 @@ monitor that raises or overruns is reported as a signal of its own and never sta
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import operator
 import types
@@ -68,8 +69,11 @@ class HealthMonitor(Protocol):
 class MonitorReport:
     signals: tuple[HealthSignal, ...]
     failures: tuple[HealthSignal, ...]
+    answers: tuple[object, ...] = field(default=(), compare=False, repr=False)
+    """What each monitor returned, as returned: `run_monitors` hands back this very report
+    when every monitor answers with the very same object again."""
 
-    @property
+    @functools.cached_property
     def winner(self) -> HealthSignal | None:
         """The highest-priority signal: it takes the control decision (none when no signal
         claims any priority)."""
@@ -82,55 +86,92 @@ _priority = operator.attrgetter("priority")
 
 
 async def run_monitors(
-    monitors: Sequence[HealthMonitor], ctx: HealthContext, *, timeout_s: float = 0.5
+    monitors: Sequence[HealthMonitor],
+    ctx: HealthContext,
+    *,
+    timeout_s: float = 0.5,
+    last: MonitorReport | None = None,
 ) -> MonitorReport:
     """Run every monitor concurrently; collect their signals and report their failures.
 
     Each check starts at once, in this task: one that finishes without waiting (most do: they
     read counters) costs no task and no timer. Only checks that wait are carried on as tasks,
-    concurrently, under the deadline."""
-    results: list[tuple[Sequence[HealthSignal], HealthSignal | None] | None] = []
+    concurrently, under the deadline. When every monitor answers with what it gave for
+    ``last`` (the very same tuple, or no signals), the answer is ``last`` itself."""
+    answers: list[object] = []
     waiting: list[tuple[int, HealthMonitor, Coroutine[Any, Any, Sequence[HealthSignal]]]] = []
     for m in monitors:
         try:
             coro = m.check(ctx)
             first = coro.send(None)
         except StopIteration as finished:
-            results.append(_checked(m, finished.value))
+            answers.append(finished.value)
         except Exception as exc:  # a broken monitor must not break the step
-            results.append(((), _failure(m, "monitor_error", _error(exc))))
+            answers.append(_Broken("monitor_error", _error(exc)))
         else:
-            waiting.append((len(results), m, _carry_on(coro, first)))
-            results.append(None)
+            waiting.append((len(answers), m, _carry_on(coro, first)))
+            answers.append(None)
     if waiting:
+        await _wait_for(waiting, answers, timeout_s)
+    if (
+        last is not None
+        and len(last.answers) == len(answers)
+        and all(map(_unchanged, answers, last.answers))
+    ):
+        return last
+    results = [_checked(m, a) for m, a in zip(monitors, answers, strict=True)]
+    signals = tuple(itertools.chain.from_iterable(sigs for sigs, _ in results))
+    failures = tuple(f for _, f in results if f is not None)
+    return MonitorReport(signals, failures, tuple(answers))
 
-        async def one(
-            m: HealthMonitor, rest: Coroutine[Any, Any, Sequence[HealthSignal]]
-        ) -> tuple[Sequence[HealthSignal], HealthSignal | None]:
-            try:
-                return _checked(m, await rest)
-            except Exception as exc:
-                return (), _failure(m, "monitor_error", _error(exc))
 
-        tasks = [asyncio.ensure_future(one(m, rest)) for _, m, rest in waiting]
-        # a check past the deadline is left behind, cancelled but not waited for: one that
-        # swallows its cancellation cannot stall the step
-        await asyncio.wait(tasks, timeout=timeout_s)
-        for (i, m, _), task in zip(waiting, tasks, strict=True):
-            if task.done():
-                results[i] = task.result()
-            else:
-                task.cancel()
-                results[i] = ((), _failure(m, "monitor_timeout", {"timeout_s": timeout_s}))
-    ready = [r for r in results if r is not None]
-    signals = tuple(itertools.chain.from_iterable(sigs for sigs, _ in ready))
-    failures = tuple(f for _, f in ready if f is not None)
-    return MonitorReport(signals, failures)
+async def _wait_for(
+    waiting: list[tuple[int, HealthMonitor, Coroutine[Any, Any, Sequence[HealthSignal]]]],
+    answers: list[object],
+    timeout_s: float,
+) -> None:
+    """Carry on the checks that wait, as tasks under one deadline; their answers (or why they
+    gave none) go in ``answers``."""
+
+    async def one(rest: Coroutine[Any, Any, Sequence[HealthSignal]]) -> object:
+        try:
+            return await rest
+        except Exception as exc:
+            return _Broken("monitor_error", _error(exc))
+
+    tasks = [asyncio.ensure_future(one(rest)) for _, _, rest in waiting]
+    # a check past the deadline is left behind, cancelled but not waited for: one that
+    # swallows its cancellation cannot stall the step
+    await asyncio.wait(tasks, timeout=timeout_s)
+    for (i, _, _), task in zip(waiting, tasks, strict=True):
+        if task.done():
+            answers[i] = task.result()
+        else:
+            task.cancel()
+            answers[i] = _Broken("monitor_timeout", {"timeout_s": timeout_s})
+
+
+def _unchanged(new: object, old: object) -> bool:
+    """The same answer for sure: the very same tuple (a list may have changed in place since),
+    or no signals both times."""
+    if new is old:
+        return type(new) is tuple
+    return type(new) is list and not new and type(old) in (list, tuple) and not old
+
+
+@dataclass(frozen=True)
+class _Broken:
+    """A monitor that raised or overran, in place of its answer."""
+
+    why: str
+    detail: dict[str, float | str]
 
 
 def _checked(m: HealthMonitor, value: object) -> tuple[Sequence[HealthSignal], HealthSignal | None]:
     """A monitor's answer if it is a list or tuple of `HealthSignal`; otherwise it is reported
     as a broken monitor and ignored."""
+    if isinstance(value, _Broken):
+        return (), _failure(m, value.why, value.detail)
     if isinstance(value, list | tuple) and all(
         map(isinstance, value, itertools.repeat(HealthSignal))
     ):

@@ -25,9 +25,11 @@ _MIN_SECRET_LEN = 8
 # Cheap and loose on purpose: when any of these appears in an event's lower-cased JSON text,
 # the event gets the full walk; when none does, nothing in it can need redacting.
 _HINTS = (
-    "bearer", "sk-", "xoxa-", "xoxb-", "xoxp-", "xoxr-", "ghp_", "gho_", "ghu_", "ghs_",
-    "ghr_", '"authorization"', '"x-api-key"', '"api', '"password"', '"secret"', '"token"',
+    "bearer", "sk-", "xox", '"authorization"', '"x-api-key"', '"api', '"password"', '"secret"',
+    '"token"',
 )  # fmt: skip
+_GITHUB = re.compile(r"gh[pousr]_")
+"""GitHub's token prefixes: looked for only where ``gh`` occurs at all (it often does)."""
 _JSON_UNSAFE = re.compile(r'["\\\x00-\x1f]')
 
 
@@ -60,6 +62,8 @@ class Redactor:
         for hint in _HINTS:  # plain substring scans beat one regex of alternatives here
             if hint in lowered:
                 return True
+        if "gh" in lowered and _GITHUB.search(lowered):
+            return True
         return self._pattern is not None and self._pattern.search(json_text) is not None
 
     def text(self, value: str) -> str:

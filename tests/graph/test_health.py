@@ -156,3 +156,50 @@ def test_a_breaker_shared_by_runs_sees_every_outcome_of_each_run_once() -> None:
     assert breaker._breakers["api"].consecutive_failures == 1
     asyncio.run(check("run-2", (bad,)))
     assert breaker._breakers["api"].consecutive_failures == 1
+
+
+class _Keeps:
+    """A monitor that hands out its own list or tuple of signals, as told."""
+
+    name = "keeps"
+
+    def __init__(self) -> None:
+        self.answer: list[HealthSignal] | tuple[HealthSignal, ...] = ()
+
+    async def check(self, ctx: HealthContext) -> Sequence[HealthSignal]:
+        return self.answer
+
+
+def test_the_same_answers_give_back_the_last_report_and_anything_else_a_new_one() -> None:
+    keeps = _Keeps()
+    slow = HealthSignal(monitor="keeps", target="a", kind="slow", multiplier=3.0, priority=0.2)
+
+    async def go() -> None:
+        first = await run_monitors([keeps], ctx())
+        assert first.signals == () and first.winner is None
+        assert await run_monitors([keeps], ctx(), last=first) is first  # no signals, twice
+        keeps.answer = (slow,)
+        second = await run_monitors([keeps], ctx(), last=first)
+        assert second is not first and second.signals == (slow,) and second.winner is slow
+        assert await run_monitors([keeps], ctx(), last=second) is second  # the same tuple
+        keeps.answer = [slow]
+        third = await run_monitors([keeps], ctx(), last=second)
+        assert third is not second and third.signals == (slow,)
+        keeps.answer.clear()  # a list can change in place: it is never taken as unchanged
+        fourth = await run_monitors([keeps], ctx(), last=third)
+        assert fourth is not third and fourth.signals == ()
+
+    asyncio.run(go())
+
+
+def test_a_latency_monitor_hands_back_the_same_tuple_until_a_signal_changes() -> None:
+    m = LatencyMonitor(reference_ms=100.0)
+
+    async def go() -> None:
+        a = await m.check(ctx([ok("a", 0.001)]))
+        b = await m.check(ctx([ok("a", 0.001), ok("a", 0.001)]))
+        assert a is b and a[0].multiplier == 0.5
+        c = await m.check(ctx([ok("a", 0.001), ok("a", 0.001), ok("a", 2.0)]))
+        assert c is not b and c[0].multiplier > 1.0
+
+    asyncio.run(go())
