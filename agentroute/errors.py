@@ -45,6 +45,9 @@ class ModelError(RunError):
         self.sent = sent
         """False only when the request provably never left (the connection was refused):
         then nothing can have been billed."""
+        self.partial = ""
+        """The answer so far when a stream broke mid-answer: what a retry or another model
+        continues from (it already reached the caller's stream)."""
 
     @property
     def type_name(self) -> str:
@@ -68,6 +71,11 @@ class TransportError(ModelError):
     """Connection refused, reset, or a body cut short: no usable answer arrived."""
 
     retryable = True
+
+
+class StreamBrokenError(TransportError):
+    """A streamed answer ended before it was finished (no final chunk): what arrived is in
+    ``partial``, and the next attempt continues from it."""
 
 
 class AttemptTimeoutError(ModelError):

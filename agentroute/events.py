@@ -50,6 +50,8 @@ class RunStart(EventBase):
     """The compiled graph's nodes (agents, model variants, tools, handler nodes)."""
     origin: str | None = None
     """``module:function`` that builds the pipeline, for ``agentroute replay``."""
+    streamed: bool = False
+    """Answers were streamed (a replay streams them again, from the trace)."""
 
 
 class RunEnd(EventBase):
@@ -104,6 +106,14 @@ class ModelCallEvent(EventBase):
     billed at its worst case)."""
     response: dict[str, Any] | None = None
     """The whole completion, so a replay can serve it without calling the model."""
+    streamed: bool = False
+    """The answer came as a stream (its pieces reached the run's listeners as they came)."""
+    partial: str | None = None
+    """For a streamed attempt that broke mid-answer: the text that had arrived (the next
+    attempt, on this model or another, continues from it)."""
+    continues: int | None = None
+    """For an attempt that continues a broken answer: that answer's length in characters
+    (the seam: where the break was)."""
 
 
 class RetryEvent(EventBase):

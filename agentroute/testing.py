@@ -36,6 +36,8 @@ class Reply:
     usage: tuple[int, int] | None = (10, 5)
     delay_s: float = 0.0
     finish_reason: str = "stop"
+    gap_s: float = 0.0
+    """In a stream: the pause between two chunks."""
 
 
 @dataclass(frozen=True)
@@ -238,26 +240,75 @@ def _anthropic_body(body: dict[str, Any], r: Reply) -> dict[str, Any]:
 
 
 def _sse_chunks(body: dict[str, Any], r: Reply) -> list[bytes]:
-    words = r.text.split(" ")
-    chunks = []
-    for i, w in enumerate(words):
-        piece = w if i == 0 else " " + w
+    """An OpenAI chat completion stream: one chunk per word, the tool calls in two pieces
+    each, the final chunk, usage when asked for (``stream_options``), ``[DONE]``."""
+    model = body.get("model", "fake")
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **more: Any) -> bytes:
         data = {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion.chunk",
-            "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
-        }
+            "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more,
+        }  # fmt: skip
+        return f"data: {json.dumps(data)}\n\n".encode()
+
+    chunks = [chunk({"content": piece}) for piece in _words(r.text)]
+    for i, (name, args) in enumerate(r.tool_calls):
+        text = json.dumps(args)
+        head = {"index": i, "id": f"call_{i}", "type": "function",
+                "function": {"name": name, "arguments": text[: len(text) // 2]}}  # fmt: skip
+        tail = {"index": i, "function": {"arguments": text[len(text) // 2 :]}}
+        chunks += [chunk({"tool_calls": [head]}), chunk({"tool_calls": [tail]})]
+    chunks.append(chunk({}, "tool_calls" if r.tool_calls else r.finish_reason))
+    if r.usage is not None and (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": r.usage[0], "completion_tokens": r.usage[1],
+                 "total_tokens": sum(r.usage)}  # fmt: skip
+        data = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model,
+                "choices": [], "usage": usage}  # fmt: skip
         chunks.append(f"data: {json.dumps(data)}\n\n".encode())
-    done = {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion.chunk",
-        "model": body.get("model", "fake"),
-        "choices": [{"index": 0, "delta": {}, "finish_reason": r.finish_reason}],
-    }
-    chunks.append(f"data: {json.dumps(done)}\n\n".encode())
     chunks.append(b"data: [DONE]\n\n")
     return chunks
+
+
+def _anthropic_events(body: dict[str, Any], r: Reply) -> list[bytes]:
+    """An Anthropic Messages stream: a text block with one delta per word, a tool_use block
+    per tool call (its input in two pieces), the stop reason and usage, ``message_stop``."""
+    usage = r.usage or (0, 0)
+
+    def event(kind: str, data: dict[str, Any]) -> bytes:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+    start = {"id": "msg_fake", "type": "message", "role": "assistant", "content": [],
+             "model": body.get("model", "fake"), "stop_reason": None, "stop_sequence": None,
+             "usage": {"input_tokens": usage[0], "output_tokens": 0}}  # fmt: skip
+    out = [event("message_start", {"message": start})]
+    index = 0
+    if r.text:
+        text_block = {"type": "text", "text": ""}
+        out.append(event("content_block_start", {"index": 0, "content_block": text_block}))
+        for piece in _words(r.text):
+            delta = {"type": "text_delta", "text": piece}
+            out.append(event("content_block_delta", {"index": 0, "delta": delta}))
+        out.append(event("content_block_stop", {"index": 0}))
+        index = 1
+    for i, (name, args) in enumerate(r.tool_calls, start=index):
+        text = json.dumps(args)
+        block: dict[str, Any] = {"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": {}}
+        out.append(event("content_block_start", {"index": i, "content_block": block}))
+        for part in (text[: len(text) // 2], text[len(text) // 2 :]):
+            delta = {"type": "input_json_delta", "partial_json": part}
+            out.append(event("content_block_delta", {"index": i, "delta": delta}))
+        out.append(event("content_block_stop", {"index": i}))
+    stop = "tool_use" if r.tool_calls else "end_turn"
+    out.append(event("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
+                                       "usage": {"output_tokens": usage[1]}}))  # fmt: skip
+    out.append(event("message_stop", {}))
+    return out
+
+
+def _words(text: str) -> list[str]:
+    """``text`` in pieces of one word each, spaces kept (joined, they give ``text`` back)."""
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
 def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
@@ -343,8 +394,9 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                            extra=dict(action.headers))  # fmt: skip
             elif isinstance(action, Cut) and body.get("stream"):
                 self._stream(
-                    body, Reply("one two three four five six seven eight"), cut=action.fraction
-                )
+                    body, Reply("one two three four five six seven eight"), anthropic_route,
+                    cut=action.fraction,
+                )  # fmt: skip
             elif isinstance(action, Cut):
                 payload = json.dumps(_openai_body(body, Reply("x" * 200))).encode()
                 self.send_response(200)
@@ -355,24 +407,28 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self.close_connection = True
             elif isinstance(action, Reply):
-                if anthropic_route:
+                if body.get("stream"):
+                    self._stream(body, action, anthropic_route)
+                elif anthropic_route:
                     self._send(200, json.dumps(_anthropic_body(body, action)).encode())
-                elif body.get("stream"):
-                    self._stream(body, action)
                 else:
                     self._send(200, json.dumps(_openai_body(body, action)).encode())
 
-        def _stream(self, body: dict[str, Any], r: Reply, cut: float | None = None) -> None:
-            """Server-sent events, one chunk per word; with ``cut`` the connection closes
-            after that fraction of the chunks, with no final chunk and no ``[DONE]``."""
-            chunks = _sse_chunks(body, r)
+        def _stream(
+            self, body: dict[str, Any], r: Reply, anthropic: bool, cut: float | None = None
+        ) -> None:
+            """Server-sent events, one chunk per word (``gap_s`` apart); with ``cut`` the
+            connection closes after that fraction of the chunks, before the final one."""
+            chunks = _anthropic_events(body, r) if anthropic else _sse_chunks(body, r)
             if cut is not None:
                 chunks = chunks[: max(1, int((len(chunks) - 2) * cut))]
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
-            for chunk in chunks:
+            for i, chunk in enumerate(chunks):
+                if i and r.gap_s:
+                    time.sleep(r.gap_s)
                 self.wfile.write(chunk)
                 self.wfile.flush()
             self.close_connection = True

@@ -74,6 +74,30 @@ class ModelRequest(Frozen):
     tools: tuple[ToolSpec, ...] = ()
     json_mode: bool = False
     seed: int | None = None
+    prefill: str = ""
+    """An answer already begun (a stream that broke mid-answer): the model continues it.
+    Each endpoint says it its own way (a trailing assistant message for Anthropic)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of an answer as it arrives from a stream; ``tokens``: how many output tokens
+    the endpoint counts it as (the budget is held against them while the stream runs)."""
+
+    text: str
+    tokens: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of an answer in a run's stream: which agent writes it, on which model, for
+    what (``answer``, or ``refine`` for the merged reply), at which step."""
+
+    text: str
+    agent: str | None
+    model: str
+    purpose: str
+    step: int
 
 
 class Usage(Frozen):

@@ -109,12 +109,13 @@ def main() -> None:
     )
     print(
         "| tasks | completed | stopped by budget (honest server) | overshoots detected "
-        "| lying answers sent | other errors | max spent/budget, honest tasks | wall |"
+        "| lying answers sent | other errors | max spent/budget, honest tasks "
+        "| honest tasks over budget | wall |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {args.tasks} | {completed} | {refused} | {detected} | {lies['n']} | {other} | "
-        f"{max(ratios_honest):.4f} | {wall:.0f} s |"
+        f"{max(ratios_honest):.6f} | {sum(r > 1.0 for r in ratios_honest)} | {wall:.0f} s |"
     )
 
 

@@ -6,6 +6,8 @@
 - `choosers`: what decides at branch points (router, switching policy, pheromones).
 - `calls`: the one caller (models, tools, handlers, programs), one `Outcome` per attempt.
 - `loop`: `Engine` and `Session`, the loop and its drivers' interface.
+- `streaming`: streamed answers, the budget held as they arrive, continuation at a break.
+- `run_stream`: a run as a stream of its decisions and its answers' text.
 - `replay`: one replay for every kind of run.
 """
 
@@ -19,6 +21,7 @@ from agentroute.engine.graph import (
     from_task_graph,
 )
 from agentroute.engine.loop import TASK_ATTEMPT, Engine, RunOutcome, Session
+from agentroute.engine.run_stream import RunStream
 from agentroute.engine.state import Lane, NodeContext, RunState, Turn
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "RunGraph",
     "RunOutcome",
     "RunState",
+    "RunStream",
     "Session",
     "Turn",
     "from_agents",

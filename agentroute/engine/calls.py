@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from agentroute.agents import Tool
 from agentroute.budget import Ledger, estimate_input_tokens
+from agentroute.engine.streaming import Answer, Listen, continuation, joined, read
 from agentroute.errors import (
     AgentrouteError,
     AttemptTimeoutError,
@@ -107,7 +108,7 @@ class ModelCaller:
 
     def affordable(self, model: Model, request: ModelRequest, ledger: Ledger | None = None) -> int:
         """How many output tokens the budget allows for this request on this model."""
-        tokens_in = estimate_input_tokens(request.messages, _tools_bytes(request))
+        tokens_in = _prompt_tokens(request)
         return (ledger or self.ledger).affordable_max_tokens(
             model.price, tokens_in, request.max_tokens
         )
@@ -121,10 +122,14 @@ class ModelCaller:
         agent: str | None = None,
         purpose: str = "answer",
         ledger: Ledger | None = None,
+        listen: Listen | None = None,
     ) -> Completion:
-        """One model call, retried; ``ledger`` is the agent's sub-budget when it has one."""
+        """One model call, retried; ``ledger`` is the agent's sub-budget when it has one.
+        With ``listen`` the answer is streamed where the endpoint can (its pieces go to
+        ``listen`` as they arrive), and an attempt that breaks mid-answer is continued by the
+        next one (`agentroute.engine.streaming`); the completion's text is the whole answer."""
         book = ledger or self.ledger
-        tokens_in = estimate_input_tokens(request.messages, _tools_bytes(request))
+        tokens_in = _prompt_tokens(request)
         allowed = book.affordable_max_tokens(model.price, tokens_in, request.max_tokens)
         if allowed < min(MIN_USEFUL_TOKENS, request.max_tokens):
             remaining = book.remaining_usd()
@@ -157,6 +162,8 @@ class ModelCaller:
         if allowed < request.max_tokens:
             request = request.model_copy(update={"max_tokens": allowed})
         endpoint = self.endpoint(model)
+        stream = getattr(endpoint, "stream", None) if listen and not request.logprobs else None
+        answer = Answer(request.prefill)
         common: dict[str, Any] = {
             "step": step,
             "agent": agent,
@@ -164,11 +171,14 @@ class ModelCaller:
             "model": model.label,
             "tier": model.tier,
             "purpose": purpose,
-            "request_hash": request_hash(model.label, request),
+            "streamed": stream is not None,
         }
 
         async def attempt(number: int, timeout_s: float) -> Completion:
-            res = book.reserve(model.label, model.price, tokens_in, request.max_tokens)
+            req = continuation(request, answer)
+            common["request_hash"] = request_hash(model.label, req)
+            common["continues"] = len(req.prefill) if req.prefill else None
+            res = book.reserve(model.label, model.price, _prompt_tokens(req), req.max_tokens)
             self.tracer.emit(
                 BudgetReserve,
                 step=step,
@@ -178,22 +188,29 @@ class ModelCaller:
                 spent_usd=book.spent_usd,
                 reserved_usd=book.reserved_usd,
                 limit_usd=book.budget.usd,
-                max_tokens=request.max_tokens,
+                max_tokens=req.max_tokens,
             )
             started = self._clock()
             self.model_calls += 1
             try:
                 try:
                     async with asyncio.timeout(timeout_s):
-                        completion = await endpoint.complete(request, timeout_s=timeout_s)
+                        if stream is not None and listen is not None:
+                            completion = await read(
+                                stream(req, timeout_s=timeout_s), answer,
+                                max_tokens=req.max_tokens, listen=listen, label=model.label,
+                            )  # fmt: skip
+                        else:
+                            completion = await endpoint.complete(req, timeout_s=timeout_s)
+                            answer.text = joined(req.prefill, completion.text)
                     size = _written(completion)
-                    if size > max(MAX_CHARS_PER_TOKEN * request.max_tokens, MIN_CHARS_REFUSED):
+                    if size > max(MAX_CHARS_PER_TOKEN * req.max_tokens, MIN_CHARS_REFUSED):
                         # a server ignoring max_tokens and its own usage count (in the text or
                         # in tool-call arguments): billed at the worst case (below), the answer
                         # kept out of the trace, the task stopped
                         raise ResponseFormatError(
                             f"{model.label}: {size} characters cannot fit in "
-                            f"max_tokens={request.max_tokens}; the answer was refused",
+                            f"max_tokens={req.max_tokens}; the answer was refused",
                             provider=model.provider,
                             model=model.label,
                         )
@@ -207,6 +224,7 @@ class ModelCaller:
                 if isinstance(exc, ModelError):  # a server may echo a credential back
                     exc.message = self.tracer.redactor.text(exc.message)
                     exc.args = (exc.message,)
+                    exc.partial = answer.text
                 billed = 0.0
                 if _may_have_run(exc):  # the server may have done (and billed) the work
                     billed, _ = book.settle(res, model.price, None)
@@ -234,6 +252,7 @@ class ModelCaller:
                     retry_after_s=getattr(exc, "retry_after_s", None),
                     cost_usd=billed,
                     sent=getattr(exc, "sent", True),
+                    partial="".join(answer.raw) or None,
                 )
                 self.outcomes.append(
                     Outcome(
@@ -289,7 +308,7 @@ class ModelCaller:
                         "reserved_usd": res.amount_usd,
                         "actual_usd": actual,
                         "output_tokens": completion.usage.output_tokens,
-                        "max_tokens": request.max_tokens,
+                        "max_tokens": req.max_tokens,
                     },
                 )
                 if overshoot > 0:
@@ -303,7 +322,7 @@ class ModelCaller:
                     )
                 raise BudgetExceededError(
                     f"{model.label} used {completion.usage.total_tokens} tokens where "
-                    f"{res.tokens} were reserved (it ignored max_tokens={request.max_tokens}); "
+                    f"{res.tokens} were reserved (it ignored max_tokens={req.max_tokens}); "
                     "task stopped",
                     limit=float(res.tokens),
                     spent=float(book.spent_tokens),
@@ -311,7 +330,9 @@ class ModelCaller:
                     unit="tokens",
                     partial=completion.text,
                 )
-            return completion
+            if answer.text == completion.text:
+                return completion
+            return completion.model_copy(update={"text": answer.text})
 
         def on_retry(number: int, exc: ModelError, wait: float) -> None:
             self.tracer.emit(
@@ -534,6 +555,17 @@ def _recorded_node(rec: NodeRunEvent) -> Any:
     raise type(rec.error_type or "Error", (RecordedNodeError,), {})(
         rec.error_type or "Error", rec.error or ""
     )
+
+
+PREFILL_OVERHEAD = 256
+"""Prompt tokens a prefill costs beyond its own bytes (the words asking to continue it)."""
+
+
+def _prompt_tokens(request: ModelRequest) -> int:
+    """An upper bound on the request's prompt tokens (`estimate_input_tokens`), prefill
+    included."""
+    tokens = estimate_input_tokens(request.messages, _tools_bytes(request))
+    return tokens + (len(request.prefill.encode()) + PREFILL_OVERHEAD if request.prefill else 0)
 
 
 def _tools_bytes(request: ModelRequest) -> int:

@@ -76,15 +76,28 @@ from agentroute.events import (
     RunStart,
     SignalState,
     TaskRetryEvent,
+    TraceEvent,
 )
 from agentroute.graph import GoalTree, Plan, Reweighter, Weights, node_factors
 from agentroute.health import HealthContext, HealthMonitor, MonitorReport, run_monitors
 from agentroute.models import FunctionEndpoint, Model, ModelEndpoint, prepare
 from agentroute.models.replay import ReplayMissError
 from agentroute.trace import JsonlSink, Redactor, Sink, Trace, Tracer
-from agentroute.types import Completer, Completion, HealthSignal, Message, ModelRequest, Usage
+from agentroute.types import (
+    Completer,
+    Completion,
+    HealthSignal,
+    Message,
+    ModelRequest,
+    TextDelta,
+    Usage,
+)
 
 MAX_TOOL_ROUNDS = 6
+STREAMED = frozenset({"answer", "refine"})
+"""The model calls whose text a streamed run passes on (routing calls are decisions: their
+events are in the stream, not their text)."""
+StreamItem = TextDelta | TraceEvent
 MONITOR_FAILURES = ("monitor_error", "monitor_timeout")
 CLEARED = "cleared"
 """The ``signal`` of a health event saying an earlier signal no longer holds."""
@@ -224,16 +237,21 @@ class Engine:
         spent: Mapping[str, tuple[float, int, int]] | None = None,
         resume: dict[str, Any] | None = None,
         thread_id: str | None = None,
+        listen: Callable[[StreamItem], None] | None = None,
     ) -> Session:
         """Open a run (``run_start``): its tracer and trace file, ledger, caller and state.
         ``state`` and ``spent`` (USD, tokens and calls, for the task under ``""`` and by agent)
         continue a run a driver checkpointed; ``resume`` is what the ``resume`` event says
-        about it; ``thread_id`` names the run in tools' step keys (default: the run id)."""
+        about it; ``thread_id`` names the run in tools' step keys (default: the run id);
+        ``listen`` streams the run: it gets every trace event as it is emitted and the answers'
+        text as it arrives (`TextDelta`)."""
         if not isinstance(task, str) or not task.strip():
             raise ConfigError("the task must be a non-empty string")
         tracer = Tracer(
             sinks=[_Borrowed(s) for s in self.sinks] if live else [], redactor=self.redactor
         )
+        if listen is not None:
+            tracer.listeners.append(listen)
         trace_path = None
         if self.trace_dir is not None and live:
             trace_path = self.trace_dir / f"run-{tracer.run_id}.jsonl"
@@ -246,6 +264,7 @@ class Engine:
             budget_usd=self.budget.usd,
             nodes=self.graph.graph.nodes,
             origin=self.origin,
+            streamed=listen is not None,
         )
         retry = TASK_ATTEMPT.get()
         if retry is not None and live:
@@ -271,6 +290,7 @@ class Engine:
         caller.failed_attempts = state.failed_attempts
         session = Session(self, state, tracer, ledger, caller, trace_path, start, watched, live)
         session.thread_id = thread_id or tracer.run_id
+        session.listen = listen
         for who, (usd, tokens, calls) in (spent or {}).items():
             session.ledger_for(who or None).carry(usd, tokens, calls)
         return session
@@ -331,6 +351,7 @@ class Session:
         self.trace_path, self.start, self.monitors, self.live = trace_path, start, monitors, live
         self.ledgers: dict[str, Ledger] = {}
         self.thread_id = tracer.run_id
+        self.listen: Callable[[StreamItem], None] | None = None
         self.started = time.perf_counter()
         for agent in engine.agents.values():
             if agent.budget is not None:
@@ -703,12 +724,14 @@ class Session:
             messages=tuple(turn.messages),
             max_tokens=agent.max_tokens,
             tools=tuple(t.spec for t in agent.tools if t.name in offered),
+            prefill=turn.partial,
         )
         try:
             completion = await self.complete(
                 spec.model, request, lane=lane, agent=agent.name, purpose="answer"
             )
         except ModelError as exc:
+            turn.partial = exc.partial
             self.state.failures[node] = self.state.failures.get(node, 0) + 1
             self._failed(
                 lane,
@@ -717,6 +740,7 @@ class Session:
                 endpoint=None if isinstance(exc, ENDPOINT_DOWN) else spec.model.label,
             )
             return
+        turn.partial = ""
         if not completion.tool_calls:
             self._answered(lane, node, agent, completion.text)
             return
@@ -742,8 +766,10 @@ class Session:
             policy="failover",
             from_model=old.label if old else None,
             to_model=new.label,
-            reason=f"{turn.node} failed: the turn goes on on {new.label}",
-        )
+            reason=f"{turn.node} failed: the turn goes on on {new.label}"
+            + (f", from the {len(turn.partial)} characters its answer had reached"
+               if turn.partial else ""),
+        )  # fmt: skip
         turn.node, turn.ready = node, None
 
     def _answered(self, lane: Lane, node: str, agent: Agent, text: str) -> None:
@@ -910,7 +936,9 @@ class Session:
         agent: str | None,
         purpose: str,
     ) -> Completion:
-        """One model call through the run's caller, booked in the agent's ledger."""
+        """One model call through the run's caller, booked in the agent's ledger; answers
+        (not routing calls) are streamed to a streamed run's listener."""
+        listen = self.listen
         completion = await self.caller.call(
             model,
             request,
@@ -918,6 +946,9 @@ class Session:
             agent=agent,
             purpose=purpose,
             ledger=self.ledger_for(agent),
+            listen=None
+            if listen is None or purpose not in STREAMED
+            else lambda text: listen(TextDelta(text, agent, model.label, purpose, lane.step)),
         )
         st = self.state
         st.usage = st.usage + completion.usage

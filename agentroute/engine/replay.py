@@ -153,6 +153,8 @@ async def areplay(
                     sleep=no_wait,
                     recorded=TraceSource(trace, tools=not run_tools),
                     monitors=monitors,
+                    # a streamed run's answers stream again, breaks and seams included
+                    listen=_ignore if starts[0].streamed else None,
                 )
             ).trace
     except AgentrouteError as exc:
@@ -163,6 +165,10 @@ async def areplay(
     if fans:
         return _compare_unordered(trace, replayed)
     return compare(trace, replayed)
+
+
+def _ignore(_: object) -> None:
+    return None
 
 
 def _compare_unordered(recorded: Trace, replayed: Trace) -> ReplayReport:

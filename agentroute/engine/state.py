@@ -47,6 +47,8 @@ class Turn:
     rounds: int = 0
     ready: str | None = None
     """An answer already paid for while choosing (agreeing sigma probes)."""
+    partial: str = ""
+    """The answer so far when its stream broke mid-answer: the next model continues it."""
 
 
 @dataclass
@@ -246,6 +248,7 @@ def _dump_turn(t: Turn) -> dict[str, Any]:
         "node": t.node,
         "rounds": t.rounds,
         "ready": t.ready,
+        "partial": t.partial,
         "messages": [x.model_dump(mode="json") for x in t.messages],
         "pending": [c.model_dump(mode="json") for c in t.pending],
     }
@@ -257,6 +260,7 @@ def _load_turn(d: dict[str, Any]) -> Turn:
         node=d["node"],
         rounds=d["rounds"],
         ready=d["ready"],
+        partial=d.get("partial", ""),
         messages=[Message.model_validate(x) for x in d["messages"]],
         pending=[ToolCall.model_validate(c) for c in d["pending"]],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -10,7 +11,7 @@ import anthropic
 from agentroute.models import translate
 from agentroute.models.capped import capped_client
 from agentroute.models.tls import shared_context
-from agentroute.types import Completion, ModelRequest, ToolCall, Usage
+from agentroute.types import Completion, Delta, ModelRequest, ToolCall, Usage
 
 
 def request_to_anthropic(model: str, req: ModelRequest) -> dict[str, Any]:
@@ -44,6 +45,9 @@ def request_to_anthropic(model: str, req: ModelRequest) -> dict[str, Any]:
             messages.append({"role": "assistant", "content": blocks})
         else:
             messages.append({"role": m.role, "content": m.content})
+    if req.prefill.rstrip():  # native: the model continues a trailing assistant turn (which
+        # may not end in whitespace; the seam takes out whitespace the model repeats)
+        messages.append({"role": "assistant", "content": req.prefill.rstrip()})
     body: dict[str, Any] = {
         "model": model,
         "max_tokens": req.max_tokens,
@@ -105,5 +109,54 @@ class AnthropicEndpoint:
             )
         raise AssertionError("unreachable")  # pragma: no cover - for type checkers
 
+    async def stream(
+        self, request: ModelRequest, *, timeout_s: float
+    ) -> AsyncIterator[Delta | Completion]:
+        """The answer as server-sent events: its pieces, then the whole completion
+        (`StreamBrokenError` if the stream ends before ``message_stop``)."""
+        body = request_to_anthropic(self.model, request)
+        got = translate.Assembled(self.provider, self.model)
+        with translate.provider_errors(
+            anthropic, provider=self.provider, model=self.model, url=self.base_url
+        ):
+            events = await self._client.messages.create(**body, stream=True, timeout=timeout_s)
+            async for event in events:
+                piece = _absorb(got, event)
+                if piece is not None:
+                    yield piece
+            yield got.completion()
+
     async def aclose(self) -> None:
         await self._client.close()
+
+
+TOKEN_CHARS = 8
+"""Anthropic's pieces hold several tokens and no count: a piece is counted as one token per
+this many characters (fewer than it holds), so the budget's stop never cuts an honest
+stream."""
+
+
+def _absorb(got: translate.Assembled, event: Any) -> Delta | None:
+    """Take one stream event into ``got``; the piece of answer it carries, if any."""
+    kind = event.type
+    if kind == "content_block_delta":
+        d = event.delta
+        if d.type == "text_delta":
+            got.text.append(d.text)
+            return Delta(d.text, max(1, len(d.text) // TOKEN_CHARS))
+        if d.type == "input_json_delta":
+            got.call(event.index, None, None, d.partial_json)
+            return Delta("", max(1, len(d.partial_json) // TOKEN_CHARS))
+    elif kind == "content_block_start" and event.content_block.type == "tool_use":
+        got.call(event.index, event.content_block.id, event.content_block.name, "")
+    elif kind == "message_start":
+        got.model = event.message.model or got.model
+        got.input_tokens = event.message.usage.input_tokens
+    elif kind == "message_delta":
+        got.finish = event.delta.stop_reason or got.finish or ""
+        out = translate.usage_counts(event.usage, "output_tokens", "output_tokens")
+        if out is not None and got.input_tokens is not None:
+            got.counts = (got.input_tokens, out[1])
+    elif kind == "message_stop":
+        got.finish = got.finish or "end_turn"
+    return None

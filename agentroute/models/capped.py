@@ -3,8 +3,8 @@
 The provider clients read and decompress a whole body before their JSON parser sees it, so a
 300 KB gzip body that inflates to 300 MB would cost 300 MB first. `CappedTransport` sits under
 the client: it asks only for encodings it can bound (gzip, deflate), inflates the body itself
-in bounded steps, and refuses it with `ResponseFormatError` the moment the decoded size passes
-the cap.
+in bounded steps as it is read (a server-sent event stream flows through, never buffered), and
+refuses it with `ResponseFormatError` the moment the decoded size passes the cap.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import ssl
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
@@ -38,39 +38,51 @@ class CappedTransport(httpx2.AsyncBaseTransport):
         if encoding not in _WBITS and encoding != "identity":
             await response.aclose()
             raise ResponseFormatError(f"the server sent an unasked-for encoding {encoding!r}")
-        body = await self._read(response, _WBITS.get(encoding))
         headers = [(k, v) for k, v in response.headers.multi_items()
                    if k.lower() not in ("content-encoding", "content-length")]  # fmt: skip
         return httpx2.Response(
-            response.status_code, headers=headers, content=body,
-            extensions=response.extensions, request=request,
+            response.status_code, headers=headers, extensions=response.extensions,
+            request=request, stream=_Bounded(response, _WBITS.get(encoding), self.max_bytes),
         )  # fmt: skip
 
-    async def _read(self, response: httpx2.Response, wbits: int | None) -> bytes:
-        decoder = zlib.decompressobj(wbits) if wbits is not None else None
-        out = bytearray()
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Bounded(httpx2.AsyncByteStream):
+    """A body decoded and counted as it is read (a server-sent event stream arrives piece by
+    piece): refused with `ResponseFormatError` the moment it passes the cap."""
+
+    def __init__(self, response: httpx2.Response, wbits: int | None, max_bytes: int) -> None:
+        self._response = response
+        self._wbits = wbits
+        self._max = max_bytes
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        decoder = zlib.decompressobj(self._wbits) if self._wbits is not None else None
+        total = 0
         try:
-            async for raw in response.stream:  # type: ignore[union-attr]
-                data = raw
+            async for data in self._response.stream:  # type: ignore[union-attr]
                 while data:
-                    room = self.max_bytes - len(out) + 1
+                    room = self._max - total + 1
                     if decoder is None:
                         piece, data = data[:room], data[room:]
                     else:
                         piece, data = decoder.decompress(data, room), decoder.unconsumed_tail
-                    out += piece
-                    if len(out) > self.max_bytes:
+                    total += len(piece)
+                    if total > self._max:
                         raise ResponseFormatError(
-                            f"the response passed {self.max_bytes} bytes (decoded): refused"
+                            f"the response passed {self._max} bytes (decoded): refused"
                         )
+                    if piece:
+                        yield piece
         except zlib.error as exc:
             raise ResponseFormatError(f"the response body does not decompress: {exc}") from exc
         finally:
-            await response.aclose()
-        return bytes(out)
+            await self._response.aclose()
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        await self._response.aclose()
 
 
 @functools.cache

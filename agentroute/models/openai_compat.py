@@ -6,6 +6,7 @@ with ``max_retries=0``: retrying belongs to `agentroute.models.retry` alone.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -16,6 +17,7 @@ from agentroute.models.capped import capped_client
 from agentroute.models.tls import shared_context
 from agentroute.types import (
     Completion,
+    Delta,
     Message,
     ModelRequest,
     TokenLogprob,
@@ -25,6 +27,11 @@ from agentroute.types import (
 )
 
 _NO_KEY = "not-needed"  # local servers ignore the key, but the client insists on one
+CONTINUE = (
+    "Your answer above was cut off. Continue it from exactly where it stops: do not repeat "
+    "any of it, do not comment, just go on."
+)
+"""How a prefill is asked for where the chat API has no native way (`ModelRequest.prefill`)."""
 
 
 def message_to_openai(m: Message) -> dict[str, Any]:
@@ -40,9 +47,13 @@ def message_to_openai(m: Message) -> dict[str, Any]:
 
 
 def request_to_openai(model: str, req: ModelRequest) -> dict[str, Any]:
+    messages = [message_to_openai(m) for m in req.messages]
+    if req.prefill:
+        messages += [{"role": "assistant", "content": req.prefill},
+                     {"role": "user", "content": CONTINUE}]  # fmt: skip
     body: dict[str, Any] = {
         "model": model,
-        "messages": [message_to_openai(m) for m in req.messages],
+        "messages": messages,
         "max_tokens": req.max_tokens,
         "temperature": req.temperature,
     }
@@ -139,5 +150,48 @@ class OpenAICompatibleEndpoint:
             return completion_from_openai(data, provider=self.provider, model=self.model)
         raise AssertionError("unreachable")  # pragma: no cover - for type checkers
 
+    async def stream(
+        self, request: ModelRequest, *, timeout_s: float
+    ) -> AsyncIterator[Delta | Completion]:
+        """The answer as server-sent events: its pieces (one token each, as these servers
+        send them), then the whole completion (`StreamBrokenError` if the stream ends before
+        its final chunk)."""
+        body = request_to_openai(self.model, request)
+        body["stream"], body["stream_options"] = True, {"include_usage": True}
+        got = translate.Assembled(self.provider, self.model)
+        with translate.provider_errors(
+            openai, provider=self.provider, model=self.model, url=self.base_url
+        ):
+            chunks = await self._client.chat.completions.create(**body, timeout=timeout_s)
+            async for chunk in chunks:
+                piece = _absorb(got, chunk)
+                if piece is not None:
+                    yield piece
+            yield got.completion()
+
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _absorb(got: translate.Assembled, chunk: Any) -> Delta | None:
+    """Take one stream chunk into ``got``; the piece of answer it carries, if any."""
+    usage = getattr(chunk, "usage", None)
+    if usage is not None:
+        got.counts = translate.usage_counts(usage, "prompt_tokens", "completion_tokens")
+    got.model = getattr(chunk, "model", None) or got.model
+    if not chunk.choices:
+        return None
+    choice = chunk.choices[0]
+    got.finish = choice.finish_reason or got.finish
+    delta = choice.delta
+    if delta is None:
+        return None
+    for c in delta.tool_calls or ():
+        fn = c.function
+        got.call(c.index, c.id, fn.name if fn else None, (fn.arguments or "") if fn else "")
+    if delta.tool_calls:
+        return Delta("", 1)
+    if delta.content:
+        got.text.append(delta.content)
+        return Delta(delta.content, 1)
+    return None

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 from agentroute import errors
 from agentroute.errors import ModelError, RunError
 from agentroute.events import ModelCallEvent
 from agentroute.models.endpoint import ModelEndpoint
-from agentroute.types import Completion, ModelRequest
+from agentroute.types import Completion, Delta, ModelRequest
 
 
 def request_hash(label: str, request: ModelRequest) -> str:
@@ -78,9 +78,40 @@ class ReplayEndpoint:
             return await self._live.complete(request, timeout_s=timeout_s)
         if call.ok and call.response is not None:
             return Completion.model_validate(call.response)
+        raise self._error(call)
+
+    async def stream(
+        self, request: ModelRequest, *, timeout_s: float
+    ) -> AsyncIterator[Delta | Completion]:
+        """A recorded streamed attempt again: its text, or the part that arrived before it
+        broke and then its error (a what-if request the recording lacks is answered whole)."""
+        key = request_hash(self._label, request)
+        try:
+            call = self._recording.next(self._label, key)
+        except ReplayMissError:
+            if self._live is None:
+                raise
+            self.live_calls += 1
+            completion = await self._live.complete(request, timeout_s=timeout_s)
+            yield Delta(completion.text)
+            yield completion
+            return
+        if call.ok and call.response is not None:
+            completion = Completion.model_validate(call.response)
+            if completion.text:
+                yield Delta(completion.text)
+            yield completion
+            return
+        if call.partial:
+            yield Delta(call.partial)
+        raise self._error(call)
+
+    @staticmethod
+    def _error(call: ModelCallEvent) -> Exception:
+        """The recorded failure, raised again as its own type where it is a model error."""
         cls = getattr(errors, call.error_type or "", None)
         if isinstance(cls, type) and issubclass(cls, ModelError):
-            raise cls(
+            return cls(
                 call.error or "",
                 provider=call.provider,
                 model=call.model,
@@ -88,7 +119,7 @@ class ReplayEndpoint:
                 retry_after_s=call.retry_after_s,
                 sent=call.sent is not False,
             )
-        raise RunError(f"recorded failure {call.error_type}: {call.error}")
+        return RunError(f"recorded failure {call.error_type}: {call.error}")
 
     async def aclose(self) -> None:
         if self._live is not None:

@@ -10,8 +10,11 @@ import email.utils
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeGuard
+
+import httpx2
 
 from agentroute.errors import (
     AttemptTimeoutError,
@@ -21,8 +24,10 @@ from agentroute.errors import (
     RateLimitedError,
     ResponseFormatError,
     ServerError,
+    StreamBrokenError,
     TransportError,
 )
+from agentroute.types import Completion, ToolCall, Usage
 
 _MAX_MESSAGE = 300
 
@@ -139,6 +144,15 @@ def provider_errors(
         raise transport(
             detail, provider=provider, model=model, timed_out=False, sent=not _never_sent(exc)
         ) from exc
+    except sdk.APIError as exc:  # an error event in the middle of a stream
+        raise transport(
+            f"error in the stream: {exc}", provider=provider, model=model, timed_out=False
+        ) from exc
+    except httpx2.TransportError as exc:  # the connection failed while a stream was read
+        raise transport(
+            f"{type(exc).__name__} while reading the stream: {exc}", provider=provider,
+            model=model, timed_out=isinstance(exc, httpx2.TimeoutException),
+        ) from exc  # fmt: skip
     except (
         sdk.APIResponseValidationError, ValueError, TypeError, AttributeError, LookupError,
         RecursionError,
@@ -150,6 +164,53 @@ def provider_errors(
             provider=provider,
             model=model,
         ) from exc
+
+
+@dataclass
+class Assembled:
+    """A streamed answer put back together from its pieces (both providers' streams)."""
+
+    provider: str
+    model: str
+    text: list[str] = field(default_factory=list)
+    calls: dict[int, list[str]] = field(default_factory=dict)
+    """Tool calls by index: id, name, then the argument fragments."""
+    finish: str | None = None
+    counts: tuple[int, int] | None = None
+    input_tokens: int | None = None
+    """Anthropic reports the prompt's tokens first and the output's at the end."""
+
+    def call(self, index: int, call_id: str | None, name: str | None, args: str) -> None:
+        parts = self.calls.setdefault(index, ["", ""])
+        parts[0] = parts[0] or call_id or ""
+        parts[1] = parts[1] or name or ""
+        if args:
+            parts.append(args)
+
+    def completion(self) -> Completion:
+        """The whole answer; `StreamBrokenError` when the stream never said it was done."""
+        if self.finish is None:
+            raise StreamBrokenError(
+                f"{self.provider} {self.model}: the stream ended before its final chunk",
+                provider=self.provider,
+                model=self.model,
+            )
+        calls = tuple(
+            ToolCall(id=p[0] or f"call_{i}", name=p[1], arguments=clean_text("".join(p[2:]))
+                     or "{}")
+            for i, p in sorted(self.calls.items())
+        )  # fmt: skip
+        return Completion(
+            text=clean_text("".join(self.text)),
+            model=self.model,
+            provider=self.provider,
+            usage=Usage(input_tokens=self.counts[0], output_tokens=self.counts[1])
+            if self.counts
+            else Usage(),
+            usage_reported=self.counts is not None,
+            finish_reason=self.finish,
+            tool_calls=calls,
+        )
 
 
 def usage_counts(usage: Any, input_field: str, output_field: str) -> tuple[int, int] | None:

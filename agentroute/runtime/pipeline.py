@@ -20,6 +20,7 @@ from agentroute.engine import Engine, RunOutcome, from_agents
 from agentroute.engine.choosers import Chooser, RouteChooser, SwitchChooser
 from agentroute.engine.graph import ROUTE, check_labels
 from agentroute.engine.replay import areplay
+from agentroute.engine.run_stream import RunStream
 from agentroute.errors import AgentrouteError, ConfigError, RoutingError, RunError
 from agentroute.health import HealthMonitor
 from agentroute.models import Model
@@ -212,6 +213,15 @@ class Pipeline:
         """Run one task. Runs in the same event loop share the provider clients (and their
         connections); `aclose` closes this loop's clients when you are done."""
         return result_of(await self.engine.arun(task))
+
+    def stream(self, task: str) -> RunStream[Result]:
+        """Run one task as a stream: ``async for item in pipeline.stream(task)`` gives every
+        decision as it is made (the trace events: route, reroute, model switch, tool call,
+        budget) and the answers' text as it arrives (`TextDelta`); ``await .result()`` gives
+        the `Result`. Answers stream from OpenAI-compatible and Anthropic servers, the
+        budget held while they do; a stream that breaks mid-answer is continued, on the same
+        model or another, from where it broke."""
+        return RunStream(lambda listen: self.engine.open(task, listen=listen), result_of)
 
     async def aclose(self) -> None:
         """Close the provider clients that runs in this event loop opened."""

@@ -166,6 +166,8 @@ class Tracer:
         self._clock = clock
         self._events: list[TraceEvent] = []
         self.replay = _REPLAYING.get()
+        self.listeners: list[Callable[[TraceEvent], None]] = []
+        """Called with every event as it is emitted (a streamed run's consumer)."""
 
     def emit(self, cls: type[E], **fields: Any) -> E:
         scope = _SCOPE.get()
@@ -184,6 +186,8 @@ class Tracer:
                 record = redacted
                 event = cls.model_validate(record)
         self._events.append(event)  # type: ignore[arg-type]
+        for listener in self.listeners:
+            listener(event)  # type: ignore[arg-type]
         if self.sinks or _WATCHERS:  # the dict form only when someone reads it
             if record is None:
                 record = json.loads(text)

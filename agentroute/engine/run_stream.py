@@ -1,0 +1,87 @@
+"""A run as a stream: what happens, as it happens.
+
+`RunStream` drives one engine run (the same `Session.run` every run goes through) in a task
+of its own and hands its consumer, in order, every trace event as it is emitted (route,
+reroute, model switch, tool call, budget, ...) and the answers' text as it arrives
+(`TextDelta`). The run never waits for its consumer: items queue up until they are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Generic, TypeVar
+
+from agentroute.engine.loop import RunOutcome, Session, StreamItem
+from agentroute.types import TextDelta
+
+R = TypeVar("R")
+_END = object()
+
+
+class RunStream(Generic[R]):
+    """``async for item in stream`` gives the run's items; ``await stream.result()`` its
+    result (what ``arun`` returns). The iteration ends when the run does; if the run failed,
+    the iteration raises its error after the last item. Leaving early (``aclose``, or an
+    ``async with`` block) cancels the run."""
+
+    def __init__(
+        self,
+        open_run: Callable[[Callable[[StreamItem], None]], Session],
+        finish: Callable[[RunOutcome], R],
+    ) -> None:
+        self._open = open_run
+        self._finish = finish
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._task: asyncio.Task[R] | None = None
+
+    def __aiter__(self) -> RunStream[R]:
+        return self
+
+    async def __anext__(self) -> StreamItem:
+        self._start()
+        item = await self._queue.get()
+        if item is _END:
+            self._queue.put_nowait(_END)  # an ended stream stays ended
+            assert self._task is not None
+            await asyncio.wait([self._task])
+            if self._task.exception() is not None:
+                raise self._task.exception()  # type: ignore[misc]
+            raise StopAsyncIteration
+        return item  # type: ignore[return-value]
+
+    async def text(self) -> AsyncIterator[str]:
+        """Only the answers' text, as it arrives."""
+        async for item in self:
+            if isinstance(item, TextDelta):
+                yield item.text
+
+    async def result(self) -> R:
+        """The run's result, once it is over (what is left of the stream is not read)."""
+        self._start()
+        assert self._task is not None
+        return await asyncio.shield(self._task)
+
+    async def aclose(self) -> None:
+        """Stop the run if it is still going."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.wait([self._task])
+
+    async def __aenter__(self) -> RunStream[R]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _start(self) -> None:
+        """Open the run (``run_start``) and set it going, the first time only."""
+        if self._task is None:
+            session = self._open(self._queue.put_nowait)
+            self._task = asyncio.ensure_future(self._drive(session))
+
+    async def _drive(self, session: Session) -> R:
+        try:
+            return self._finish(await session.run())
+        finally:
+            self._queue.put_nowait(_END)
