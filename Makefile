@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # llama.cpp is compiled from source on first install (about 7-13 minutes on 2 cores); pip
-# caches the wheel, so later installs take seconds. Multimodal support is not needed.
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# caches the wheel, so later installs take seconds. Multimodal support is not needed. On x86-64
+# the build is portable (AVX2), not tuned to the build machine: a native build on a CPU that
+# reports AMX crashed in llama_decode under a VM that does not grant it, and a cached native
+# wheel would carry that to any other machine.
+PORTABLE_X86 := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(if $(filter x86_64,$(shell uname -m)),$(PORTABLE_X86))
 
 .PHONY: install models demo test lint clean
 

@@ -147,12 +147,36 @@ class LocalServer:
                     f"log {self.log_path}:\n{self.log_tail()}"
                 )
             if _answers(self.url, timeout=0.5):
+                self._first_answer()
                 return self
             time.sleep(0.1)
         self.stop()
         raise LocalModelError(
             f"the {self.tier} server did not answer within {self.startup_timeout_s:.0f}s; "
             f"log {self.log_path}:\n{self.log_tail()}"
+        )
+
+    def _first_answer(self) -> None:
+        """One token, so a llama.cpp build that cannot run on this CPU fails here, clearly,
+        and not in the middle of a task."""
+        body = json.dumps({"model": self.tier, "max_tokens": 1,
+                           "messages": [{"role": "user", "content": "hi"}]}).encode()  # fmt: skip
+        request = urllib.request.Request(
+            self.url + "/chat/completions", body, {"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.startup_timeout_s) as resp:
+                resp.read()
+            return
+        except OSError as exc:
+            error: OSError | None = exc
+        time.sleep(0.2)
+        code = self.proc.poll() if self.proc is not None else None
+        self.stop()
+        raise LocalModelError(
+            f"the {self.tier} server failed its first answer ({error}; exit code {code}): "
+            "a llama.cpp build tuned to another CPU crashes like this; rebuild it portable "
+            f"with `make clean install`; log {self.log_path}:\n{self.log_tail()}"
         )
 
     def stop(self, timeout_s: float = 10.0) -> None:
