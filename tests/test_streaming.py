@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from agentroute import Agent, BudgetExceededError, FixedTierPolicy, Model, Pipeline, RetryPolicy
 from agentroute.agents import tool
+from agentroute.budget import Budget, Ledger
+from agentroute.engine import ModelCaller
 from agentroute.engine.streaming import MIN_REPEAT, SEAM_WINDOW, Seam, joined, repeated
 from agentroute.errors import StreamBrokenError
 from agentroute.events import (
@@ -27,8 +29,10 @@ from agentroute.events import (
     ToolCallEvent,
 )
 from agentroute.fault_proxy import Cut, FaultProxy, Reset
+from agentroute.models import FunctionEndpoint
 from agentroute.testing import FakeModelServer, Reply
-from agentroute.types import TextDelta
+from agentroute.trace import Tracer
+from agentroute.types import Completion, Message, ModelRequest, TextDelta, Usage
 from tests.conftest import run
 
 ANSWER = (
@@ -246,3 +250,16 @@ def test_the_first_piece_arrives_before_the_stream_ends(server: FakeModelServer)
 
     first, total = run(go())
     assert total >= 1.2 and first < total - 0.8
+
+
+def test_a_model_that_cannot_stream_answers_whole_to_a_listener() -> None:
+    async def echo(request: ModelRequest) -> Completion:
+        return Completion(text="all at once", model="fn", provider="function", usage=Usage())
+
+    heard: list[str] = []
+    caller = ModelCaller(
+        Tracer(), Ledger(Budget()), connector=lambda m: FunctionEndpoint("echo", echo)
+    )
+    request = ModelRequest(messages=(Message.user("hi"),), prefill="all ")
+    got = run(caller.call(Model.function("echo"), request, step=1, listen=heard.append))
+    assert got.text == "all at once" and heard == ["at once"]  # the seam took "all " out

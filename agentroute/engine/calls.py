@@ -17,7 +17,7 @@ import inspect
 import json
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from agentroute.agents import Tool
@@ -47,7 +47,7 @@ from agentroute.models import Model, ModelEndpoint, connect
 from agentroute.models.replay import ReplayMissError, request_hash
 from agentroute.models.retry import call_with_retry
 from agentroute.trace import Tracer
-from agentroute.types import Completion, Message, ModelRequest, Outcome, ToolCall
+from agentroute.types import Completion, Delta, Message, ModelRequest, Outcome, ToolCall
 
 MIN_USEFUL_TOKENS = 8
 MAX_CHARS_PER_TOKEN = 64
@@ -162,7 +162,9 @@ class ModelCaller:
         if allowed < request.max_tokens:
             request = request.model_copy(update={"max_tokens": allowed})
         endpoint = self.endpoint(model)
-        stream = getattr(endpoint, "stream", None) if listen and not request.logprobs else None
+        stream = None
+        if listen is not None and not request.logprobs:
+            stream = getattr(endpoint, "stream", None) or _whole(endpoint)
         answer = Answer(request.prefill)
         common: dict[str, Any] = {
             "step": step,
@@ -555,6 +557,15 @@ def _recorded_node(rec: NodeRunEvent) -> Any:
     raise type(rec.error_type or "Error", (RecordedNodeError,), {})(
         rec.error_type or "Error", rec.error or ""
     )
+
+
+def _whole(endpoint: ModelEndpoint) -> Callable[..., AsyncIterator[Delta | Completion]]:
+    """An endpoint that cannot stream, as a stream of one piece: its whole answer."""
+
+    async def stream(request: ModelRequest, *, timeout_s: float) -> AsyncIterator[Completion]:
+        yield await endpoint.complete(request, timeout_s=timeout_s)
+
+    return stream
 
 
 PREFILL_OVERHEAD = 256

@@ -110,6 +110,9 @@ async def read(
     try:
         async for piece in pieces:
             if isinstance(piece, Completion):
+                if not answer.raw and piece.text:  # an endpoint that answered whole
+                    answer.raw.append(piece.text)
+                    _pass(answer, seam.feed(piece.text), listen)
                 _pass(answer, seam.release(), listen)
                 return piece
             answer.raw.append(piece.text)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from agentroute.errors import ConfigError, LocalModelError, ModelError
 from agentroute.models.endpoint import ModelEndpoint
 from agentroute.models.model import Model
-from agentroute.types import Completion, ModelRequest
+from agentroute.types import Completion, Delta, ModelRequest
 
 
 async def prepare(models: Iterable[Model]) -> None:
@@ -73,15 +73,38 @@ class LocalEndpoint:
         try:
             return await self._inner.complete(request, timeout_s=timeout_s)
         except ModelError as exc:
-            from agentroute.models.local.server import POOL
+            dead = self._dead()
+            if dead is None:
+                raise
+            raise dead from exc
 
-            server = POOL.server(self.model)
-            if server is not None and not server.alive():
-                raise LocalModelError(
-                    f"the local {self.model} server stopped during the run; log "
-                    f"{server.log_path}:\n{server.log_tail()}"
-                ) from exc
-            raise
+    async def stream(
+        self, request: ModelRequest, *, timeout_s: float
+    ) -> AsyncIterator[Delta | Completion]:
+        stream = getattr(self._inner, "stream", None)
+        if stream is None:  # an endpoint that cannot stream answers whole
+            yield await self.complete(request, timeout_s=timeout_s)
+            return
+        try:
+            async for piece in stream(request, timeout_s=timeout_s):
+                yield piece
+        except ModelError as exc:
+            dead = self._dead()
+            if dead is None:
+                raise
+            raise dead from exc
+
+    def _dead(self) -> LocalModelError | None:
+        """The error to raise instead when the server itself is gone (it crashed)."""
+        from agentroute.models.local.server import POOL
+
+        server = POOL.server(self.model)
+        if server is None or server.alive():
+            return None
+        return LocalModelError(
+            f"the local {self.model} server stopped during the run; log "
+            f"{server.log_path}:\n{server.log_tail()}"
+        )
 
     async def aclose(self) -> None:
         await self._inner.aclose()
