@@ -7,8 +7,9 @@ a user). Medians and ranges over ``--runs``.
 
 Bytecode is cached as for an installed package: children write and read it under a temporary
 ``PYTHONPYCACHEPREFIX`` (one warm-up run first), so no ``__pycache__`` lands in the source tree
-even where ``PYTHONDONTWRITEBYTECODE`` is set. ``--no-bytecode-cache`` times the other case,
-every module compiled from source on every run.
+even where ``PYTHONDONTWRITEBYTECODE`` is set. ``--no-bytecode-cache`` times a source checkout
+under ``PYTHONDONTWRITEBYTECODE=1``: modules without a ``.pyc`` of their own (agentroute's) are
+compiled on every run, installed packages still read theirs.
 
 LiteLLM is not a dependency of agentroute: pass ``--python`` an interpreter that has it (a
 throwaway venv); when no interpreter has it, the report says so. LiteLLM is timed with
@@ -71,27 +72,34 @@ def child_env(pycache: str | None) -> dict[str, str]:
     return env
 
 
+def child(
+    python: str, code: str, env: dict[str, str], *flags: str
+) -> subprocess.CompletedProcess[str]:
+    """``python [flags] -c code`` run from the repository root (``-c`` puts the working
+    directory first on the path, so another directory could shadow agentroute)."""
+    cmd = [python, *flags, "-c", code]
+    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+
+
 def run_once(target: Target, env: dict[str, str]) -> tuple[float, float]:
     """(import seconds, process wall seconds) of one fresh interpreter."""
     code = CHILD.format(statement=target.statement)
     t0 = time.perf_counter()
-    out = subprocess.run(
-        [target.python, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
+    out = child(target.python, code, env)
     wall = time.perf_counter() - t0
+    out.check_returncode()
     return float(out.stdout.strip().splitlines()[-1]), wall
 
 
 def importable(python: str, module: str, env: dict[str, str]) -> bool:
     """Whether ``python`` can import ``module`` (its top-level package, quietly)."""
     probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
-    return subprocess.run([python, "-c", probe], env=env, capture_output=True).returncode == 0
+    return child(python, probe, env).returncode == 0
 
 
 def version_of(python: str, dist: str, env: dict[str, str]) -> str:
     code = f"import importlib.metadata as m; print(m.version({dist!r}))"
-    out = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True)
-    return out.stdout.strip() or "?"
+    return child(python, code, env).stdout.strip() or "?"
 
 
 def find_litellm(candidates: list[str], env: dict[str, str]) -> str | None:
@@ -160,18 +168,15 @@ def versions(found: list[Target], env: dict[str, str]) -> str:
 def check_source(env: dict[str, str]) -> None:
     """Refuse to time an agentroute other than this repository's."""
     code = "import agentroute; print(agentroute.__file__)"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    where = Path(out.stdout.strip()).resolve()
+    where = Path(child(sys.executable, code, env).stdout.strip()).resolve()
     if ROOT not in where.parents:
         sys.exit(f"agentroute imports from {where}, not from {ROOT}")
 
 
 def breakdown(statement: str, env: dict[str, str], top: int = 12) -> list[str]:
     """The top-level packages with the most import time (self, summed) under -X importtime."""
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", statement],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    out = child(sys.executable, statement, env, "-X", "importtime")
+    out.check_returncode()
     totals: dict[str, int] = {}
     for line in out.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
