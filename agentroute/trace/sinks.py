@@ -5,7 +5,8 @@ kernel in a single ``write`` on a file opened for append, so records from a cras
 never glued to the next run's (a torn last line is closed off with a newline on reopen).
 Each line carries ``prev``, the SHA-256 of the line before it, and closing the sink appends a
 ``seal`` line with the count of lines it wrote: any edit, deletion, reordering or truncation
-breaks the chain (`agentroute.trace.chain.verify`).
+breaks the chain (`agentroute.trace.chain.verify`). structlog (which loads rich for its
+console renderer) is imported when the first `JsonlSink` opens, not with the package.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-
-import structlog
 
 from agentroute.trace.chain import GENESIS, last_line, line_hash, seal_line
 
@@ -79,6 +78,8 @@ class JsonlSink:
     outside the file) the chain is an HMAC: only the key's holder can make it verify."""
 
     def __init__(self, path: str | os.PathLike[str], *, key: bytes | None = None) -> None:
+        import structlog
+
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._out = _AppendLine(self.path, key)
