@@ -20,6 +20,7 @@ from agentroute.errors import (
     LocalModelError,
     ModelError,
     RunError,
+    StreamBrokenError,
     TraceError,
 )
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from agentroute.routers import ReasoningRouter, Router
     from agentroute.runtime import Pipeline, Result
     from agentroute.trace import JsonlSink, Trace
+    from agentroute.types import TextDelta
 
 __version__ = "0.1.0"
 
@@ -49,6 +51,7 @@ _LAZY: dict[str, str] = {
     "Result": "agentroute.runtime",
     "JsonlSink": "agentroute.trace",
     "Trace": "agentroute.trace",
+    "TextDelta": "agentroute.types",
 }
 
 __all__ = [
@@ -69,6 +72,8 @@ __all__ = [
     "RetryPolicy",
     "Router",
     "RunError",
+    "StreamBrokenError",
+    "TextDelta",
     "Tool",
     "Trace",
     "TraceError",

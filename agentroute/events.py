@@ -183,6 +183,15 @@ class Escalation(EventBase):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class HandoffEvent(EventBase):
+    """An agent's model handed the task to another agent (its ``transfer_to_...`` tool): the
+    other agent answers, in the same run and budget."""
+
+    kind: Literal["handoff"] = "handoff"
+    to: str
+    reason: str = ""
+
+
 class SignalState(BaseModel):
     """One signal in force, as a `HealthStateEvent` lists it."""
 
@@ -331,6 +340,7 @@ TraceEvent = Annotated[
     | BudgetRefused
     | ModelSwitch
     | Escalation
+    | HandoffEvent
     | HealthSignalEvent
     | HealthStateEvent
     | ReweightEvent

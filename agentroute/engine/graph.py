@@ -20,6 +20,7 @@ Pure: no I/O, nothing here runs a model.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,6 +29,7 @@ from agentroute.agents import Agent
 from agentroute.errors import ConfigError
 from agentroute.graph import TaskGraph, edge_key
 from agentroute.models import Model
+from agentroute.types import ToolSpec
 
 NodeKind = Literal["start", "route", "agent", "model", "program", "tool", "handler", "goal"]
 START, ROUTE, DONE = "^start", "^route", "^done"
@@ -272,3 +274,27 @@ def handoffs(agents: Mapping[str, Agent], chosen: Sequence[str]) -> tuple[str, .
     for name in chosen:
         out += [h for h in agents[name].handoffs if h not in chosen and h not in out]
     return tuple(out)
+
+
+HANDOFF_PREFIX = "transfer_to_"
+MAX_HANDOFFS = 3
+"""A task is handed from agent to agent at most this many times (no ping-pong)."""
+
+
+def handoff_tools(agent: Agent, agents: Mapping[str, Agent]) -> dict[str, ToolSpec]:
+    """The tools that let ``agent``'s model hand the task to one of its ``handoffs``, by
+    target agent: ``transfer_to_<agent>``, with the target's description."""
+    out: dict[str, ToolSpec] = {}
+    for name in agent.handoffs:
+        target = agents[name]
+        tool = HANDOFF_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "_", name)
+        out[name] = ToolSpec(
+            name=tool,
+            description=f"Hand this conversation to the {name} agent ({target.description}) "
+            "when the request is theirs to answer, not yours.",
+            parameters={
+                "type": "object",
+                "properties": {"reason": {"type": "string", "description": "why, briefly"}},
+            },
+        )
+    return out

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import contextvars
 import itertools
+import math
 import operator
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -50,7 +51,16 @@ from agentroute.engine.decide import (
     Refine,
     decide,
 )
-from agentroute.engine.graph import DONE, Choice, RunGraph, check_labels, handoffs
+from agentroute.engine.graph import (
+    DONE,
+    MAX_HANDOFFS,
+    ROUTE,
+    Choice,
+    RunGraph,
+    check_labels,
+    handoff_tools,
+    handoffs,
+)
 from agentroute.engine.state import MAIN, Lane, NodeContext, RunState, Turn
 from agentroute.errors import (
     AgentrouteError,
@@ -65,6 +75,7 @@ from agentroute.errors import (
 from agentroute.events import (
     Escalation,
     FanOutEvent,
+    HandoffEvent,
     HealthSignalEvent,
     HealthStateEvent,
     ModelSwitch,
@@ -90,6 +101,8 @@ from agentroute.types import (
     Message,
     ModelRequest,
     TextDelta,
+    ToolCall,
+    ToolSpec,
     Usage,
 )
 
@@ -496,7 +509,7 @@ class Session:
             return lane.reweighter.weights, winner
         if lane.reweighter is None:
             lane.reweighter = self.engine.reweighter.clone()
-        key = (len(st.excluded), len(lane.choices), signals)
+        key = (len(st.excluded), len(lane.choices) + lane.revisions, signals)
         old = lane.weighed
         if old is not None and old[:2] == key[:2] and _same(signals, old[2]):
             return lane.reweighter.weights, winner
@@ -597,11 +610,7 @@ class Session:
     async def _choose(self, lane: Lane, node: str) -> Unit:
         spec = self.graph.nodes[node]
         if spec.kind == "agent" and node not in lane.turns:
-            agent = self.engine.agents[node]
-            system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
-            lane.turns[node] = Turn(
-                node, node, [Message.system(system), Message.user(self._prompt())]
-            )
+            lane.turns[node] = self._new_turn(node, self._prompt())
         choice = await self.engine.choosers[node].choose(node, lane, self)
         lane.replan = True
         if not choice.chosen:
@@ -610,6 +619,11 @@ class Session:
             return "done"
         lane.choices[node] = choice
         return "go"
+
+    def _new_turn(self, name: str, prompt: str) -> Turn:
+        agent = self.engine.agents[name]
+        system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
+        return Turn(name, name, [Message.system(system), Message.user(prompt)])
 
     def _prompt(self) -> str:
         """What an agent is asked: the task, and in a hand-built graph the results so far."""
@@ -720,10 +734,14 @@ class Session:
         if turn.rounds >= MAX_TOOL_ROUNDS:
             raise RunError(f"agent {agent.name!r} asked for tools {MAX_TOOL_ROUNDS} times in a row")
         offered = self._offered(lane, node, agent)
+        transfers = self._transfers(lane, agent)
         request = ModelRequest(
             messages=tuple(turn.messages),
             max_tokens=agent.max_tokens,
-            tools=tuple(t.spec for t in agent.tools if t.name in offered),
+            tools=(
+                *(t.spec for t in agent.tools if t.name in offered),
+                *(spec for _, spec in transfers.values()),
+            ),
             prefill=turn.partial,
         )
         try:
@@ -744,6 +762,10 @@ class Session:
         if not completion.tool_calls:
             self._answered(lane, node, agent, completion.text)
             return
+        transfer = next((c for c in completion.tool_calls if c.name in transfers), None)
+        if transfer is not None:
+            self._hand_over(lane, agent, transfers[transfer.name][0], transfer)
+            return
         turn.messages.append(Message.assistant(completion.text, completion.tool_calls))
         turn.pending, turn.rounds = list(completion.tool_calls), turn.rounds + 1
 
@@ -754,6 +776,32 @@ class Session:
         assert lane.reweighter is not None
         w = lane.reweighter.weights
         return {t.name for t in agent.tools if w[(node, t.name)] != float("inf")}
+
+    def _transfers(self, lane: Lane, agent: Agent) -> dict[str, tuple[str, ToolSpec]]:
+        """The handoff tools offered to ``agent``'s model, by tool name, with their target:
+        none in a fan-out branch or after `MAX_HANDOFFS`, none back to an agent that handed
+        the task on, none to an agent whose route edge weighs infinity (down, failed)."""
+        if not agent.handoffs or lane.name is not None or len(lane.handed) >= MAX_HANDOFFS:
+            return {}
+        assert lane.reweighter is not None
+        w = lane.reweighter.weights
+        return {
+            spec.name: (target, spec)
+            for target, spec in handoff_tools(agent, self.engine.agents).items()
+            if target not in lane.handed and w.get((ROUTE, target), math.inf) != math.inf
+        }
+
+    def _hand_over(self, lane: Lane, agent: Agent, to: str, call: ToolCall) -> None:
+        """``agent``'s model handed the task to ``to``: the route's choice becomes ``to``
+        and the lane goes back to the route, so the next step's plan leads there."""
+        reason = _argument(call, "reason")
+        self.tracer.emit(HandoffEvent, step=lane.step, agent=agent.name, to=to, reason=reason)
+        lane.handed.append(agent.name)
+        lane.choices[ROUTE] = Choice((to,))
+        lane.revisions += 1
+        note = f"(Handed over by the {agent.name} agent" + (f": {reason})" if reason else ")")
+        lane.turns[to] = self._new_turn(to, f"{self._prompt()}\n\n{note}")
+        lane.at, lane.plan, lane.replan = ROUTE, None, True
 
     def _failover(self, lane: Lane, turn: Turn, node: str) -> None:
         old = self.graph.nodes[turn.node].model
@@ -1035,6 +1083,17 @@ def _state(s: HealthSignal, winner: bool) -> SignalState:
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     """The very same objects in the same order (monitors hand back unchanged signals)."""
     return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
+
+
+def _argument(call: ToolCall, name: str) -> str:
+    """One string argument of a tool call ("" when missing or unreadable)."""
+    import json
+
+    try:
+        value = json.loads(call.arguments or "{}").get(name, "")
+    except (ValueError, AttributeError):
+        return ""
+    return value[:500] if isinstance(value, str) else ""
 
 
 def _text(value: Any) -> str | None:

@@ -93,6 +93,10 @@ class Lane:
     and then there is nothing to trace."""
     weighed: tuple[Any, ...] | None = None
     """What the current weights were computed from: signals, exclusions, choices."""
+    handed: list[str] = field(default_factory=list)
+    """The agents that handed this lane's task on (`HandoffEvent`), in order."""
+    revisions: int = 0
+    """Choices made again (a handoff replaces the route's choice): the weights move."""
 
 
 @dataclass
@@ -214,6 +218,7 @@ def _dump_lane(x: Lane) -> dict[str, Any]:
             k: [list(c.chosen), list(c.standby), list(c.covered)] for k, c in x.choices.items()
         },
         "turns": {k: _dump_turn(t) for k, t in x.turns.items()},
+        "handed": list(x.handed),
     }
 
 
@@ -239,6 +244,7 @@ def _load_lane(d: dict[str, Any]) -> Lane:
         via=d["via"],
         choices={k: Choice(*(tuple(x) for x in c)) for k, c in d["choices"].items()},
         turns={k: _load_turn(t) for k, t in d["turns"].items()},
+        handed=list(d.get("handed", ())),
     )
 
 
