@@ -40,6 +40,9 @@ class Tool:
     fn: Callable[..., Any]
     args_model: type[BaseModel]
     cost: float = 0.0
+    approval: bool = False
+    """A person approves each call before it runs: the run pauses (`Result.paused`) and
+    goes on, in this process or another, once someone decides (`Pipeline.resume`)."""
 
     def __post_init__(self) -> None:
         _check_name("tool", self.name)
@@ -111,7 +114,11 @@ def _args_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
 def tool(fn: Callable[..., Any], /) -> Tool: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, cost: float = 0.0
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    cost: float = 0.0,
+    approval: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -120,16 +127,18 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     cost: float = 0.0,
+    approval: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function into a `Tool`; the schema comes from its type hints and the
-    description from its docstring."""
+    description from its docstring. ``approval=True``: a person approves each call first."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         tool_name = name or f.__name__
         doc = description if description is not None else inspect.getdoc(f) or ""
         return Tool(
-            name=tool_name, description=doc, fn=f, args_model=_args_model(f, tool_name), cost=cost
-        )
+            name=tool_name, description=doc, fn=f, args_model=_args_model(f, tool_name),
+            cost=cost, approval=approval,
+        )  # fmt: skip
 
     return wrap(fn) if fn is not None else wrap
 

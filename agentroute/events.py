@@ -56,7 +56,8 @@ class RunStart(EventBase):
 
 class RunEnd(EventBase):
     kind: Literal["run_end"] = "run_end"
-    status: Literal["ok", "error"]
+    status: Literal["ok", "error", "paused"]
+    """``paused``: the run waits for a person (a `PauseEvent` says for what)."""
     output: str | None = None
     error_type: str | None = None
     error: str | None = None
@@ -190,6 +191,24 @@ class HandoffEvent(EventBase):
     kind: Literal["handoff"] = "handoff"
     to: str
     reason: str = ""
+
+
+class PauseEvent(EventBase):
+    """The run stops to wait for a person: ``question`` says what to decide (``kind``:
+    ``approve_tool``, with the agent, tool, arguments and call id). It goes on from its
+    checkpoint once someone decides (a `DecisionEvent` in the trace of the run that goes on)."""
+
+    kind: Literal["pause"] = "pause"
+    question: dict[str, Any]
+
+
+class DecisionEvent(EventBase):
+    """What a person decided about a paused run's question."""
+
+    kind: Literal["decision"] = "decision"
+    question: dict[str, Any]
+    decision: Literal["approve", "reject", "cancel"]
+    why: str = ""
 
 
 class SignalState(BaseModel):
@@ -341,6 +360,8 @@ TraceEvent = Annotated[
     | ModelSwitch
     | Escalation
     | HandoffEvent
+    | PauseEvent
+    | DecisionEvent
     | HealthSignalEvent
     | HealthStateEvent
     | ReweightEvent

@@ -353,11 +353,19 @@ class ModelCaller:
         )
 
     async def tool(
-        self, tool: Tool | None, call: ToolCall, *, step: int, agent: str, available: bool = True
+        self,
+        tool: Tool | None,
+        call: ToolCall,
+        *,
+        step: int,
+        agent: str,
+        available: bool = True,
+        declined: str | None = None,
     ) -> Message:
         """Run one tool call the model asked for; what the model reads back, error or not
         (an unknown, unavailable or failing tool is reported to the model and traced, never
-        skipped). A tool whose edges weigh infinity (down) is ``available=False``: not run."""
+        skipped). A tool whose edges weigh infinity (down) is ``available=False``: not run;
+        nor is a call a person declined (``declined``: why)."""
         started = self._clock()
         try:
             args = json.loads(call.arguments or "{}")
@@ -366,17 +374,24 @@ class ModelCaller:
         rec = self.recorded.tool(agent, call) if self.recorded is not None else None
         if rec is not None:  # a replay: what the model read back then
             ok, error, text = rec.ok, rec.error, rec.result if rec.result is not None else ""
+        elif declined is not None:
+            ok, error = False, "a person declined this call" + (f": {declined}" if declined else "")
+            text = f"error: {error}"
         elif available:
             ok, error, text = await self._invoke(tool, call)
         else:
             ok, text = False, f"error: tool {call.name!r} is unavailable right now"
             error = text
         latency = max(0.0, self._clock() - started)
-        self.outcomes.append(
-            Outcome(
-                target=call.name, ok=ok, latency_s=latency, error_type=None if ok else "ToolError"
+        if declined is None:  # a call a person declined says nothing about the tool's health
+            self.outcomes.append(
+                Outcome(
+                    target=call.name,
+                    ok=ok,
+                    latency_s=latency,
+                    error_type=None if ok else "ToolError",
+                )
             )
-        )
         self.tracer.emit(
             ToolCallEvent,
             step=step,

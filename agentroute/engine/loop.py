@@ -73,6 +73,7 @@ from agentroute.errors import (
     RunError,
 )
 from agentroute.events import (
+    DecisionEvent,
     Escalation,
     FanOutEvent,
     HandoffEvent,
@@ -80,6 +81,7 @@ from agentroute.events import (
     HealthStateEvent,
     ModelSwitch,
     PathEvent,
+    PauseEvent,
     RerouteEvent,
     ResumeEvent,
     ReweightEvent,
@@ -308,6 +310,44 @@ class Engine:
             session.ledger_for(who or None).carry(usd, tokens, calls)
         return session
 
+    def reopen(
+        self,
+        checkpoint: Mapping[str, Any],
+        decision: Literal["approve", "reject", "cancel"],
+        *,
+        why: str = "",
+        **options: Any,
+    ) -> Session:
+        """Go on with a paused run (`RunOutcome.checkpoint`, in this process or another)
+        once a person decided its question: ``approve`` or ``reject`` a tool call (a rejected
+        call is reported to the model, with ``why``), or ``cancel`` the task (it ends
+        escalated). The run goes on under a new run id, with a ``resume`` and a ``decision``
+        event, and what was spent before counts against the same budget."""
+        if checkpoint.get("version") != 1 or not isinstance(checkpoint.get("state"), dict):
+            raise ConfigError("not a paused run's checkpoint (version 1)")
+        state = RunState.load(checkpoint["state"])
+        question = state.question
+        if question is None:
+            raise ConfigError("this checkpoint is not waiting for a decision")
+        if decision not in ("approve", "reject", "cancel"):
+            raise ConfigError(f"decide approve, reject or cancel, not {decision!r}")
+        main = state.main
+        state.question, main.status, main.done, main.reason = None, "running", False, ""
+        if decision != "cancel":
+            state.decisions[question["key"]] = {"decision": decision, "why": why}
+        spent = {k: (float(v[0]), int(v[1]), int(v[2])) for k, v in checkpoint["spent"].items()}
+        resume = {"thread_id": str(checkpoint.get("run_id", "")), "done_steps": main.step,
+                  "spent_usd": spent.get("", (0.0, 0, 0))[0],
+                  "model_calls": spent.get("", (0.0, 0, 0))[2]}  # fmt: skip
+        session = self.open(state.task, state=state, spent=spent, resume=resume, **options)
+        session.tracer.emit(DecisionEvent, question=question, decision=decision, why=why)
+        if decision == "cancel":
+            session.tracer.emit(Escalation, step=main.step, reason="cancelled_by_person",
+                                detail={"why": why, "question": question["kind"]})  # fmt: skip
+            main.status, main.done = "escalated", True
+            main.reason = "a person cancelled the task" + (f": {why}" if why else "")
+        return session
+
 
 class _Borrowed:
     """A sink the caller passed in: written to, never closed by a run (the caller owns it)."""
@@ -326,7 +366,7 @@ class _Borrowed:
 class RunOutcome:
     """How a run ended, with everything a front door reports."""
 
-    status: Literal["completed", "demoted", "escalated"]
+    status: Literal["completed", "demoted", "escalated", "paused"]
     output: Any
     reason: str
     error: BaseException | None
@@ -337,6 +377,8 @@ class RunOutcome:
     usage: Usage
     model_calls: int
     wall_s: float
+    checkpoint: dict[str, Any] | None = None
+    """A paused run's checkpoint (`Session.checkpoint`)."""
 
 
 class BranchFailedError(Exception):
@@ -714,22 +756,7 @@ class Session:
             self._answered(lane, node, agent, turn.ready)
             return
         if turn.pending:
-            call = turn.pending.pop(0)
-            offered = self._offered(lane, node, agent)
-            tool = agent.tool_named(call.name)
-            token = _STEP_KEY.set(f"{self.thread_id}:{agent.name}:{len(turn.messages)}")
-            try:
-                turn.messages.append(
-                    await self.caller.tool(
-                        tool,
-                        call,
-                        step=lane.step,
-                        agent=agent.name,
-                        available=tool is None or tool.name in offered,
-                    )
-                )
-            finally:
-                _STEP_KEY.reset(token)
+            await self._tool_call(lane, node, agent, turn)
             return
         if turn.rounds >= MAX_TOOL_ROUNDS:
             raise RunError(f"agent {agent.name!r} asked for tools {MAX_TOOL_ROUNDS} times in a row")
@@ -768,6 +795,48 @@ class Session:
             return
         turn.messages.append(Message.assistant(completion.text, completion.tool_calls))
         turn.pending, turn.rounds = list(completion.tool_calls), turn.rounds + 1
+
+    async def _tool_call(self, lane: Lane, node: str, agent: Agent, turn: Turn) -> None:
+        """The next tool call the model asked for: run it, or, for a tool that needs a
+        person's approval nobody has given yet, pause the run (a branch of a fan-out cannot
+        wait: there the call is declined)."""
+        call = turn.pending[0]
+        tool = agent.tool_named(call.name)
+        key = f"{agent.name}:{len(turn.messages)}:{call.id}"
+        decided = self.state.decisions.get(key)
+        if tool is not None and tool.approval and decided is None:
+            if lane.name is None:
+                self._pause(lane, {"kind": "approve_tool", "key": key, "agent": agent.name,
+                                   "tool": call.name, "arguments": call.arguments})  # fmt: skip
+                return
+            decided = {"decision": "reject", "why": "a parallel branch cannot wait for a person"}
+        turn.pending.pop(0)
+        offered = self._offered(lane, node, agent)
+        declined = None
+        if decided is not None and decided["decision"] != "approve":
+            declined = str(decided.get("why", ""))
+        token = _STEP_KEY.set(f"{self.thread_id}:{agent.name}:{len(turn.messages)}")
+        try:
+            turn.messages.append(
+                await self.caller.tool(
+                    tool,
+                    call,
+                    step=lane.step,
+                    agent=agent.name,
+                    available=tool is None or tool.name in offered,
+                    declined=declined,
+                )
+            )
+        finally:
+            _STEP_KEY.reset(token)
+
+    def _pause(self, lane: Lane, question: dict[str, Any]) -> None:
+        """Stop the run to wait for a person; `Engine.reopen` goes on once they decide."""
+        self.state.question = question
+        self.tracer.emit(PauseEvent, step=lane.step, agent=question.get("agent"),
+                         question=question)  # fmt: skip
+        lane.status, lane.done = "paused", True
+        lane.reason = f"waiting for a person to decide: {question['kind']}"
 
     def _offered(self, lane: Lane, node: str, agent: Agent) -> set[str]:
         """The agent's tools whose edges from this variant do not weigh infinity."""
@@ -1033,7 +1102,9 @@ class Session:
             model_calls=self.caller.model_calls,
             wall_s=wall,
         )
-        if exc is None and main.status != "escalated":
+        if exc is None and main.status == "paused":
+            self.tracer.emit(RunEnd, status="paused", **totals)
+        elif exc is None and main.status != "escalated":
             self.tracer.emit(RunEnd, status="ok", output=_text(main.output), **totals)
         else:
             error = exc if exc is not None else main.last_error
@@ -1048,9 +1119,11 @@ class Session:
             if isinstance(exc, AgentrouteError):
                 exc.trace = self.tracer.trace  # type: ignore[attr-defined]
         self.tracer.close()
-        status: Literal["completed", "demoted", "escalated"] = (
+        status: Literal["completed", "demoted", "escalated", "paused"] = (
             "escalated"
             if main.status == "escalated"
+            else "paused"
+            if main.status == "paused"
             else "demoted"
             if main.demoted
             else "completed"
@@ -1067,7 +1140,14 @@ class Session:
             usage=st.usage,
             model_calls=self.caller.model_calls,
             wall_s=wall,
+            checkpoint=self.checkpoint() if status == "paused" else None,
         )
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything a paused run needs to go on in another process (`Engine.reopen`):
+        plain JSON data, never code."""
+        return {"version": 1, "task": self.state.task, "run_id": self.tracer.run_id,
+                "state": self.snapshot(), "spent": self.spent()}  # fmt: skip
 
     async def aclose(self) -> None:
         await self.caller.aclose()

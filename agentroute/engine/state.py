@@ -124,6 +124,10 @@ class RunState:
     intent: dict[str, float] | None = None
     """The task's intent weights, once a chooser inferred them."""
     inflight: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+    question: dict[str, Any] | None = None
+    """What the run waits for a person to decide (a paused run), else None."""
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What people decided, by the question's key (a tool call's id)."""
 
     @property
     def main(self) -> Lane:
@@ -170,6 +174,8 @@ class RunState:
             "failed_attempts": self.failed_attempts,
             "facts": self.facts,
             "outcomes": [dataclasses.astuple(o) for o in self.outcomes],
+            "question": self.question,
+            "decisions": self.decisions,
         }
 
     @classmethod
@@ -192,6 +198,8 @@ class RunState:
             failed_attempts=data.get("failed_attempts", 0),
             facts=dict(data.get("facts", {})),
             outcomes=[Outcome(*o) for o in data.get("outcomes", [])],
+            question=data.get("question"),
+            decisions=dict(data.get("decisions", {})),
         )
 
 

@@ -3,6 +3,6 @@
 from agentroute.runtime.graph_run import GraphRunner
 from agentroute.runtime.graph_state import GraphResult, NodeContext
 from agentroute.runtime.pipeline import Pipeline
-from agentroute.runtime.result import Result
+from agentroute.runtime.result import Pause, Result
 
-__all__ = ["GraphResult", "GraphRunner", "NodeContext", "Pipeline", "Result"]
+__all__ = ["GraphResult", "GraphRunner", "NodeContext", "Pause", "Pipeline", "Result"]

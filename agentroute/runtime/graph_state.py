@@ -13,7 +13,7 @@ __all__ = ["GraphResult", "NodeContext"]
 
 @dataclass(frozen=True)
 class GraphResult:
-    status: Literal["completed", "demoted", "escalated"]
+    status: Literal["completed", "demoted", "escalated", "paused"]
     goal: str
     path: tuple[str, ...]
     results: dict[str, Any]

@@ -13,6 +13,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from agentroute.agents import Agent, check_handoffs
 from agentroute.budget import Budget, EntropyPolicy, SwitchPolicy
@@ -26,7 +27,7 @@ from agentroute.health import HealthMonitor
 from agentroute.models import Model
 from agentroute.models.embeddings import embed
 from agentroute.routers import FirstRouter, ReasoningRouter, Router, SemanticRouter
-from agentroute.runtime.result import Result
+from agentroute.runtime.result import Pause, Result
 from agentroute.trace import Sink, Trace
 from agentroute.trace.diff import ReplayReport
 
@@ -214,6 +215,26 @@ class Pipeline:
         connections); `aclose` closes this loop's clients when you are done."""
         return result_of(await self.engine.arun(task))
 
+    def resume(
+        self, pause: Pause, *, approve: bool | None = None, cancel: bool = False, why: str = ""
+    ) -> Result:
+        """Go on with a paused run once a person decided (see `aresume`)."""
+        return asyncio.run(self.aresume(pause, approve=approve, cancel=cancel, why=why))
+
+    async def aresume(
+        self, pause: Pause, *, approve: bool | None = None, cancel: bool = False, why: str = ""
+    ) -> Result:
+        """Go on with a paused run (`Result.paused`, here or loaded in another process):
+        ``approve=True`` runs the tool call, ``approve=False`` declines it (the model reads
+        that a person declined, and ``why``), ``cancel=True`` ends the task. The run goes on
+        under the same budget, counting what it spent before the pause."""
+        if cancel == (approve is not None):
+            raise ConfigError("decide one thing: approve=True, approve=False or cancel=True")
+        decision: Literal["approve", "reject", "cancel"] = (
+            "cancel" if cancel else "approve" if approve else "reject"
+        )
+        return result_of(await self.engine.reopen(pause.checkpoint, decision, why=why).run())
+
     def stream(self, task: str) -> RunStream[Result]:
         """Run one task as a stream: ``async for item in pipeline.stream(task)`` gives every
         decision as it is made (the trace events: route, reroute, model switch, tool call,
@@ -244,6 +265,10 @@ def result_of(outcome: RunOutcome) -> Result:
     """A run's `Result`; an escalated run raises what ended it (`RoutingError` when no agent
     fits, or the last failure when nothing was left to fail over to), trace attached."""
     st = outcome.state
+    paused = None
+    if outcome.status == "paused":
+        assert outcome.checkpoint is not None and st.question is not None
+        paused = Pause(question=dict(st.question), checkpoint=outcome.checkpoint)
     if outcome.status == "escalated":
         error = outcome.error
         if not isinstance(error, AgentrouteError):
@@ -253,7 +278,11 @@ def result_of(outcome: RunOutcome) -> Result:
     order = {n: i for i, n in enumerate(st.agents)}
     answered = tuple(sorted(st.answers, key=lambda n: order.get(n, len(order))))
     return Result(
-        output=outcome.output if isinstance(outcome.output, str) else str(outcome.output),
+        output=""
+        if paused
+        else outcome.output
+        if isinstance(outcome.output, str)
+        else str(outcome.output),
         agents=answered or st.agents,
         models=tuple(st.models_used),
         usage=outcome.usage,
@@ -263,4 +292,5 @@ def result_of(outcome: RunOutcome) -> Result:
         trace=outcome.trace,
         trace_path=outcome.trace_path,
         route_reason=st.route_reason,
+        paused=paused,
     )
