@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from agentroute.budget import Budget, EntropyPolicy, FixedTierPolicy
     from agentroute.models import Model, RetryPolicy
     from agentroute.routers import ReasoningRouter, Router
-    from agentroute.runtime import Pipeline, Result
+    from agentroute.runtime import Conversation, Pause, Pipeline, Result
     from agentroute.trace import JsonlSink, Trace
     from agentroute.types import TextDelta
 
@@ -48,6 +48,8 @@ _LAZY: dict[str, str] = {
     "ReasoningRouter": "agentroute.routers",
     "Router": "agentroute.routers",
     "Pipeline": "agentroute.runtime",
+    "Conversation": "agentroute.runtime",
+    "Pause": "agentroute.runtime",
     "Result": "agentroute.runtime",
     "JsonlSink": "agentroute.trace",
     "Trace": "agentroute.trace",
@@ -60,12 +62,14 @@ __all__ = [
     "Budget",
     "BudgetExceededError",
     "ConfigError",
+    "Conversation",
     "EntropyPolicy",
     "FixedTierPolicy",
     "JsonlSink",
     "LocalModelError",
     "Model",
     "ModelError",
+    "Pause",
     "Pipeline",
     "ReasoningRouter",
     "Result",

@@ -52,6 +52,9 @@ class RunStart(EventBase):
     """``module:function`` that builds the pipeline, for ``agentroute replay``."""
     streamed: bool = False
     """Answers were streamed (a replay streams them again, from the trace)."""
+    history: tuple[dict[str, Any], ...] = ()
+    """The conversation before ``task`` (its messages, oldest first): a replay hands it to the
+    agents and routers again."""
 
 
 class RunEnd(EventBase):

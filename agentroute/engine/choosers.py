@@ -73,7 +73,7 @@ class RouteChooser:
                 self.model, request, lane=lane, agent=None, purpose="route"
             )
 
-        decision = await self.router.route(session.state.task, self.candidates, complete)
+        decision = await self.router.route(session.state.routing_text(), self.candidates, complete)
         unknown = [c for c in decision.chosen if c not in self.agents]
         if unknown:
             raise RunError(f"router {self.router.name!r} chose unknown agents {unknown}")

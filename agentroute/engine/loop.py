@@ -253,15 +253,19 @@ class Engine:
         resume: dict[str, Any] | None = None,
         thread_id: str | None = None,
         listen: Callable[[StreamItem], None] | None = None,
+        history: Sequence[Message] = (),
     ) -> Session:
         """Open a run (``run_start``): its tracer and trace file, ledger, caller and state.
         ``state`` and ``spent`` (USD, tokens and calls, for the task under ``""`` and by agent)
         continue a run a driver checkpointed; ``resume`` is what the ``resume`` event says
         about it; ``thread_id`` names the run in tools' step keys (default: the run id);
         ``listen`` streams the run: it gets every trace event as it is emitted and the answers'
-        text as it arrives (`TextDelta`)."""
+        text as it arrives (`TextDelta`); ``history`` is the conversation before ``task``."""
         if not isinstance(task, str) or not task.strip():
             raise ConfigError("the task must be a non-empty string")
+        if state is not None:
+            history = state.history
+        history = check_history(history)
         tracer = Tracer(
             sinks=[_Borrowed(s) for s in self.sinks] if live else [], redactor=self.redactor
         )
@@ -280,6 +284,7 @@ class Engine:
             nodes=self.graph.graph.nodes,
             origin=self.origin,
             streamed=listen is not None,
+            history=tuple(m.model_dump(mode="json") for m in history),
         )
         retry = TASK_ATTEMPT.get()
         if retry is not None and live:
@@ -289,7 +294,8 @@ class Engine:
         ledger = Ledger(self.budget, parent=self.account)
         if state is None:
             g = self.graph.graph
-            state = RunState(task, {MAIN: Lane(at=g.start, goal=g.goal, taken=[g.start])})
+            lanes = {MAIN: Lane(at=g.start, goal=g.goal, taken=[g.start])}
+            state = RunState(task, lanes, history=history)
         for lane in state.lanes.values():  # a continued run's events hang under this trace's start
             lane.scope = start.seq
         caller = ModelCaller(
@@ -665,7 +671,7 @@ class Session:
     def _new_turn(self, name: str, prompt: str) -> Turn:
         agent = self.engine.agents[name]
         system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
-        return Turn(name, name, [Message.system(system), Message.user(prompt)])
+        return Turn(name, name, [Message.system(system), *self.state.history, Message.user(prompt)])
 
     def _prompt(self) -> str:
         """What an agent is asked: the task, and in a hand-built graph the results so far."""
@@ -1163,6 +1169,18 @@ def _state(s: HealthSignal, winner: bool) -> SignalState:
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     """The very same objects in the same order (monitors hand back unchanged signals)."""
     return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
+
+
+def check_history(history: Sequence[Message]) -> tuple[Message, ...]:
+    """A conversation's messages, checked: `Message` values of the user, the assistant or
+    the system (a tool's answer belongs to the turn that asked for it, not to the history)."""
+    out = tuple(history)
+    for i, m in enumerate(out):
+        if not isinstance(m, Message):
+            raise ConfigError(f"history[{i}] is a {type(m).__name__}, not a Message")
+        if m.role == "tool" or m.tool_calls:
+            raise ConfigError(f"history[{i}]: tool calls and results cannot be history")
+    return out
 
 
 def _argument(call: ToolCall, name: str) -> str:

@@ -37,7 +37,7 @@ from agentroute.models import Model, ModelEndpoint
 from agentroute.models.replay import Recording, ReplayEndpoint, ReplayMissError
 from agentroute.trace import Trace, replaying
 from agentroute.trace.diff import ReplayReport, compare, compare_concurrent, decision
-from agentroute.types import HealthSignal, ToolCall
+from agentroute.types import HealthSignal, Message, ToolCall
 
 E = TypeVar("E")
 K = TypeVar("K")
@@ -155,6 +155,7 @@ async def areplay(
                     monitors=monitors,
                     # a streamed run's answers stream again, breaks and seams included
                     listen=_ignore if starts[0].streamed else None,
+                    history=tuple(Message.model_validate(m) for m in starts[0].history),
                 )
             ).trace
     except AgentrouteError as exc:

@@ -16,6 +16,7 @@ from agentroute.engine.loop import RunOutcome, Session, StreamItem
 from agentroute.types import TextDelta
 
 R = TypeVar("R")
+S = TypeVar("S")
 _END = object()
 
 
@@ -34,6 +35,13 @@ class RunStream(Generic[R]):
         self._finish = finish
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._task: asyncio.Task[R] | None = None
+
+    def then(self, after: Callable[[R], S]) -> RunStream[S]:
+        """The same run, its result passed through ``after`` (before it starts only)."""
+        if self._task is not None:
+            raise RuntimeError("the run has started: chain `then` before reading the stream")
+        finish = self._finish
+        return RunStream(self._open, lambda outcome: after(finish(outcome)))
 
     def __aiter__(self) -> RunStream[R]:
         return self

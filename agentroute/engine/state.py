@@ -124,6 +124,8 @@ class RunState:
     intent: dict[str, float] | None = None
     """The task's intent weights, once a chooser inferred them."""
     inflight: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+    history: tuple[Message, ...] = ()
+    """The conversation before ``task``: every agent's turn starts with it."""
     question: dict[str, Any] | None = None
     """What the run waits for a person to decide (a paused run), else None."""
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -132,6 +134,15 @@ class RunState:
     @property
     def main(self) -> Lane:
         return self.lanes[MAIN]
+
+    def routing_text(self, turns: int = 6) -> str:
+        """What routers read: the task, after the last ``turns`` messages of the conversation
+        when there is one (a follow-up such as "and the other order?" needs them)."""
+        said = [m for m in self.history if m.role in ("user", "assistant") and m.content]
+        if not said:
+            return self.task
+        lines = [f"{m.role}: {m.content}" for m in said[-turns:]]
+        return "Conversation so far:\n" + "\n".join(lines) + f"\n\nNew message: {self.task}"
 
     def next_step(self) -> int:
         self.step += 1
@@ -176,6 +187,7 @@ class RunState:
             "outcomes": [dataclasses.astuple(o) for o in self.outcomes],
             "question": self.question,
             "decisions": self.decisions,
+            "history": [m.model_dump(mode="json") for m in self.history],
         }
 
     @classmethod
@@ -200,6 +212,7 @@ class RunState:
             outcomes=[Outcome(*o) for o in data.get("outcomes", [])],
             question=data.get("question"),
             decisions=dict(data.get("decisions", {})),
+            history=tuple(Message.model_validate(m) for m in data.get("history", ())),
         )
 
 

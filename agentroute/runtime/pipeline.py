@@ -30,6 +30,7 @@ from agentroute.routers import FirstRouter, ReasoningRouter, Router, SemanticRou
 from agentroute.runtime.result import Pause, Result
 from agentroute.trace import Sink, Trace
 from agentroute.trace.diff import ReplayReport
+from agentroute.types import Message
 
 
 def router_from(router: str | Router | None, agents: Sequence[Agent]) -> Router:
@@ -196,24 +197,33 @@ class Pipeline:
         return [self.router_model, *(m for a in self.agents.values() for m in a.models)]
 
     # -- entry points ---------------------------------------------------------------------
-    def run(self, task: str) -> Result:
+    def run(self, task: str | Sequence[Message], *, history: Sequence[Message] = ()) -> Result:
         """Run one task to completion (blocking). Inside an event loop use `arun`."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self._run_and_close(task))
+            return asyncio.run(self._run_and_close(task, history))
         raise RunError("Pipeline.run() was called inside a running event loop; await arun()")
 
-    async def _run_and_close(self, task: str) -> Result:
+    async def _run_and_close(
+        self, task: str | Sequence[Message], history: Sequence[Message]
+    ) -> Result:
         try:
-            return await self.arun(task)
+            return await self.arun(task, history=history)
         finally:
             await self.aclose()
 
-    async def arun(self, task: str) -> Result:
-        """Run one task. Runs in the same event loop share the provider clients (and their
-        connections); `aclose` closes this loop's clients when you are done."""
-        return result_of(await self.engine.arun(task))
+    async def arun(
+        self, task: str | Sequence[Message], *, history: Sequence[Message] = ()
+    ) -> Result:
+        """Run one task: a message, with ``history`` (the conversation before it), or a
+        conversation whose last message is the user's new one. Agents see the conversation;
+        routers read its last turns with the new message (`RunState.routing_text`). Runs in
+        the same event loop share the provider clients (and their connections); `aclose`
+        closes this loop's clients when you are done. For a session that keeps its history,
+        see `Conversation`."""
+        text, before = split_conversation(task, history)
+        return result_of(await self.engine.arun(text, history=before))
 
     def resume(
         self, pause: Pause, *, approve: bool | None = None, cancel: bool = False, why: str = ""
@@ -235,14 +245,19 @@ class Pipeline:
         )
         return result_of(await self.engine.reopen(pause.checkpoint, decision, why=why).run())
 
-    def stream(self, task: str) -> RunStream[Result]:
+    def stream(
+        self, task: str | Sequence[Message], *, history: Sequence[Message] = ()
+    ) -> RunStream[Result]:
         """Run one task as a stream: ``async for item in pipeline.stream(task)`` gives every
         decision as it is made (the trace events: route, reroute, model switch, tool call,
         budget) and the answers' text as it arrives (`TextDelta`); ``await .result()`` gives
         the `Result`. Answers stream from OpenAI-compatible and Anthropic servers, the
         budget held while they do; a stream that breaks mid-answer is continued, on the same
         model or another, from where it broke."""
-        return RunStream(lambda listen: self.engine.open(task, listen=listen), result_of)
+        text, before = split_conversation(task, history)
+        return RunStream(
+            lambda listen: self.engine.open(text, listen=listen, history=before), result_of
+        )
 
     async def aclose(self) -> None:
         """Close the provider clients that runs in this event loop opened."""
@@ -259,6 +274,20 @@ class Pipeline:
         self, trace: Trace, *, live: bool = False, run_tools: bool = False
     ) -> ReplayReport:
         return await areplay(self.engine, trace, live=live, run_tools=run_tools)
+
+
+def split_conversation(
+    task: str | Sequence[Message], history: Sequence[Message]
+) -> tuple[str, tuple[Message, ...]]:
+    """(the new message, the conversation before it) from either form a run takes."""
+    if isinstance(task, str):
+        return task, tuple(history)
+    messages = tuple(task)
+    if history:
+        raise ConfigError("give a conversation as the messages or as history=, not both")
+    if not messages or not isinstance(messages[-1], Message) or messages[-1].role != "user":
+        raise ConfigError("a conversation must end with the user's new message")
+    return messages[-1].content, messages[:-1]
 
 
 def result_of(outcome: RunOutcome) -> Result:
