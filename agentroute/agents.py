@@ -165,6 +165,11 @@ class Agent:
     runner: Callable[[str], Awaitable[str]] | None = None
     """For an agent that is a program of its own (a compiled LangGraph graph, say): takes the
     task, returns the answer. It needs no model; its answer is traced and replayed."""
+    output_type: type[BaseModel] | None = None
+    """A pydantic model the answer must be: the model is asked for JSON of its schema
+    (``response_format`` where the server takes one), the answer is validated, a bad one is
+    sent back with what is wrong (up to twice, inside the budget), then the next model tries;
+    `Result.data` is the validated object."""
 
     def __post_init__(self) -> None:
         _check_name("agent", self.name)
@@ -193,6 +198,10 @@ class Agent:
             raise ConfigError(f"agent {self.name!r}: runner {self.runner!r} is not callable")
         if self.max_tokens < 1:
             raise ConfigError(f"agent {self.name!r}: max_tokens must be >= 1")
+        if self.output_type is not None and not (
+            isinstance(self.output_type, type) and issubclass(self.output_type, BaseModel)
+        ):
+            raise ConfigError(f"agent {self.name!r}: output_type must be a pydantic model class")
         object.__setattr__(self, "tools", tuple(self.tools))
         object.__setattr__(
             self, "models", tuple(sorted(self.models, key=lambda m: TIER_ORDER[m.tier]))
@@ -203,6 +212,24 @@ class Agent:
 
     def tool_named(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        """The JSON schema of ``output_type`` (None without one)."""
+        return None if self.output_type is None else self.output_type.model_json_schema()
+
+    def check_output(self, text: str) -> str | None:
+        """What is wrong with ``text`` as this agent's output (None: nothing)."""
+        if self.output_type is None:
+            return None
+        try:
+            self.output_type.model_validate_json(text)
+        except ValidationError as exc:
+            return "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or 'the answer'}: {e['msg']}"
+                for e in exc.errors()[:5]
+            )[:600]
+        return None
 
 
 def check_handoffs(agents: Sequence[Agent]) -> None:

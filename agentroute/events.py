@@ -196,6 +196,16 @@ class HandoffEvent(EventBase):
     reason: str = ""
 
 
+class OutputCheck(EventBase):
+    """An answer checked against its agent's ``output_type``: valid, or what is wrong (the
+    model is asked again, or the next model takes over)."""
+
+    kind: Literal["output_check"] = "output_check"
+    model: str
+    ok: bool
+    error: str | None = None
+
+
 class PauseEvent(EventBase):
     """The run stops to wait for a person: ``question`` says what to decide (``kind``:
     ``approve_tool``, with the agent, tool, arguments and call id). It goes on from its
@@ -365,6 +375,7 @@ TraceEvent = Annotated[
     | HandoffEvent
     | PauseEvent
     | DecisionEvent
+    | OutputCheck
     | HealthSignalEvent
     | HealthStateEvent
     | ReweightEvent

@@ -73,6 +73,8 @@ class ModelRequest(Frozen):
     top_logprobs: int = Field(default=0, ge=0, le=20)
     tools: tuple[ToolSpec, ...] = ()
     json_mode: bool = False
+    json_schema: dict[str, Any] | None = None
+    """The answer must be JSON of this schema (each endpoint asks for it its own way)."""
     seed: int | None = None
     prefill: str = ""
     """An answer already begun (a stream that broke mid-answer): the model continues it.

@@ -80,6 +80,7 @@ from agentroute.events import (
     HealthSignalEvent,
     HealthStateEvent,
     ModelSwitch,
+    OutputCheck,
     PathEvent,
     PauseEvent,
     RerouteEvent,
@@ -109,6 +110,12 @@ from agentroute.types import (
 )
 
 MAX_TOOL_ROUNDS = 6
+MAX_OUTPUT_FIXES = 2
+"""An answer that does not match the agent's output type goes back this many times."""
+FIX = (
+    "That answer does not match the required JSON schema: {}. Answer again with only the "
+    "JSON object, matching the schema."
+)
 STREAMED = frozenset({"answer", "refine"})
 """The model calls whose text a streamed run passes on (routing calls are decisions: their
 events are in the stream, not their text)."""
@@ -385,6 +392,8 @@ class RunOutcome:
     wall_s: float
     checkpoint: dict[str, Any] | None = None
     """A paused run's checkpoint (`Session.checkpoint`)."""
+    data: Any = None
+    """The answer as its agent's ``output_type``, validated."""
 
 
 class BranchFailedError(Exception):
@@ -776,6 +785,7 @@ class Session:
                 *(spec for _, spec in transfers.values()),
             ),
             prefill=turn.partial,
+            json_schema=agent.output_schema,
         )
         try:
             completion = await self.complete(
@@ -793,7 +803,8 @@ class Session:
             return
         turn.partial = ""
         if not completion.tool_calls:
-            self._answered(lane, node, agent, completion.text)
+            if agent.output_type is None or self._valid(lane, node, agent, turn, completion):
+                self._answered(lane, node, agent, completion.text)
             return
         transfer = next((c for c in completion.tool_calls if c.name in transfers), None)
         if transfer is not None:
@@ -851,6 +862,34 @@ class Session:
         assert lane.reweighter is not None
         w = lane.reweighter.weights
         return {t.name for t in agent.tools if w[(node, t.name)] != float("inf")}
+
+    def _valid(
+        self, lane: Lane, node: str, agent: Agent, turn: Turn, completion: Completion
+    ) -> bool:
+        """Check an answer against the agent's ``output_type``. A bad one goes back to the
+        model with what is wrong (`MAX_OUTPUT_FIXES` times in a row), then this model is
+        taken out of the task like one that failed: the next unit's plan moves the turn to the
+        agent's next model."""
+        error = agent.check_output(completion.text)
+        model = self.graph.nodes[node].model
+        label = model.label if model is not None else node
+        self.tracer.emit(OutputCheck, step=lane.step, agent=agent.name, model=label,
+                         ok=error is None, error=error)  # fmt: skip
+        if error is None:
+            turn.fixes = 0
+            return True
+        if turn.fixes >= MAX_OUTPUT_FIXES:
+            turn.fixes = 0
+            self.state.failures[node] = self.state.failures.get(node, 0) + 1
+            self._failed(lane, node, ResponseFormatError(
+                f"{label}: {MAX_OUTPUT_FIXES + 1} answers in a row did not match "
+                f"{agent.output_type.__name__ if agent.output_type else 'the schema'}: {error}",
+                model=label,
+            ))  # fmt: skip
+            return False
+        turn.fixes += 1
+        turn.messages += [Message.assistant(completion.text), Message.user(FIX.format(error))]
+        return False
 
     def _transfers(self, lane: Lane, agent: Agent) -> dict[str, tuple[str, ToolSpec]]:
         """The handoff tools offered to ``agent``'s model, by tool name, with their target:
@@ -1147,7 +1186,19 @@ class Session:
             model_calls=self.caller.model_calls,
             wall_s=wall,
             checkpoint=self.checkpoint() if status == "paused" else None,
+            data=self._typed(main.output) if status in ("completed", "demoted") else None,
         )
+
+    def _typed(self, output: Any) -> Any:
+        """The answer as its agent's ``output_type`` (one agent answered, and has one)."""
+        answers = self.state.answers
+        if len(answers) != 1 or not isinstance(output, str):
+            return None
+        name, text = next(iter(answers.items()))
+        agent = self.engine.agents.get(name)
+        if agent is None or agent.output_type is None or text != output:
+            return None
+        return agent.output_type.model_validate_json(output)
 
     def checkpoint(self) -> dict[str, Any]:
         """Everything a paused run needs to go on in another process (`Engine.reopen`):

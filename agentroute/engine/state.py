@@ -49,6 +49,8 @@ class Turn:
     """An answer already paid for while choosing (agreeing sigma probes)."""
     partial: str = ""
     """The answer so far when its stream broke mid-answer: the next model continues it."""
+    fixes: int = 0
+    """Answers sent back in a row for not matching the agent's ``output_type``."""
 
 
 @dataclass
@@ -276,6 +278,7 @@ def _dump_turn(t: Turn) -> dict[str, Any]:
         "rounds": t.rounds,
         "ready": t.ready,
         "partial": t.partial,
+        "fixes": t.fixes,
         "messages": [x.model_dump(mode="json") for x in t.messages],
         "pending": [c.model_dump(mode="json") for c in t.pending],
     }
@@ -288,6 +291,7 @@ def _load_turn(d: dict[str, Any]) -> Turn:
         rounds=d["rounds"],
         ready=d["ready"],
         partial=d.get("partial", ""),
+        fixes=d.get("fixes", 0),
         messages=[Message.model_validate(x) for x in d["messages"]],
         pending=[ToolCall.model_validate(c) for c in d["pending"]],
     )

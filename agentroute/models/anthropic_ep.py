@@ -16,6 +16,9 @@ from agentroute.types import Completion, Delta, ModelRequest, ToolCall, Usage
 
 def request_to_anthropic(model: str, req: ModelRequest) -> dict[str, Any]:
     system = "\n\n".join(m.content for m in req.messages if m.role == "system")
+    if req.json_schema is not None:  # no response_format here: the schema goes in the system
+        schema = json.dumps(req.json_schema, separators=(",", ":"))
+        system += f"\n\nAnswer with one JSON object of this JSON schema and nothing else: {schema}"
     messages: list[dict[str, Any]] = []
     for m in req.messages:
         if m.role == "system":

@@ -46,7 +46,11 @@ def message_to_openai(m: Message) -> dict[str, Any]:
     return out
 
 
-def request_to_openai(model: str, req: ModelRequest) -> dict[str, Any]:
+def request_to_openai(
+    model: str, req: ModelRequest, *, schema_style: str = "json_schema"
+) -> dict[str, Any]:
+    """The chat completion body. ``schema_style``: how the server takes a JSON schema
+    (``json_schema``, the OpenAI form; ``json_object``, llama-cpp-python's)."""
     messages = [message_to_openai(m) for m in req.messages]
     if req.prefill:
         messages += [{"role": "assistant", "content": req.prefill},
@@ -65,7 +69,14 @@ def request_to_openai(model: str, req: ModelRequest) -> dict[str, Any]:
         body["top_logprobs"] = max(1, req.top_logprobs)
     if req.tools:
         body["tools"] = [{"type": "function", "function": t.model_dump()} for t in req.tools]
-    if req.json_mode:
+    if req.json_schema is not None and schema_style == "json_object":
+        body["response_format"] = {"type": "json_object", "schema": req.json_schema}
+    elif req.json_schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": req.json_schema},
+        }
+    elif req.json_mode:
         body["response_format"] = {"type": "json_object"}
     if req.seed is not None:
         body["seed"] = req.seed
@@ -126,6 +137,7 @@ class OpenAICompatibleEndpoint:
         self.provider = provider
         self.model = model
         self.base_url = base_url
+        self.schema_style = "json_object" if provider == "local" else "json_schema"
         tls = shared_context()
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
@@ -135,7 +147,7 @@ class OpenAICompatibleEndpoint:
         )
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
-        body = request_to_openai(self.model, request)
+        body = request_to_openai(self.model, request, schema_style=self.schema_style)
         with translate.provider_errors(
             openai, provider=self.provider, model=self.model, url=self.base_url
         ):
@@ -156,7 +168,7 @@ class OpenAICompatibleEndpoint:
         """The answer as server-sent events: its pieces (one token each, as these servers
         send them), then the whole completion (`StreamBrokenError` if the stream ends before
         its final chunk)."""
-        body = request_to_openai(self.model, request)
+        body = request_to_openai(self.model, request, schema_style=self.schema_style)
         body["stream"], body["stream_options"] = True, {"include_usage": True}
         got = translate.Assembled(self.provider, self.model)
         with translate.provider_errors(

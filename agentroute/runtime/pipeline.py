@@ -322,4 +322,5 @@ def result_of(outcome: RunOutcome) -> Result:
         trace_path=outcome.trace_path,
         route_reason=st.route_reason,
         paused=paused,
+        data=outcome.data,
     )

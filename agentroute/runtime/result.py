@@ -51,3 +51,6 @@ class Result:
     route_reason: str = ""
     paused: Pause | None = None
     """Set when the run stopped to wait for a person (then ``output`` is empty)."""
+    data: Any = None
+    """The answer as its agent's ``output_type`` (a validated pydantic object), when it has
+    one; ``output`` holds its JSON."""
