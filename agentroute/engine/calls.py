@@ -360,12 +360,13 @@ class ModelCaller:
         step: int,
         agent: str,
         available: bool = True,
-        declined: str | None = None,
+        refused: str | None = None,
     ) -> Message:
         """Run one tool call the model asked for; what the model reads back, error or not
         (an unknown, unavailable or failing tool is reported to the model and traced, never
         skipped). A tool whose edges weigh infinity (down) is ``available=False``: not run;
-        nor is a call a person declined (``declined``: why)."""
+        nor is a call the run refuses (``refused``: why, as the model reads it: a person
+        declined it, or it repeats one already made)."""
         started = self._clock()
         try:
             args = json.loads(call.arguments or "{}")
@@ -374,16 +375,15 @@ class ModelCaller:
         rec = self.recorded.tool(agent, call) if self.recorded is not None else None
         if rec is not None:  # a replay: what the model read back then
             ok, error, text = rec.ok, rec.error, rec.result if rec.result is not None else ""
-        elif declined is not None:
-            ok, error = False, "a person declined this call" + (f": {declined}" if declined else "")
-            text = f"error: {error}"
+        elif refused is not None:
+            ok, error, text = False, refused, f"error: {refused}"
         elif available:
             ok, error, text = await self._invoke(tool, call)
         else:
             ok, text = False, f"error: tool {call.name!r} is unavailable right now"
             error = text
         latency = max(0.0, self._clock() - started)
-        if declined is None:  # a call a person declined says nothing about the tool's health
+        if refused is None:  # a call that was not made says nothing about the tool's health
             self.outcomes.append(
                 Outcome(
                     target=call.name,

@@ -776,7 +776,7 @@ class Session:
         if turn.rounds >= MAX_TOOL_ROUNDS:
             raise RunError(f"agent {agent.name!r} asked for tools {MAX_TOOL_ROUNDS} times in a row")
         offered = self._offered(lane, node, agent)
-        transfers = self._transfers(lane, agent)
+        transfers = self._transfers(lane, agent) if turn.rounds == 0 else {}
         request = ModelRequest(
             messages=tuple(turn.messages),
             max_tokens=agent.max_tokens,
@@ -829,9 +829,10 @@ class Session:
             decided = {"decision": "reject", "why": "a parallel branch cannot wait for a person"}
         turn.pending.pop(0)
         offered = self._offered(lane, node, agent)
-        declined = None
+        refused = None
         if decided is not None and decided["decision"] != "approve":
-            declined = str(decided.get("why", ""))
+            why = str(decided.get("why", ""))
+            refused = "a person declined this call" + (f": {why}" if why else "")
         token = _STEP_KEY.set(f"{self.thread_id}:{agent.name}:{len(turn.messages)}")
         try:
             turn.messages.append(
@@ -841,7 +842,7 @@ class Session:
                     step=lane.step,
                     agent=agent.name,
                     available=tool is None or tool.name in offered,
-                    declined=declined,
+                    refused=refused,
                 )
             )
         finally:
@@ -861,7 +862,7 @@ class Session:
             return set()
         assert lane.reweighter is not None
         w = lane.reweighter.weights
-        return {t.name for t in agent.tools if w[(node, t.name)] != float("inf")}
+        return {t.name for t in agent.tools if w[(node, t.name)] != math.inf}
 
     def _valid(
         self, lane: Lane, node: str, agent: Agent, turn: Turn, completion: Completion
@@ -892,9 +893,10 @@ class Session:
         return False
 
     def _transfers(self, lane: Lane, agent: Agent) -> dict[str, tuple[str, ToolSpec]]:
-        """The handoff tools offered to ``agent``'s model, by tool name, with their target:
-        none in a fan-out branch or after `MAX_HANDOFFS`, none back to an agent that handed
-        the task on, none to an agent whose route edge weighs infinity (down, failed)."""
+        """The handoff tools offered to ``agent``'s model (on its first call of the turn: a
+        handoff is decided on reading the request, not after working on it), by tool name,
+        with their target: none in a fan-out branch or after `MAX_HANDOFFS`, none back to an
+        agent that handed the task on, none to an agent whose route edge weighs infinity."""
         if not agent.handoffs or lane.name is not None or len(lane.handed) >= MAX_HANDOFFS:
             return {}
         assert lane.reweighter is not None
@@ -907,14 +909,14 @@ class Session:
 
     def _hand_over(self, lane: Lane, agent: Agent, to: str, call: ToolCall) -> None:
         """``agent``'s model handed the task to ``to``: the route's choice becomes ``to``
-        and the lane goes back to the route, so the next step's plan leads there."""
+        and the lane goes back to the route, so the next step's plan leads there; ``to``
+        starts as if the router had chosen it (the reason is in the trace)."""
         reason = _argument(call, "reason")
         self.tracer.emit(HandoffEvent, step=lane.step, agent=agent.name, to=to, reason=reason)
         lane.handed.append(agent.name)
         lane.choices[ROUTE] = Choice((to,))
         lane.revisions += 1
-        note = f"(Handed over by the {agent.name} agent" + (f": {reason})" if reason else ")")
-        lane.turns[to] = self._new_turn(to, f"{self._prompt()}\n\n{note}")
+        lane.turns.pop(to, None)  # it starts as if the router had chosen it
         lane.at, lane.plan, lane.replan = ROUTE, None, True
 
     def _failover(self, lane: Lane, turn: Turn, node: str) -> None:

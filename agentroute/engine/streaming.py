@@ -114,6 +114,8 @@ async def read(
                     answer.raw.append(piece.text)
                     _pass(answer, seam.feed(piece.text), listen)
                 _pass(answer, seam.release(), listen)
+                if piece.text != "".join(answer.raw):  # the endpoint's last word (a tool call
+                    answer.text = joined(seam.before, piece.text)  # it read in the text)
                 return piece
             answer.raw.append(piece.text)
             answer.tokens += piece.tokens

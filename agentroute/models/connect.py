@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from agentroute.errors import ConfigError, LocalModelError, ModelError
+from agentroute.models import translate
 from agentroute.models.endpoint import ModelEndpoint
 from agentroute.models.model import Model
 from agentroute.types import Completion, Delta, ModelRequest
@@ -45,6 +46,23 @@ def connect(model: Model) -> ModelEndpoint:
     return OpenAICompatibleEndpoint(model.base_url, model.name, api_key=key)
 
 
+HOLD = ("{", "[", "<", "`")
+"""How an answer that may be a tool call written as text begins: it is held back whole."""
+
+
+def _with_calls(request: ModelRequest, completion: Completion) -> Completion:
+    """``completion`` with the tool calls its text holds, when tools were offered and the
+    server parsed none."""
+    if not request.tools or completion.tool_calls:
+        return completion
+    calls = translate.tool_calls_in_text(completion.text, (t.name for t in request.tools))
+    if not calls:
+        return completion
+    return completion.model_copy(
+        update={"text": "", "tool_calls": calls, "finish_reason": "tool_calls"}
+    )
+
+
 class FunctionEndpoint:
     """A Python completion function as a model endpoint (``Model.function``)."""
 
@@ -61,7 +79,9 @@ class FunctionEndpoint:
 
 
 class LocalEndpoint:
-    """An embedded model's endpoint that tells a dead server apart from a slow one."""
+    """An embedded model's endpoint: tells a dead server apart from a slow one, and reads the
+    tool calls the models write as text (llama-cpp-python's default chat handler passes them
+    on as text: `translate.tool_calls_in_text`)."""
 
     provider = "local"
 
@@ -71,7 +91,7 @@ class LocalEndpoint:
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
         try:
-            return await self._inner.complete(request, timeout_s=timeout_s)
+            return _with_calls(request, await self._inner.complete(request, timeout_s=timeout_s))
         except ModelError as exc:
             dead = self._dead()
             if dead is None:
@@ -85,9 +105,23 @@ class LocalEndpoint:
         if stream is None:  # an endpoint that cannot stream answers whole
             yield await self.complete(request, timeout_s=timeout_s)
             return
+        held: list[Delta] | None = None  # an answer that may be a tool call is held back
+        said = False
         try:
             async for piece in stream(request, timeout_s=timeout_s):
-                yield piece
+                if isinstance(piece, Completion):
+                    done = _with_calls(request, piece)
+                    if held and not done.tool_calls:
+                        for d in held:
+                            yield d
+                    yield done
+                elif held is not None:
+                    held.append(piece)
+                elif request.tools and not said and piece.text.lstrip()[:1] in HOLD:
+                    held = [piece]
+                else:
+                    said = said or bool(piece.text.strip())
+                    yield piece
         except ModelError as exc:
             dead = self._dead()
             if dead is None:

@@ -7,8 +7,10 @@ error, a timeout), so one table keyed by HTTP status serves both.
 from __future__ import annotations
 
 import email.utils
+import json
+import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -211,6 +213,46 @@ class Assembled:
             finish_reason=self.finish,
             tool_calls=calls,
         )
+
+
+_WRAPPING = re.compile(r"</?tool_call>|^```[a-z]*\s*$", re.M)
+
+
+def tool_calls_in_text(text: str, names: Iterable[str]) -> tuple[ToolCall, ...]:
+    """Tool calls a model wrote as text, the way Qwen and Hermes models do when the server
+    does not parse them (llama-cpp-python's default chat handler): ``{"name": ...,
+    "arguments": {...}}`` objects, one JSON value (an object or a list of them) or one per
+    line, bare, in ``<tool_call>`` tags or in a code fence (the embedded models sometimes
+    double the braces). Only calls of the offered tools count; anything else in the text
+    means it is an answer, and none are returned."""
+    known = set(names)
+    body = _WRAPPING.sub("\n", text).strip()
+    if not known or not body.startswith(("{", "[")):
+        return ()
+    whole = _loose_json(body)
+    found = whole if isinstance(whole, list) else [whole] if whole is not None else None
+    if found is None:
+        found = [_loose_json(line.strip()) for line in body.split("\n") if line.strip()]
+    calls = []
+    for i, data in enumerate(found):
+        if not isinstance(data, dict) or data.get("name") not in known:
+            return ()
+        args = data.get("arguments", {})
+        if isinstance(args, str):
+            args = _loose_json(args)
+        if not isinstance(args, dict):
+            return ()
+        calls.append(ToolCall(id=f"call_{i}", name=data["name"], arguments=json.dumps(args)))
+    return tuple(calls)
+
+
+def _loose_json(text: str) -> Any:
+    for attempt in (text, text.replace("{{", "{").replace("}}", "}")):
+        try:
+            return json.loads(attempt)
+        except ValueError:
+            continue
+    return None
 
 
 def usage_counts(usage: Any, input_field: str, output_field: str) -> tuple[int, int] | None:
