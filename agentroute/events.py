@@ -208,8 +208,9 @@ class OutputCheck(EventBase):
 
 class PauseEvent(EventBase):
     """The run stops to wait for a person: ``question`` says what to decide (``kind``:
-    ``approve_tool``, with the agent, tool, arguments and call id). It goes on from its
-    checkpoint once someone decides (a `DecisionEvent` in the trace of the run that goes on)."""
+    ``approve_tool``, with the agent, tool and arguments; ``escalation``, with the reason and
+    the lesser goals). It goes on from its checkpoint once someone decides (a `DecisionEvent`
+    in the trace of the run that goes on)."""
 
     kind: Literal["pause"] = "pause"
     question: dict[str, Any]
@@ -220,8 +221,9 @@ class DecisionEvent(EventBase):
 
     kind: Literal["decision"] = "decision"
     question: dict[str, Any]
-    decision: Literal["approve", "reject", "cancel"]
+    decision: Literal["approve", "reject", "answer", "goal", "cancel"]
     why: str = ""
+    """Why (a rejection, a cancellation), the person's answer, or the lesser goal chosen."""
 
 
 class SignalState(BaseModel):

@@ -12,11 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from agentroute import Agent, FixedTierPolicy, Model, Pipeline, tool
+from agentroute import Agent, FixedTierPolicy, Model, Pipeline, RetryPolicy, tool
 from agentroute.errors import AgentrouteError, ConfigError
-from agentroute.events import DecisionEvent, PauseEvent, ResumeEvent, RunEnd, ToolCallEvent
-from agentroute.runtime import Pause
-from agentroute.testing import FakeModelServer, Reply
+from agentroute.events import (
+    DecisionEvent,
+    Escalation,
+    PauseEvent,
+    ResumeEvent,
+    RunEnd,
+    ToolCallEvent,
+)
+from agentroute.graph import TaskGraph
+from agentroute.runtime import GraphRunner, NodeContext, Pause
+from agentroute.testing import Fail, FakeModelServer, Reply
+from agentroute.types import Completion, ModelRequest, Usage
 from tests.conftest import FAST_RETRY, ROOT
 
 REFUND_CALL = Reply("", tool_calls=(("refund", {"order_id": "A7", "amount": 49.9}),))
@@ -110,3 +119,45 @@ def test_a_cancelled_task_ends_escalated_and_a_wrong_decision_is_a_typed_error(
         pipeline.resume(Pause(first.paused.question, {"version": 9}), approve=True)
     with pytest.raises(AgentrouteError, match="cancelled"):
         pipeline.resume(first.paused, cancel=True, why="customer withdrew")
+
+
+def test_an_escalation_waits_for_a_person_who_answers_in_the_tasks_place(
+    server: FakeModelServer,
+) -> None:
+    server.script(Fail(500), Fail(500))  # the agent's only model is down: nothing is left
+    once = RetryPolicy(max_attempts=1)
+    model = Model.openai_compatible(server.url, "m", price_in=1.0, price_out=2.0, retry=once)
+    pipeline = Pipeline([Agent("billing", "refunds", models=[model])],
+                        policy=FixedTierPolicy("small"), escalate_to="person")  # fmt: skip
+    first = pipeline.run("refund order A7")
+    assert first.paused is not None and first.paused.question["kind"] == "escalation"
+    assert first.trace.events(Escalation) and first.trace.events(RunEnd)[0].status == "paused"
+    with pytest.raises(ConfigError, match="takes"):
+        pipeline.resume(first.paused, approve=True)  # not a question about a tool call
+    result = pipeline.resume(first.paused, answer="A person refunded it by hand.")
+    assert result.output == "A person refunded it by hand." and result.paused is None
+    assert result.trace.events(DecisionEvent)[0].decision == "answer"
+
+
+def test_a_person_sends_a_stuck_graph_run_to_a_lesser_goal() -> None:
+    edges = [("start", "payments_api", 1.0), ("payments_api", "refunded", 1.0),
+             ("start", "ticket", 5.0)]  # fmt: skip
+    g = TaskGraph(edges, start="start", goal="refunded", lesser_goals=["ticket"])
+
+    def broken(ctx: NodeContext) -> str:
+        raise RuntimeError("payments are down")
+
+    async def judge(request: ModelRequest) -> Completion:  # the demoter LLM gives up
+        return Completion(text="Goal: escalate", model="judge", provider="function",
+                          usage=Usage())  # fmt: skip
+
+    handlers = {"payments_api": broken, "refunded": lambda ctx: "ok", "ticket": lambda ctx: "T-1"}
+    runner = GraphRunner(g, handlers, demoter=judge, escalate_to="person")
+    first = runner.run("refund order A7")
+    assert first.status == "paused" and first.paused is not None
+    assert first.paused.question["goals"] == ["ticket"]
+    with pytest.raises(ConfigError, match="not one of the lesser goals"):
+        runner.resume(first.paused, "goal", "refunded")
+    done = runner.resume(first.paused, "goal", "ticket")
+    assert (done.status, done.goal, done.path[-1], done.output) == (
+        "demoted", "ticket", "ticket", "T-1")  # fmt: skip

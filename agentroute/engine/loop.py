@@ -92,7 +92,14 @@ from agentroute.events import (
     TaskRetryEvent,
     TraceEvent,
 )
-from agentroute.graph import GoalTree, Plan, Reweighter, Weights, node_factors
+from agentroute.graph import (
+    GoalTree,
+    Plan,
+    Reweighter,
+    Weights,
+    node_factors,
+    reachable_lesser_goals,
+)
 from agentroute.health import HealthContext, HealthMonitor, MonitorReport, run_monitors
 from agentroute.models import FunctionEndpoint, Model, ModelEndpoint, prepare
 from agentroute.models.replay import ReplayMissError
@@ -171,6 +178,9 @@ class Engine:
     max_node_attempts: int = 1
     node_timeout_s: float = 60.0
     monitor_timeout_s: float = 0.5
+    escalate_to: Literal["end", "person"] = "end"
+    """``person``: an escalation of the task's main line pauses the run for a person to
+    answer, pick a lesser goal or cancel (`Engine.reopen`) instead of ending it."""
     max_steps: int = 200
     sinks: Sequence[Sink] = ()
     trace_dir: Path | None = None
@@ -326,28 +336,37 @@ class Engine:
     def reopen(
         self,
         checkpoint: Mapping[str, Any],
-        decision: Literal["approve", "reject", "cancel"],
+        decision: Decision,
         *,
         why: str = "",
         **options: Any,
     ) -> Session:
         """Go on with a paused run (`RunOutcome.checkpoint`, in this process or another)
         once a person decided its question: ``approve`` or ``reject`` a tool call (a rejected
-        call is reported to the model, with ``why``), or ``cancel`` the task (it ends
-        escalated). The run goes on under a new run id, with a ``resume`` and a ``decision``
-        event, and what was spent before counts against the same budget."""
+        call is reported to the model, with ``why``); for an escalation, ``answer`` (``why``
+        is the answer: the task completes with it) or ``goal`` (``why`` names the lesser goal
+        to reach instead); or ``cancel`` the task (it ends escalated). The run goes on under
+        a new run id, with a ``resume`` and a ``decision`` event, and what was spent before
+        counts against the same budget."""
         if checkpoint.get("version") != 1 or not isinstance(checkpoint.get("state"), dict):
             raise ConfigError("not a paused run's checkpoint (version 1)")
         state = RunState.load(checkpoint["state"])
         question = state.question
         if question is None:
             raise ConfigError("this checkpoint is not waiting for a decision")
-        if decision not in ("approve", "reject", "cancel"):
-            raise ConfigError(f"decide approve, reject or cancel, not {decision!r}")
+        allowed = DECISIONS[question["kind"]]
+        if decision not in allowed:
+            raise ConfigError(f"a {question['kind']} question takes {allowed}, not {decision!r}")
+        if decision == "goal" and why not in question.get("goals", ()):
+            raise ConfigError(f"{why!r} is not one of the lesser goals {question.get('goals')}")
         main = state.main
         state.question, main.status, main.done, main.reason = None, "running", False, ""
-        if decision != "cancel":
+        if decision in ("approve", "reject"):
             state.decisions[question["key"]] = {"decision": decision, "why": why}
+        elif decision == "answer":  # a person answered in the task's place
+            main.output, main.at, main.status, main.done = why, main.goal, "completed", True
+        elif decision == "goal":
+            main.goal, main.demoted, main.tree, main.plan = why, True, None, None
         spent = {k: (float(v[0]), int(v[1]), int(v[2])) for k, v in checkpoint["spent"].items()}
         resume = {"thread_id": str(checkpoint.get("run_id", "")), "done_steps": main.step,
                   "spent_usd": spent.get("", (0.0, 0, 0))[0],
@@ -360,6 +379,14 @@ class Engine:
             main.status, main.done = "escalated", True
             main.reason = "a person cancelled the task" + (f": {why}" if why else "")
         return session
+
+
+Decision = Literal["approve", "reject", "answer", "goal", "cancel"]
+DECISIONS: dict[str, tuple[str, ...]] = {
+    "approve_tool": ("approve", "reject", "cancel"),
+    "escalation": ("answer", "goal", "cancel"),
+}
+"""What a person may decide, by the kind of question."""
 
 
 class _Borrowed:
@@ -1065,6 +1092,13 @@ class Session:
             text = f"{detail['monitor']} raised {detail['signal']} on {detail['target']}"
         else:
             text = str(detail.get("why", reason))
+        if self.engine.escalate_to == "person" and lane.name is None:
+            w = lane.reweighter.weights if lane.reweighter is not None else {}
+            reachable = reachable_lesser_goals(self.graph.graph, w, lane.at) if w else []
+            goals = [p.path[-1] for p in reachable if p.path[-1] != lane.goal]
+            self._pause(lane, {"kind": "escalation", "key": f"escalation:{lane.step}",
+                               "reason": reason, "why": text, "goals": goals})  # fmt: skip
+            return "done"
         self._end_lane(lane, text)
         return "done"
 

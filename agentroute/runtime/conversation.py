@@ -45,10 +45,18 @@ class Conversation:
         return stream.then(lambda result: self._keep(text, result))
 
     async def aresume(
-        self, pause: Pause, *, approve: bool | None = None, cancel: bool = False, why: str = ""
+        self,
+        pause: Pause,
+        *,
+        approve: bool | None = None,
+        answer: str | None = None,
+        cancel: bool = False,
+        why: str = "",
     ) -> Result:
         """Go on with this conversation's paused turn (`Pipeline.aresume`)."""
-        result = await self.pipeline.aresume(pause, approve=approve, cancel=cancel, why=why)
+        result = await self.pipeline.aresume(
+            pause, approve=approve, answer=answer, cancel=cancel, why=why
+        )
         text = self._asked or pause.checkpoint.get("task", "")
         return self._keep(str(text), result)
 
@@ -93,12 +101,17 @@ class Conversation:
         return asyncio.run(self._closing(self.aask(text)))
 
     def resume(
-        self, pause: Pause, *, approve: bool | None = None, cancel: bool = False, why: str = ""
+        self,
+        pause: Pause,
+        *,
+        approve: bool | None = None,
+        answer: str | None = None,
+        cancel: bool = False,
+        why: str = "",
     ) -> Result:
         """`aresume`, blocking (outside an event loop)."""
-        return asyncio.run(
-            self._closing(self.aresume(pause, approve=approve, cancel=cancel, why=why))
-        )
+        turn = self.aresume(pause, approve=approve, answer=answer, cancel=cancel, why=why)
+        return asyncio.run(self._closing(turn))
 
     async def _closing(self, turn: Awaitable[Result]) -> Result:
         try:

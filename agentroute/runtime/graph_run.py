@@ -14,12 +14,13 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from agentroute.agents import Agent
 from agentroute.budget import Budget, EntropyPolicy, SwitchPolicy
-from agentroute.engine import Engine, from_task_graph
+from agentroute.engine import Engine, RunOutcome, from_task_graph
 from agentroute.engine.choosers import Chooser, RouteChooser, SwitchChooser
-from agentroute.engine.loop import Handler
+from agentroute.engine.loop import Decision, Handler
 from agentroute.engine.replay import areplay
 from agentroute.errors import ConfigError
 from agentroute.graph import TaskGraph
@@ -27,6 +28,7 @@ from agentroute.health import HealthMonitor
 from agentroute.models import Model
 from agentroute.routers import Router
 from agentroute.runtime.graph_state import GraphResult
+from agentroute.runtime.result import Pause
 from agentroute.trace import Sink, Trace
 from agentroute.trace.diff import ReplayReport
 from agentroute.types import Completer
@@ -64,6 +66,7 @@ class GraphRunner:
         sinks: Sequence[Sink] = (),
         trace_dir: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        escalate_to: Literal["end", "person"] = "end",
     ) -> None:
         routers = dict(routers or {})
         runnable = {n for n in graph.nodes if n != graph.start} - set(routers)
@@ -114,6 +117,7 @@ class GraphRunner:
             sinks=list(sinks),
             trace_dir=None if trace_dir is None else Path(trace_dir),
             clock=clock,
+            escalate_to=escalate_to,
         )
 
     @property
@@ -130,21 +134,39 @@ class GraphRunner:
             await self.engine.endpoints.aclose()
 
     async def arun(self, task: str) -> GraphResult:
-        outcome = await self.engine.arun(task)
-        st, main = outcome.state, outcome.state.main
-        return GraphResult(
-            status=outcome.status,
-            goal=main.goal,
-            path=tuple(main.taken),
-            results=st.results,
-            reroutes=st.reroutes,
-            llm_calls=st.control_calls,
-            trace=outcome.trace,
-            reason=outcome.reason,
-            cost_usd=outcome.cost_usd,
-        )
+        return graph_result(await self.engine.arun(task))
+
+    async def aresume(self, pause: Pause, decision: Decision, why: str = "") -> GraphResult:
+        """Go on with a paused run (`GraphResult.paused`, here or loaded in another process)
+        once a person decided (`Engine.reopen`: for an escalation, ``answer`` with ``why`` as
+        the answer, ``goal`` with ``why`` naming a lesser goal, or ``cancel``)."""
+        return graph_result(await self.engine.reopen(pause.checkpoint, decision, why=why).run())
+
+    def resume(self, pause: Pause, decision: Decision, why: str = "") -> GraphResult:
+        return asyncio.run(self.aresume(pause, decision, why))
 
     def replay(self, trace: Trace) -> ReplayReport:
         """Run the traced task again with recorded node results, health signals and demoter
         answers (no handler, monitor or model is called) and compare every decision."""
         return asyncio.run(areplay(self.engine, trace))
+
+
+def graph_result(outcome: RunOutcome) -> GraphResult:
+    """A graph run's result (a paused one carries its `Pause`)."""
+    st, main = outcome.state, outcome.state.main
+    paused = None
+    if outcome.checkpoint is not None and st.question is not None:
+        paused = Pause(question=dict(st.question), checkpoint=outcome.checkpoint)
+    return GraphResult(
+        status=outcome.status,
+        goal=main.goal,
+        path=tuple(main.taken),
+        results=st.results,
+        reroutes=st.reroutes,
+        llm_calls=st.control_calls,
+        trace=outcome.trace,
+        reason=outcome.reason,
+        cost_usd=outcome.cost_usd,
+        paused=paused,
+        output=main.output,
+    )

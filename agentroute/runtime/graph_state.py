@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agentroute.engine.state import NodeContext
+from agentroute.runtime.result import Pause
 from agentroute.trace import Trace
 
 __all__ = ["GraphResult", "NodeContext"]
@@ -22,3 +23,7 @@ class GraphResult:
     trace: Trace
     reason: str = ""
     cost_usd: float = 0.0
+    paused: Pause | None = None
+    """Set when the run stopped to wait for a person (`GraphRunner.resume`)."""
+    output: Any = None
+    """What the run ended with: the last node's result, or a person's answer."""

@@ -20,6 +20,7 @@ from agentroute.budget import Budget, EntropyPolicy, SwitchPolicy
 from agentroute.engine import Engine, RunOutcome, from_agents
 from agentroute.engine.choosers import Chooser, RouteChooser, SwitchChooser
 from agentroute.engine.graph import ROUTE, check_labels
+from agentroute.engine.loop import Decision
 from agentroute.engine.replay import areplay
 from agentroute.engine.run_stream import RunStream
 from agentroute.errors import AgentrouteError, ConfigError, RoutingError, RunError
@@ -74,6 +75,7 @@ class Pipeline:
         sinks: Sequence[Sink] = (),
         origin: str | None = None,
         trace_key: bytes | None = None,
+        escalate_to: Literal["end", "person"] = "end",
     ) -> None:
         if not agents:
             raise ConfigError("a pipeline needs at least one agent")
@@ -91,8 +93,9 @@ class Pipeline:
             raise ConfigError("no agent declares a model; give router_model")
         self.graph = from_agents(agents)
         self.engine = Engine(
-            self.graph, agents=self.agents, budget=budget or Budget(usd=budget_usd)
-        )
+            self.graph, agents=self.agents, budget=budget or Budget(usd=budget_usd),
+            escalate_to=escalate_to,
+        )  # fmt: skip
         self._router = router_from(router, agents)
         self._router_model = router_model or with_models[0].models[0]
         self._policy: SwitchPolicy = policy or EntropyPolicy()
@@ -226,24 +229,43 @@ class Pipeline:
         return result_of(await self.engine.arun(text, history=before))
 
     def resume(
-        self, pause: Pause, *, approve: bool | None = None, cancel: bool = False, why: str = ""
+        self,
+        pause: Pause,
+        *,
+        approve: bool | None = None,
+        answer: str | None = None,
+        cancel: bool = False,
+        why: str = "",
     ) -> Result:
         """Go on with a paused run once a person decided (see `aresume`)."""
-        return asyncio.run(self.aresume(pause, approve=approve, cancel=cancel, why=why))
+        return asyncio.run(
+            self.aresume(pause, approve=approve, answer=answer, cancel=cancel, why=why)
+        )
 
     async def aresume(
-        self, pause: Pause, *, approve: bool | None = None, cancel: bool = False, why: str = ""
+        self,
+        pause: Pause,
+        *,
+        approve: bool | None = None,
+        answer: str | None = None,
+        cancel: bool = False,
+        why: str = "",
     ) -> Result:
-        """Go on with a paused run (`Result.paused`, here or loaded in another process):
-        ``approve=True`` runs the tool call, ``approve=False`` declines it (the model reads
-        that a person declined, and ``why``), ``cancel=True`` ends the task. The run goes on
-        under the same budget, counting what it spent before the pause."""
-        if cancel == (approve is not None):
-            raise ConfigError("decide one thing: approve=True, approve=False or cancel=True")
-        decision: Literal["approve", "reject", "cancel"] = (
-            "cancel" if cancel else "approve" if approve else "reject"
-        )
-        return result_of(await self.engine.reopen(pause.checkpoint, decision, why=why).run())
+        """Go on with a paused run (`Result.paused`, here or loaded in another process).
+        A tool call waiting for approval: ``approve=True`` runs it, ``approve=False``
+        declines it (the model reads that a person declined, and ``why``). An escalation
+        (``escalate_to="person"``): ``answer="..."`` completes the task with that answer.
+        ``cancel=True`` ends the task either way. The run goes on under the same budget,
+        counting what it spent before the pause."""
+        given = [approve is not None, answer is not None, cancel]
+        if sum(given) != 1:
+            raise ConfigError("decide one thing: approve=True/False, answer=... or cancel=True")
+        decision: Decision = (
+            "cancel" if cancel else "answer" if answer is not None
+            else "approve" if approve else "reject"
+        )  # fmt: skip
+        said = answer if answer is not None else why
+        return result_of(await self.engine.reopen(pause.checkpoint, decision, why=said).run())
 
     def stream(
         self, task: str | Sequence[Message], *, history: Sequence[Message] = ()
