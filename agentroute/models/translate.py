@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeGuard
 
-import httpx2
-
 from agentroute.errors import (
     AttemptTimeoutError,
     AuthenticationError,
@@ -123,7 +121,9 @@ def provider_errors(
     sdk: ModuleType, *, provider: str, model: str, url: str | None = None
 ) -> Iterator[None]:
     """Translate the exceptions of ``openai`` or ``anthropic`` (they share these class names)
-    raised inside the block."""
+    raised inside the block, and of their HTTP layer (a stream that breaks while read)."""
+    import httpx2  # here, not at import: only a live request needs it
+
     try:
         yield
     except sdk.APIStatusError as exc:
