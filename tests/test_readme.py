@@ -20,6 +20,8 @@ def python_blocks(heading: str) -> list[str]:
 
 RUNS = [("Streaming, and failover in the middle of an answer", "working days of the return")]
 """Sections whose code runs anywhere (no model server, no GPU), and what it prints."""
+LOCAL = [("Conversations, typed answers, handoffs and a person in the loop", "order_id=")]
+"""Sections whose code runs on the embedded models, and what it prints."""
 
 
 @pytest.mark.parametrize(("heading", "prints"), RUNS)
@@ -31,3 +33,14 @@ def test_a_readme_section_runs_as_written(
     for code in blocks:
         exec(compile(code, f"README.md: {heading}", "exec"), {"__name__": "__main__"})
     assert prints in capsys.readouterr().out
+
+
+@pytest.mark.local_model
+@pytest.mark.parametrize(("heading", "prints"), LOCAL)
+def test_a_readme_section_runs_on_the_embedded_models(
+    heading: str, prints: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.local.conftest import require
+
+    require("large")
+    test_a_readme_section_runs_as_written(heading, prints, capsys)
