@@ -82,8 +82,9 @@ async def session(pipeline: Pipeline, deny: bool, folder: Path) -> list[Result]:
         if result.paused is not None:
             saved = result.paused.save(folder / "pause.json")  # what another process loads
             print(f"  [a person {'declines' if deny else 'approves'} it ({saved.name})]")
-            result = await conv.aresume(Pause.load(saved), approve=not deny,
-                                        why="damage not shown yet" if deny else "")  # fmt: skip
+            decision = "reject" if deny else "approve"
+            result = await conv.aresume(Pause.load(saved), decision,
+                                        "damage not shown yet" if deny else "")  # fmt: skip
             print(f"agent: {result.output}")
             results.append(result)
         print(f"  [{'+'.join(result.agents)}, {result.model_calls} calls, "

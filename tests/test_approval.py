@@ -72,7 +72,7 @@ def test_an_approved_refund_runs_in_another_process_from_the_saved_checkpoint(
         from agentroute.runtime import Pause
         from tests.test_approval import support
         ledger = []
-        result = support({server.url!r}, ledger).resume(Pause.load({str(saved)!r}), approve=True)
+        result = support({server.url!r}, ledger).resume(Pause.load({str(saved)!r}), "approve")
         kinds = [e.kind for e in result.trace]
         print(json.dumps({{"output": result.output, "ledger": ledger, "kinds": kinds,
                           "cost": result.cost_usd}}))
@@ -96,7 +96,7 @@ def test_a_declined_call_is_reported_to_the_model_which_answers_without_it(
     pipeline = support(server.url, ledger)
     first = pipeline.run("refund order A7 please")
     assert first.paused is not None
-    result = pipeline.resume(first.paused, approve=False, why="over the limit")
+    result = pipeline.resume(first.paused, "reject", "over the limit")
     assert ledger == [] and result.output == "I cannot refund that order, sorry."
     told = server.calls()[-1].body["messages"][-1]
     assert told["role"] == "tool"
@@ -113,12 +113,12 @@ def test_a_cancelled_task_ends_escalated_and_a_wrong_decision_is_a_typed_error(
     pipeline = support(server.url, [])
     first = pipeline.run("refund order A7 please")
     assert first.paused is not None
+    with pytest.raises(ConfigError, match="takes"):
+        pipeline.resume(first.paused, "maybe")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
-        pipeline.resume(first.paused)  # nothing decided
-    with pytest.raises(ConfigError):
-        pipeline.resume(Pause(first.paused.question, {"version": 9}), approve=True)
+        pipeline.resume(Pause(first.paused.question, {"version": 9}), "approve")
     with pytest.raises(AgentrouteError, match="cancelled"):
-        pipeline.resume(first.paused, cancel=True, why="customer withdrew")
+        pipeline.resume(first.paused, "cancel", "customer withdrew")
 
 
 def test_an_escalation_waits_for_a_person_who_answers_in_the_tasks_place(
@@ -133,8 +133,8 @@ def test_an_escalation_waits_for_a_person_who_answers_in_the_tasks_place(
     assert first.paused is not None and first.paused.question["kind"] == "escalation"
     assert first.trace.events(Escalation) and first.trace.events(RunEnd)[0].status == "paused"
     with pytest.raises(ConfigError, match="takes"):
-        pipeline.resume(first.paused, approve=True)  # not a question about a tool call
-    result = pipeline.resume(first.paused, answer="A person refunded it by hand.")
+        pipeline.resume(first.paused, "approve")  # not a question about a tool call
+    result = pipeline.resume(first.paused, "answer", "A person refunded it by hand.")
     assert result.output == "A person refunded it by hand." and result.paused is None
     assert result.trace.events(DecisionEvent)[0].decision == "answer"
 

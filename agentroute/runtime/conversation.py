@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+from agentroute.engine.loop import Decision
 from agentroute.engine.run_stream import RunStream
 from agentroute.errors import ConfigError
 from agentroute.runtime.pipeline import Pipeline
@@ -44,19 +45,9 @@ class Conversation:
         stream = self.pipeline.stream(text, history=tuple(self.messages))
         return stream.then(lambda result: self._keep(text, result))
 
-    async def aresume(
-        self,
-        pause: Pause,
-        *,
-        approve: bool | None = None,
-        answer: str | None = None,
-        cancel: bool = False,
-        why: str = "",
-    ) -> Result:
+    async def aresume(self, pause: Pause, decision: Decision, why: str = "") -> Result:
         """Go on with this conversation's paused turn (`Pipeline.aresume`)."""
-        result = await self.pipeline.aresume(
-            pause, approve=approve, answer=answer, cancel=cancel, why=why
-        )
+        result = await self.pipeline.aresume(pause, decision, why)
         text = self._asked or pause.checkpoint.get("task", "")
         return self._keep(str(text), result)
 
@@ -100,18 +91,9 @@ class Conversation:
         """`aask`, blocking (outside an event loop)."""
         return asyncio.run(self._closing(self.aask(text)))
 
-    def resume(
-        self,
-        pause: Pause,
-        *,
-        approve: bool | None = None,
-        answer: str | None = None,
-        cancel: bool = False,
-        why: str = "",
-    ) -> Result:
+    def resume(self, pause: Pause, decision: Decision, why: str = "") -> Result:
         """`aresume`, blocking (outside an event loop)."""
-        turn = self.aresume(pause, approve=approve, answer=answer, cancel=cancel, why=why)
-        return asyncio.run(self._closing(turn))
+        return asyncio.run(self._closing(self.aresume(pause, decision, why)))
 
     async def _closing(self, turn: Awaitable[Result]) -> Result:
         try:

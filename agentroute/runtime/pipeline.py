@@ -228,44 +228,18 @@ class Pipeline:
         text, before = split_conversation(task, history)
         return result_of(await self.engine.arun(text, history=before))
 
-    def resume(
-        self,
-        pause: Pause,
-        *,
-        approve: bool | None = None,
-        answer: str | None = None,
-        cancel: bool = False,
-        why: str = "",
-    ) -> Result:
+    def resume(self, pause: Pause, decision: Decision, why: str = "") -> Result:
         """Go on with a paused run once a person decided (see `aresume`)."""
-        return asyncio.run(
-            self.aresume(pause, approve=approve, answer=answer, cancel=cancel, why=why)
-        )
+        return asyncio.run(self.aresume(pause, decision, why))
 
-    async def aresume(
-        self,
-        pause: Pause,
-        *,
-        approve: bool | None = None,
-        answer: str | None = None,
-        cancel: bool = False,
-        why: str = "",
-    ) -> Result:
+    async def aresume(self, pause: Pause, decision: Decision, why: str = "") -> Result:
         """Go on with a paused run (`Result.paused`, here or loaded in another process).
-        A tool call waiting for approval: ``approve=True`` runs it, ``approve=False``
-        declines it (the model reads that a person declined, and ``why``). An escalation
-        (``escalate_to="person"``): ``answer="..."`` completes the task with that answer.
-        ``cancel=True`` ends the task either way. The run goes on under the same budget,
-        counting what it spent before the pause."""
-        given = [approve is not None, answer is not None, cancel]
-        if sum(given) != 1:
-            raise ConfigError("decide one thing: approve=True/False, answer=... or cancel=True")
-        decision: Decision = (
-            "cancel" if cancel else "answer" if answer is not None
-            else "approve" if approve else "reject"
-        )  # fmt: skip
-        said = answer if answer is not None else why
-        return result_of(await self.engine.reopen(pause.checkpoint, decision, why=said).run())
+        A tool call waiting for approval: ``"approve"`` runs it, ``"reject"`` declines it
+        (the model reads that a person declined, and ``why``). An escalation
+        (``escalate_to="person"``): ``"answer"`` completes the task with ``why`` as the
+        answer. ``"cancel"`` ends the task either way. The run goes on under the same
+        budget, counting what it spent before the pause."""
+        return result_of(await self.engine.reopen(pause.checkpoint, decision, why=why).run())
 
     def stream(
         self, task: str | Sequence[Message], *, history: Sequence[Message] = ()
