@@ -14,6 +14,10 @@ Spend is carried in the state: a resumed run's ledgers start from what the check
 was spent, so the task's budget (and every agent's) holds across processes. Each process
 writes its own trace file, which starts with ``run_start`` and, on a resume, a ``resume``
 event.
+
+A thread can also hold a conversation (`DurablePipeline.aask`): each message is one run on
+the thread, started from the conversation the thread's checkpoint holds, so a session goes
+on in a new process after a restart.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from agentroute.models import prepare
 from agentroute.runtime.pipeline import Pipeline, result_of
 from agentroute.runtime.result import Result
 from agentroute.trace import Trace
+from agentroute.types import Message
 
 __all__ = ["DurablePipeline", "RunValues", "step_key"]
 Durability = Literal["sync", "async", "exit"]
@@ -46,8 +51,10 @@ class RunValues(TypedDict, total=False):
     """The checkpointed state of one durable run (plain JSON-able data)."""
 
     task: str
+    history: list[dict[str, Any]]
+    """The conversation before ``task`` (messages as data), for a thread that holds one."""
     run: dict[str, Any]
-    """The engine's `RunState.dump`."""
+    """The engine's `RunState.dump` (empty before the run's first unit)."""
     spent: dict[str, list[float]]
     """USD, tokens and calls spent, for the task (``""``) and each agent with a sub-budget."""
     model_calls: int
@@ -121,6 +128,25 @@ class DurablePipeline:
         self._resuming[thread_id] = snapshot
         return await self._invoke(None, thread_id)
 
+    async def aask(self, text: str, *, thread_id: str) -> Result:
+        """One turn of the conversation the thread holds: ``text`` runs with the messages of
+        every earlier turn on this thread (read from its checkpoint, so in a new process
+        too). A turn that is not over (the process died) is refused: `aresume` it first."""
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError("the message must be a non-empty string")
+        if self.graph.checkpointer is None:
+            raise ConfigError("a conversation on a thread needs a checkpointer")
+        snapshot = await self.graph.aget_state(self._config(thread_id))
+        history = turns_so_far(snapshot.values)
+        if snapshot.values and (snapshot.next or not snapshot.values.get("done")):
+            raise ConfigError(f"thread {thread_id!r} has a turn in progress; aresume() it")
+        fresh = RunValues(task=text, history=history, run={}, spent={}, model_calls=0,
+                          chosen=[], output=None, done=False)  # fmt: skip
+        return await self._invoke(fresh, thread_id)
+
+    def ask(self, text: str, *, thread_id: str) -> Result:
+        return asyncio.run(self._and_close(self.aask(text, thread_id=thread_id)))
+
     def run(self, task: str, *, thread_id: str) -> Result:
         return asyncio.run(self._and_close(self.arun(task, thread_id=thread_id)))
 
@@ -179,7 +205,8 @@ class DurablePipeline:
         seg = self._segments.get(thread_id)
         if seg is not None:
             return seg
-        state = RunState.load(values["run"]) if "run" in values else None
+        state = RunState.load(values["run"]) if values.get("run") else None
+        history = tuple(Message.model_validate(m) for m in values.get("history", ()))
         spent = {k: (v[0], int(v[1]), int(v[2])) for k, v in values.get("spent", {}).items()}
         resume = None
         snapshot = self._resuming.pop(thread_id, None)
@@ -193,8 +220,9 @@ class DurablePipeline:
                 next_nodes=tuple(snapshot.next),
             )
         session = self.pipeline.engine.open(
-            values["task"], state=state, spent=spent, resume=resume, thread_id=thread_id
-        )
+            values["task"], state=state, spent=spent, resume=resume, thread_id=thread_id,
+            history=history,
+        )  # fmt: skip
         seg = self._segments[thread_id] = _Segment(session, values.get("model_calls", 0))
         await prepare(self.pipeline.engine.models())
         return seg
@@ -217,6 +245,15 @@ class DurablePipeline:
             output=output,
             done=main.done,
         )
+
+
+def turns_so_far(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The conversation a thread holds after its last finished turn, as data: the history
+    that turn had, its message and its answer."""
+    if not values or not values.get("done"):
+        return list(values.get("history", ())) if values else []
+    said = [Message.user(values["task"]), Message.assistant(values.get("output") or "")]
+    return [*values.get("history", ()), *(m.model_dump(mode="json") for m in said)]
 
 
 def _next_lane(state: RunState) -> Lane | None:

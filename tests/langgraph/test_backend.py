@@ -4,6 +4,7 @@ requests to the model server, the same answer, cost and budget, with checkpoints
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
@@ -125,3 +126,32 @@ def test_budget_holds_and_a_failed_run_resumes_from_its_checkpoint(
         run(durable.aresume("b"))
     assert len(server.calls()) == calls  # no route call again, and nothing unaffordable sent
     assert again.value.trace.of_kind("resume")  # type: ignore[attr-defined]
+
+
+def test_a_thread_holds_a_conversation_that_goes_on_after_a_restart(
+    server: FakeModelServer, tmp_path: Path
+) -> None:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    for route in ("Agents: billing", "Agents: shipping"):
+        server.script(Reply(route), model="router")
+    server.script(Reply("Order 12 was refunded."), Reply("Order 13 ships tomorrow."),
+                  model="small")  # fmt: skip
+    db = str(tmp_path / "threads.db")
+
+    async def turn(text: str) -> str:  # each turn in a fresh backend, as after a restart
+        async with AsyncSqliteSaver.from_conn_string(db) as saver:
+            durable = DurablePipeline(_pipeline(server), checkpointer=saver)
+            try:
+                return (await durable.aask(text, thread_id="customer-9")).output
+            finally:
+                await durable.pipeline.aclose()
+
+    assert run(turn("Was order 12 refunded?")) == "Order 12 was refunded."
+    assert run(turn("And order 13?")) == "Order 13 ships tomorrow."
+    sent = [(m["role"], m["content"]) for m in server.calls()[-1].body["messages"]]
+    assert sent[-3:] == [("user", "Was order 12 refunded?"),
+                         ("assistant", "Order 12 was refunded."),
+                         ("user", "And order 13?")]  # fmt: skip
+    routed = server.calls()[-2].body["messages"][-1]["content"]  # the router saw turn one
+    assert "Conversation so far" in routed and "Was order 12 refunded?" in routed
