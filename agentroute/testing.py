@@ -72,6 +72,18 @@ class Cut:
 
 
 @dataclass(frozen=True)
+class Break:
+    """A stream that sends ``reply``'s first ``after`` chunks, then an error event (an
+    overloaded server, mid-answer) and closes. A request that does not stream gets ``status``."""
+
+    reply: Reply
+    after: int = 3
+    status: int = 529
+    message: str = "overloaded"
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Hang:
     """Wait ``seconds`` before answering with ``then`` (the client usually gives up first)."""
 
@@ -79,7 +91,7 @@ class Hang:
     then: Reply = field(default_factory=Reply)
 
 
-Action = Reply | Fail | Raw | Cut | Hang
+Action = Reply | Fail | Raw | Cut | Hang | Break
 Responder = Callable[[dict[str, Any]], Action]
 
 
@@ -392,6 +404,11 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             elif isinstance(action, Raw):
                 self._send(action.status, action.body, content_type=action.content_type,
                            extra=dict(action.headers))  # fmt: skip
+            elif isinstance(action, Break) and body.get("stream"):
+                self._stream(body, action.reply, anthropic_route, broken=action)
+            elif isinstance(action, Break):
+                err = {"type": "error", "error": {"type": "api_error", "message": action.message}}
+                self._send(action.status, json.dumps(err).encode())
             elif isinstance(action, Cut) and body.get("stream"):
                 self._stream(
                     body, Reply("one two three four five six seven eight"), anthropic_route,
@@ -415,13 +432,22 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                     self._send(200, json.dumps(_openai_body(body, action)).encode())
 
         def _stream(
-            self, body: dict[str, Any], r: Reply, anthropic: bool, cut: float | None = None
-        ) -> None:
+            self, body: dict[str, Any], r: Reply, anthropic: bool, cut: float | None = None,
+            broken: Break | None = None,
+        ) -> None:  # fmt: skip
             """Server-sent events, one chunk per word (``gap_s`` apart); with ``cut`` the
-            connection closes after that fraction of the chunks, before the final one."""
+            connection closes after that fraction of the chunks, before the final one; with
+            ``broken``, after its first chunks, with an error event."""
             chunks = _anthropic_events(body, r) if anthropic else _sse_chunks(body, r)
             if cut is not None:
                 chunks = chunks[: max(1, int((len(chunks) - 2) * cut))]
+            if broken is not None:
+                head = 2 if anthropic else 0  # message_start and the text block's start
+                error = {"type": "overloaded_error" if broken.status == 529 else "api_error",
+                         "message": broken.message}  # fmt: skip
+                event = (f"event: error\ndata: {json.dumps({'type': 'error', 'error': error})}"
+                         if anthropic else f"data: {json.dumps({'error': error})}")  # fmt: skip
+                chunks = [*chunks[: head + broken.after], f"{event}\n\n".encode()]
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")

@@ -30,7 +30,7 @@ from agentroute.events import (
 )
 from agentroute.fault_proxy import Cut, FaultProxy, Reset
 from agentroute.models import FunctionEndpoint
-from agentroute.testing import FakeModelServer, Reply
+from agentroute.testing import Break, FakeModelServer, Reply
 from agentroute.trace import Tracer
 from agentroute.types import Completion, Message, ModelRequest, TextDelta, Usage
 from tests.conftest import run
@@ -263,3 +263,29 @@ def test_a_model_that_cannot_stream_answers_whole_to_a_listener() -> None:
     request = ModelRequest(messages=(Message.user("hi"),), prefill="all ")
     got = run(caller.call(Model.function("echo"), request, step=1, listen=heard.append))
     assert got.text == "all at once" and heard == ["at once"]  # the seam took "all " out
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+def test_an_error_event_in_the_middle_of_a_stream_is_continued_by_the_retry(
+    server: FakeModelServer, dialect: str
+) -> None:
+    server.script(Break(Reply(ANSWER), after=5))
+    server.responder = continues() if dialect == "openai" else _anthropic_continues
+    if dialect == "openai":
+        m = Model.openai_compatible(server.url, "m", retry=TWICE)
+    else:
+        m = Model.anthropic("claude-x", api_key="sk-test-not-real", base_url=server.root_url,
+                            price_in=3.0, price_out=15.0, retry=TWICE)  # fmt: skip
+    items, result = run(collect(Pipeline([Agent("support", "refunds", models=[m])])))
+    assert text_of(items) == result.output == ANSWER
+    first, second = result.trace.events(ModelCallEvent)
+    assert not first.ok and first.retryable and first.partial and second.ok
+    assert second.continues == len(first.partial or "")
+
+
+def _anthropic_continues(body: dict[str, Any]) -> Reply:
+    """Claude continues a trailing assistant turn (the prefill, its end's whitespace cut)."""
+    tail = body["messages"][-1]
+    before = tail["content"] if tail["role"] == "assistant" else ""
+    assert ANSWER.startswith(before)
+    return Reply(ANSWER[len(before) :])

@@ -73,7 +73,9 @@ def from_status(
 ) -> ModelError:
     message = message[:_MAX_MESSAGE]
     cls: type[ModelError]
-    if status == 429:
+    if status < 400:  # an error event inside a stream that had begun with 200 OK
+        cls = ServerError
+    elif status == 429:
         cls = RateLimitedError
     elif status in (408, 409) or status >= 500:
         # 408/409 are transient by nature; 5xx (529 "overloaded" included) too
