@@ -55,6 +55,9 @@ class RunStart(EventBase):
     history: tuple[dict[str, Any], ...] = ()
     """The conversation before ``task`` (its messages, oldest first): a replay hands it to the
     agents and routers again."""
+    prices: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Every model's price (USD per million tokens in and out) and where it came from
+    (``declared``, or the price database's entry), by label."""
 
 
 class RunEnd(EventBase):

@@ -302,6 +302,7 @@ class Engine:
             origin=self.origin,
             streamed=listen is not None,
             history=tuple(m.model_dump(mode="json") for m in history),
+            prices={m.label: _priced(m) for m in self.models()},
         )
         retry = TASK_ATTEMPT.get()
         if retry is not None and live:
@@ -1256,6 +1257,12 @@ def _state(s: HealthSignal, winner: bool) -> SignalState:
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     """The very same objects in the same order (monitors hand back unchanged signals)."""
     return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
+
+
+def _priced(model: Model) -> dict[str, Any]:
+    """A model's price as the trace states it, with where it came from."""
+    price = model.price
+    return {"in": price.input_per_mtok, "out": price.output_per_mtok, "source": model.price_source}
 
 
 def check_history(history: Sequence[Message]) -> tuple[Message, ...]:

@@ -74,17 +74,25 @@ class AnthropicEndpoint:
     """One Claude model. Anthropic returns no token logprobs, so ``logprobs`` stays None."""
 
     def __init__(
-        self, model: str, *, api_key: str | None = None, base_url: str | None = None
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         self.provider = "anthropic"
         self.model = model
         self.base_url = base_url or "https://api.anthropic.com"
+        self.extra_body = dict(extra_body or {}) or None
         tls = shared_context()
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
             http_client=capped_client(anthropic.DefaultAsyncHttpxClient, tls),
+            default_headers=headers,
         )
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
@@ -92,8 +100,9 @@ class AnthropicEndpoint:
             anthropic, provider=self.provider, model=self.model, url=self.base_url
         ):
             data = await self._client.messages.create(
-                **request_to_anthropic(self.model, request), timeout=timeout_s
-            )
+                **request_to_anthropic(self.model, request), timeout=timeout_s,
+                extra_body=self.extra_body,
+            )  # fmt: skip
             counts = translate.usage_counts(data.usage, "input_tokens", "output_tokens")
             return Completion(
                 text=translate.clean_text(
@@ -122,7 +131,9 @@ class AnthropicEndpoint:
         with translate.provider_errors(
             anthropic, provider=self.provider, model=self.model, url=self.base_url
         ):
-            events = await self._client.messages.create(**body, stream=True, timeout=timeout_s)
+            events = await self._client.messages.create(
+                **body, stream=True, timeout=timeout_s, extra_body=self.extra_body
+            )
             async for event in events:
                 piece = _absorb(got, event)
                 if piece is not None:

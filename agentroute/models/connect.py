@@ -32,7 +32,10 @@ def connect(model: Model) -> ModelEndpoint:
     if model.provider == "anthropic":
         from agentroute.models.anthropic_ep import AnthropicEndpoint
 
-        return AnthropicEndpoint(model.name, api_key=key, base_url=model.base_url)
+        return AnthropicEndpoint(
+            model.name, api_key=key, base_url=model.base_url, headers=model.headers or None,
+            extra_body=model.extra_body,
+        )  # fmt: skip
     from agentroute.models.openai_compat import OpenAICompatibleEndpoint
 
     if model.provider == "local":
@@ -43,7 +46,11 @@ def connect(model: Model) -> ModelEndpoint:
             model.name,
         )
     assert model.base_url is not None
-    return OpenAICompatibleEndpoint(model.base_url, model.name, api_key=key)
+    return OpenAICompatibleEndpoint(
+        model.base_url, model.name, api_key=key, provider=model.provider,
+        headers=model.headers or None, extra_body=model.extra_body,
+        api_version=model.api_version,
+    )  # fmt: skip
 
 
 HOLD = ("{", "[", "<", "`")

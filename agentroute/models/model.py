@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Literal
+import re
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from agentroute.errors import ConfigError
+from agentroute.models.presets import PRESETS
+from agentroute.models.prices import DECLARED, lookup
 from agentroute.types import Price, Tier
 
-Provider = Literal["openai", "anthropic", "local", "function"]
+Provider = Literal["openai", "azure", "anthropic", "local", "function"]
 """``function``: a Python completion function the engine calls like a model (`Model.function`)."""
 
 # Notional prices for the embedded models (USD per million tokens). Local compute is not
@@ -62,6 +65,16 @@ class Model(BaseModel):
     alias: str | None = Field(default=None, min_length=1)
     """The label in traces and budgets instead of ``provider:name`` (two gateways serving the
     same model name need two labels)."""
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    """Sent with every request (a gateway's auth, OpenRouter's ``HTTP-Referer``); values of
+    credential-like headers are kept out of traces and logs like the key."""
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    """Merged into every request's body (a server's own options, such as vLLM's
+    ``continue_final_message`` or OpenRouter's ``provider`` preferences)."""
+    api_version: str | None = None
+    """Azure OpenAI's ``api-version``."""
+    price_source: str = DECLARED
+    """Where ``price`` comes from: ``declared``, or the price database and its entry."""
 
     @model_validator(mode="after")
     def _check(self) -> Model:
@@ -74,6 +87,11 @@ class Model(BaseModel):
             raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
         return self
 
+    def __hash__(self) -> int:
+        # headers and extra_body are dicts: hash the declaration's JSON (the key is masked in
+        # it, so two models that differ by key alone share a hash and compare unequal)
+        return hash(self.model_dump_json())
+
     @property
     def label(self) -> str:
         """Human-readable id used in traces and budgets; unique within a runner (two models
@@ -85,6 +103,7 @@ class Model(BaseModel):
         """Every credential this declaration carries, wherever it was put: the key, and a
         password or query value in the base URL (some gateways take ``?api-key=...``)."""
         out = [self.api_key.get_secret_value()] if self.api_key is not None else []
+        out += [v for k, v in self.headers.items() if _SECRET_HEADER.search(k) and v]
         if self.base_url:
             parts = urlsplit(self.base_url)
             out += [p for p in (parts.password, parts.username) if p]
@@ -113,8 +132,11 @@ class Model(BaseModel):
         tier: Tier = "large",
         retry: RetryPolicy | None = None,
         alias: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> Model:
-        """Any OpenAI-compatible server: vLLM, SGLang, Ollama, llama.cpp, TGI, OpenAI itself."""
+        """Any OpenAI-compatible server: vLLM, SGLang, Ollama, llama.cpp, TGI, OpenAI itself
+        (prices default to 0: a self-hosted model; see `preset` for hosted services)."""
         _check_prices(price_in, price_out)
         return cls._build(
             provider="openai",
@@ -126,61 +148,128 @@ class Model(BaseModel):
             context_window=context_window,
             tier=tier,
             retry=retry or RetryPolicy(),
+            headers=dict(headers or {}),
+            extra_body=dict(extra_body or {}),
         )
+
+    @classmethod
+    def preset(
+        cls,
+        service: str,
+        name: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        price_in: float | None = None,
+        price_out: float | None = None,
+        tier: Tier = "large",
+        context_window: int = 128_000,
+        retry: RetryPolicy | None = None,
+        alias: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> Model:
+        """A model on a named OpenAI-compatible service (`agentroute.models.presets`:
+        openai, openrouter, gemini, groq, together, fireworks, deepseek, mistral, ollama,
+        vllm, sglang, llama.cpp): its URL (``base_url`` overrides it), its key from the
+        service's environment variable unless given, and, for a hosted one, its price from
+        genai-prices unless given (an unknown one is a `ConfigError`, never a free model)."""
+        found = PRESETS.get(service)
+        if found is None:
+            raise ConfigError(f"unknown service {service!r}; presets: {sorted(PRESETS)}")
+        key = api_key or (os.environ.get(found.key_env) if found.key_env else None)
+        if found.key_env and not key:
+            raise ConfigError(f"{service} needs api_key= or {found.key_env} in the environment")
+        price, source = _price(found.price_id, name, price_in, price_out)
+        model = cls.openai_compatible(
+            base_url or found.base_url, name, api_key=key, price_in=price.input_per_mtok,
+            price_out=price.output_per_mtok, context_window=context_window, tier=tier,
+            retry=retry, alias=alias, headers={**found.headers, **(headers or {})},
+            extra_body=extra_body,
+        )  # fmt: skip
+        return model.model_copy(update={"price_source": source})
+
+    @classmethod
+    def azure(
+        cls,
+        deployment: str,
+        *,
+        endpoint: str,
+        api_version: str,
+        model: str | None = None,
+        api_key: str | None = None,
+        price_in: float | None = None,
+        price_out: float | None = None,
+        tier: Tier = "large",
+        context_window: int = 128_000,
+        retry: RetryPolicy | None = None,
+        alias: str | None = None,
+    ) -> Model:
+        """A deployment on Azure OpenAI (``endpoint``: ``https://<resource>.openai.azure.com``;
+        the key defaults to ``AZURE_OPENAI_API_KEY``); ``model`` names what is deployed, for
+        its price (default: the deployment's name)."""
+        key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+        if not key:
+            raise ConfigError("Model.azure needs api_key= or AZURE_OPENAI_API_KEY")
+        price, source = _price("azure", model or deployment, price_in, price_out)
+        return cls._build(
+            provider="azure", name=deployment, alias=alias, base_url=endpoint.rstrip("/"),
+            api_key=key, price=price, price_source=source, api_version=api_version,
+            context_window=context_window, tier=tier, retry=retry or RetryPolicy(),
+        )  # fmt: skip
 
     @classmethod
     def openai(
         cls,
         name: str,
         *,
-        price_in: float,
-        price_out: float,
+        price_in: float | None = None,
+        price_out: float | None = None,
         tier: Tier = "large",
         api_key: str | None = None,
         context_window: int = 128_000,
     ) -> Model:
-        """The hosted OpenAI API; the key defaults to ``OPENAI_API_KEY``."""
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise ConfigError("Model.openai needs api_key= or OPENAI_API_KEY in the environment")
-        return cls.openai_compatible(
-            "https://api.openai.com/v1",
-            name,
-            api_key=key,
-            price_in=price_in,
-            price_out=price_out,
-            tier=tier,
-            context_window=context_window,
-        )
+        """The hosted OpenAI API; the key defaults to ``OPENAI_API_KEY``, the price to
+        genai-prices' entry."""
+        return cls.preset(
+            "openai", name, api_key=api_key, price_in=price_in, price_out=price_out,
+            tier=tier, context_window=context_window,
+        )  # fmt: skip
 
     @classmethod
     def anthropic(
         cls,
         name: str,
         *,
-        price_in: float,
-        price_out: float,
+        price_in: float | None = None,
+        price_out: float | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
         tier: Tier = "large",
         context_window: int = 200_000,
         retry: RetryPolicy | None = None,
+        headers: dict[str, str] | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> Model:
-        """The Anthropic Messages API; the key defaults to ``ANTHROPIC_API_KEY``."""
-        _check_prices(price_in, price_out)
+        """The Anthropic Messages API; the key defaults to ``ANTHROPIC_API_KEY``, the price
+        to genai-prices' entry."""
         if not (api_key or os.environ.get("ANTHROPIC_API_KEY")):
             raise ConfigError(
                 "Model.anthropic needs api_key= or ANTHROPIC_API_KEY in the environment"
             )
+        price, source = _price("anthropic", name, price_in, price_out)
         return cls._build(
             provider="anthropic",
             name=name,
             base_url=base_url.rstrip("/") if base_url else None,
             api_key=api_key or os.environ.get("ANTHROPIC_API_KEY"),
-            price=Price(input_per_mtok=price_in, output_per_mtok=price_out),
+            price=price,
+            price_source=source,
             context_window=context_window,
             tier=tier,
             retry=retry or RetryPolicy(),
+            headers=dict(headers or {}),
+            extra_body=dict(extra_body or {}),
         )
 
     @classmethod
@@ -209,6 +298,23 @@ class Model(BaseModel):
             tier=tier,
             retry=RetryPolicy(attempt_timeout_s=300.0, deadline_s=600.0),
         )
+
+
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.I)
+
+
+def _price(
+    price_id: str | None, name: str, price_in: float | None, price_out: float | None
+) -> tuple[Price, str]:
+    """The declared price, or the database's for a hosted model (self-hosted: free)."""
+    if price_in is not None or price_out is not None:
+        if price_in is None or price_out is None:
+            raise ConfigError("give both price_in and price_out, or neither")
+        _check_prices(price_in, price_out)
+        return Price(input_per_mtok=price_in, output_per_mtok=price_out), DECLARED
+    if price_id is None:
+        return Price(), "self-hosted: free unless priced"
+    return lookup(price_id, name)
 
 
 def _check_prices(*prices: float) -> None:

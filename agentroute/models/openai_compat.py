@@ -132,26 +132,43 @@ class OpenAICompatibleEndpoint:
     """One model on one OpenAI-compatible server."""
 
     def __init__(
-        self, base_url: str, model: str, *, api_key: str | None = None, provider: str = "openai"
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        provider: str = "openai",
+        headers: dict[str, str] | None = None,
+        extra_body: dict[str, Any] | None = None,
+        api_version: str | None = None,
     ) -> None:
+        """``api_version``: an Azure OpenAI endpoint (``base_url`` is the resource, ``model``
+        the deployment)."""
         self.provider = provider
         self.model = model
         self.base_url = base_url
         self.schema_style = "json_object" if provider == "local" else "json_schema"
-        tls = shared_context()
-        self._client = openai.AsyncOpenAI(
-            base_url=base_url,
-            api_key=api_key or _NO_KEY,
-            max_retries=0,
-            http_client=capped_client(openai.DefaultAsyncHttpx2Client, tls),
-        )
+        self.extra_body = dict(extra_body or {}) or None
+        http = capped_client(openai.DefaultAsyncHttpx2Client, shared_context())
+        if api_version is not None:
+            self._client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
+                azure_endpoint=base_url, api_key=api_key, api_version=api_version,
+                max_retries=0, http_client=http, default_headers=headers,
+            )  # fmt: skip
+        else:
+            self._client = openai.AsyncOpenAI(
+                base_url=base_url, api_key=api_key or _NO_KEY, max_retries=0,
+                http_client=http, default_headers=headers,
+            )  # fmt: skip
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
         body = request_to_openai(self.model, request, schema_style=self.schema_style)
         with translate.provider_errors(
             openai, provider=self.provider, model=self.model, url=self.base_url
         ):
-            data = await self._client.chat.completions.create(**body, timeout=timeout_s)
+            data = await self._client.chat.completions.create(
+                **body, timeout=timeout_s, extra_body=self.extra_body
+            )
             if isinstance(data, str | bytes):
                 # a server that sends a non-JSON content type makes the client return raw text
                 raise ResponseFormatError(
@@ -174,7 +191,9 @@ class OpenAICompatibleEndpoint:
         with translate.provider_errors(
             openai, provider=self.provider, model=self.model, url=self.base_url
         ):
-            chunks = await self._client.chat.completions.create(**body, timeout=timeout_s)
+            chunks = await self._client.chat.completions.create(
+                **body, timeout=timeout_s, extra_body=self.extra_body
+            )
             async for chunk in chunks:
                 piece = _absorb(got, chunk)
                 if piece is not None:
