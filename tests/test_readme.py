@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +20,16 @@ def python_blocks(heading: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", README[start : end if end > 0 else None], re.S)
 
 
-RUNS = [("Streaming, and failover in the middle of an answer", "working days of the return")]
+RUNS = [
+    ("Streaming, and failover in the middle of an answer", "working days of the return"),
+    ("Testing your own code", "4 2"),
+]
 """Sections whose code runs anywhere (no model server, no GPU), and what it prints."""
-LOCAL = [("Conversations, typed answers, handoffs and a person in the loop", "order_id=")]
+LOCAL = [
+    ("Ten lines", "traces/run-"),
+    ("Conversations, typed answers, handoffs and a person in the loop", "order_id="),
+    ("Routing over a graph of tools", "'start'"),
+]
 """Sections whose code runs on the embedded models, and what it prints."""
 
 
@@ -38,9 +47,20 @@ def test_a_readme_section_runs_as_written(
 @pytest.mark.local_model
 @pytest.mark.parametrize(("heading", "prints"), LOCAL)
 def test_a_readme_section_runs_on_the_embedded_models(
-    heading: str, prints: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+    heading: str, prints: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     from tests.local.conftest import require
 
+    require("small")
     require("large")
+    monkeypatch.chdir(tmp_path)  # a trace_dir in an example lands here
     test_a_readme_section_runs_as_written(heading, prints, capsys)
+
+
+def test_every_python_block_in_the_readme_at_least_compiles() -> None:
+    """The blocks that are sketches (they need a cluster, a GPU or data) must still parse."""
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert len(blocks) >= 8
+    for i, code in enumerate(blocks):
+        compile(code, f"README.md block {i}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
