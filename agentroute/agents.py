@@ -43,6 +43,9 @@ class Tool:
     approval: bool = False
     """A person approves each call before it runs: the run pauses (`Result.paused`) and
     goes on, in this process or another, once someone decides (`Pipeline.resume`)."""
+    schema: dict[str, Any] | None = None
+    """The arguments' JSON schema as the tool's owner states it (an MCP server's), shown to
+    the model instead of ``args_model``'s; the owner checks the arguments."""
 
     def __post_init__(self) -> None:
         _check_name("tool", self.name)
@@ -53,6 +56,8 @@ class Tool:
 
     @property
     def parameters(self) -> dict[str, Any]:
+        if self.schema is not None:
+            return self.schema
         schema = self.args_model.model_json_schema()
         schema.pop("title", None)
         return schema
@@ -71,6 +76,8 @@ class Tool:
                 f"tool {self.name!r}: bad arguments: {str(exc)[:300]}", tool=self.name
             ) from exc
         kwargs = {k: getattr(args, k) for k in type(args).model_fields}
+        if self.schema is not None:  # the owner's schema: its server checks the arguments
+            kwargs = {**(args.model_extra or {}), **kwargs}
         try:
             if inspect.iscoroutinefunction(self.fn):
                 result = await self.fn(**kwargs)
@@ -155,6 +162,9 @@ class Agent:
     tags: frozenset[str] = field(default_factory=frozenset)
     handoffs: Sequence[str] = ()
     max_tokens: int = 256
+    temperature: float = 0.0
+    """Sampling temperature of the agent's answers (0: the most likely tokens; small models
+    sometimes loop on a tool at 0)."""
     budget: Budget | None = None
     """A sub-budget inside the task's: this agent's calls count against both."""
     examples: Sequence[str] = ()
@@ -198,6 +208,8 @@ class Agent:
             raise ConfigError(f"agent {self.name!r}: runner {self.runner!r} is not callable")
         if self.max_tokens < 1:
             raise ConfigError(f"agent {self.name!r}: max_tokens must be >= 1")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ConfigError(f"agent {self.name!r}: temperature must lie in [0, 2]")
         if self.output_type is not None and not (
             isinstance(self.output_type, type) and issubclass(self.output_type, BaseModel)
         ):

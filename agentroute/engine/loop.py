@@ -808,6 +808,7 @@ class Session:
         request = ModelRequest(
             messages=tuple(turn.messages),
             max_tokens=agent.max_tokens,
+            temperature=agent.temperature,
             tools=(
                 *(t.spec for t in agent.tools if t.name in offered),
                 *(spec for _, spec in transfers.values()),
