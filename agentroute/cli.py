@@ -46,7 +46,13 @@ err = Console(stderr=True)
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+    """Print ``exc`` on stderr as text (a message may quote a path or a trace: no markup, no
+    terminal controls) and give the exit to raise."""
+    from agentroute.trace.outline import clean
+
+    text = f"{type(exc).__name__}: {exc}"
+    message = "\n".join(clean(line, limit=2000) for line in text.split("\n"))
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     return typer.Exit(code=1)
 
 

@@ -167,3 +167,11 @@ def test_a_closed_pipe_ends_the_cli_quietly(tmp_path: Path, server: FakeModelSer
     out = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True,
                          timeout=60, env={**os.environ, "COLUMNS": "80"})  # fmt: skip
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
+
+
+def test_an_error_quoting_markup_is_printed_as_text(tmp_path: Path) -> None:
+    odd = tmp_path / "[/]x[bold]\x1b.jsonl"
+    out = run_cli("trace", "show", str(odd))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "error: TraceError: cannot read trace" in out.stderr
+    assert "[/]x[bold]\\x1b.jsonl" in out.stderr
