@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,10 +23,14 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from rich.tree import Tree
 
 from agentroute import __version__
 from agentroute.errors import AgentrouteError
 from agentroute.events import ModelCallEvent
+
+if TYPE_CHECKING:
+    from agentroute.trace.outline import Line
 
 app = typer.Typer(
     help="agentroute: route multi-agent LLM work over a cost-weighted graph.",
@@ -43,7 +46,13 @@ err = Console(stderr=True)
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+    """Print ``exc`` on stderr as text (a message may quote a path or a trace: no markup, no
+    terminal controls) and give the exit to raise."""
+    from agentroute.trace.outline import clean
+
+    text = f"{type(exc).__name__}: {exc}"
+    message = "\n".join(clean(line, limit=2000) for line in text.split("\n"))
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     return typer.Exit(code=1)
 
 
@@ -54,68 +63,90 @@ def version() -> None:
 
 
 # -- trace ---------------------------------------------------------------------------------
-_COLOURS = {
-    "model_call": "cyan",
-    "route": "magenta",
-    "model_switch": "yellow",
-    "retry": "red",
-    "escalation": "bold red",
-    "budget_refused": "bold red",
-    "tool_call": "green",
-    "run_start": "bold",
-    "run_end": "bold",
-}
-_SKIP = {"v", "run_id", "seq", "ts", "step", "agent", "kind"}
+def _wanted(kinds: list[str] | None) -> set[str] | None:
+    """The ``--kind`` values, checked against the event kinds this agentroute writes."""
+    from agentroute.events import EVENT_KINDS
+
+    if not kinds:
+        return None
+    unknown = sorted(set(kinds) - set(EVENT_KINDS))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(EVENT_KINDS)}",
+            param_hint="--kind",
+        )
+    return set(kinds)
 
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+def _stored_records(path: Path, kinds: set[str] | None, expected: int) -> list[dict[str, Any]]:
+    """The file's event records as stored (seal lines left out), only ``kinds`` when given.
+    ``expected``: how many events `Trace.load` read; a file that changed since fails."""
+    from agentroute.trace.chain import MAX_TRACE_BYTES, SEAL, checked_path
+
+    records: list[dict[str, Any]] = []
+    with checked_path(path, MAX_TRACE_BYTES).open("rb") as f:
+        for raw in f:
+            try:
+                record = json.loads(raw) if raw.strip() else None
+            except ValueError as exc:  # valid a moment ago: someone is writing it
+                raise AgentrouteError(f"{path} changed while it was read; try again") from exc
+            if isinstance(record, dict) and record.get("kind") != SEAL:
+                records.append(record)
+    if len(records) != expected:
+        raise AgentrouteError(f"{path} changed while it was read; try again")
+    return [r for r in records if kinds is None or r.get("kind") in kinds]
 
 
-def _plain(value: str) -> Text:
-    """Text that Rich shows as it is: markup not parsed, control characters made visible."""
-    return Text(_CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", value))
+def _trees(lines: list[Line]) -> list[Tree]:
+    """The outline's lines as Rich trees, one per top-level line. Every label is a `Text`:
+    nothing from the trace is read as markup."""
+    trees: list[Tree] = []
+    stack: list[Tree] = []
+    for line in lines:
+        label = Text(line.text, style=line.style)
+        if line.depth == 0 or not stack:
+            stack = [Tree(label, guide_style="dim")]
+            trees.append(stack[0])
+            continue
+        del stack[line.depth :]
+        stack.append(stack[-1].add(label))
+    return trees
 
 
 @trace_app.command("show")
 def trace_show(
     path: Path,
     kinds: Annotated[
-        list[str] | None, typer.Option("--kind", help="only these event kinds")
+        list[str] | None,
+        typer.Option("--kind", help="only these event kinds (run_start, model_call, ...)"),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the events as stored, one JSON object a line")
+    ] = False,
 ) -> None:
-    """Print a trace as a timeline."""
+    """Print a trace as a tree of the run: the route, each node's model and tool calls,
+    reroutes, handoffs and budget, one line per event, and a summary line at the end."""
     from agentroute.trace import Trace
+    from agentroute.trace.outline import clean, json_line, outline
 
+    wanted = _wanted(kinds)
     try:
         trace = Trace.load(path)
+        if as_json:
+            for record in _stored_records(path, wanted, len(trace)):
+                typer.echo(json_line(record))
+            return
     except AgentrouteError as exc:
         raise _fail(exc) from exc
     if not trace:
         console.print("empty trace")
         return
-    t0 = trace[0].ts
-    table = Table(title=f"{path} · run {trace[0].run_id} · {len(trace)} events", expand=True)
-    for col in ("#", "t+ms", "step", "agent", "kind", "detail"):
-        table.add_column(col, overflow="fold")
-    for e in trace:
-        if kinds and e.kind not in kinds:
-            continue
-        detail = {
-            k: v
-            for k, v in e.model_dump(mode="json").items()
-            if k not in _SKIP and v not in (None, "", [], {})
-        }
-        colour = _COLOURS.get(e.kind, "white")
-        # a trace is data: its strings are shown as text (no markup, no terminal controls)
-        table.add_row(
-            str(e.seq),
-            f"{(e.ts - t0) * 1000:.1f}",
-            str(e.step),
-            _plain(e.agent or ""),
-            Text(e.kind, style=colour),
-            _plain(json.dumps(detail, ensure_ascii=False)[:400]),
-        )
-    console.print(table)
+    console.print(Text(f"{clean(str(path))} · {len(trace)} events", style="dim"))
+    lines = outline(trace, wanted)
+    if not lines:
+        console.print(f"no events of kind {', '.join(sorted(wanted or ()))}", highlight=False)
+    for tree in _trees(lines):
+        console.print(tree)
 
 
 @trace_app.command("verify")

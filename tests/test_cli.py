@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,16 +36,44 @@ def test_version() -> None:
     assert out.returncode == 0 and __version__ in out.stdout
 
 
-def test_trace_show_prints_the_timeline(tmp_path: Path, server: FakeModelServer) -> None:
+def test_trace_show_prints_the_run_as_a_tree(tmp_path: Path, server: FakeModelServer) -> None:
     server.script(Reply("shown answer"))
-    Pipeline([Agent("solo", "x", models=[fake_model(server)])], trace_dir=tmp_path).run("q")
+    Pipeline([Agent("solo", "x", models=[fake_model(server)])], trace_dir=tmp_path,
+             budget_usd=0.25).run("q")  # fmt: skip
     [trace] = tmp_path.glob("*.jsonl")
     out = cli("trace", "show", str(trace))
     assert out.returncode == 0, out.stderr
-    for kind in ("run_start", "model_call", "budget_settle", "run_end"):
-        assert kind in out.stdout
-    only = cli("trace", "show", str(trace), "--kind", "run_end")
-    assert "run_end" in only.stdout and "budget_settle" not in only.stdout
+    lines = out.stdout.splitlines()
+    assert lines[1].startswith("run ") and 'q" · router first · budget $0.25' in lines[1]
+    assert any(x.startswith("└── route by first: solo") for x in lines)
+    assert any("── call openai:m: ok · 10 in / 5 out tokens · $0.00002" in x for x in lines)
+
+    def column(needle: str) -> int:
+        return next(x.index(needle) for x in lines if needle in x)
+
+    assert column("route by") == column("path:") < column("node solo@openai:m")
+    assert column("node solo@openai:m") < column("budget: settle") == column("call openai:m")
+    assert lines[-1].startswith('end ok: "shown answer" · ') and "of $0.25 · 1 calls" in lines[-1]
+    only = cli("trace", "show", str(trace), "--kind", "run_end", "--kind", "model_call")
+    assert only.returncode == 0, only.stderr
+    assert "end ok" in only.stdout and "call openai:m" in only.stdout
+    assert "budget:" not in only.stdout and "route by" not in only.stdout
+    wrong = cli("trace", "show", str(trace), "--kind", "model_cal")
+    assert wrong.returncode == 2 and "unknown event kind(s) model_cal" in wrong.stderr
+
+
+def test_trace_show_json_prints_the_stored_events(tmp_path: Path, server: FakeModelServer) -> None:
+    path = _hostile_trace(tmp_path, server)
+    stored = [json.loads(x) for x in path.read_text().splitlines()]
+    events = [r for r in stored if r["kind"] != "seal"]
+    out = run_cli("trace", "show", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(x) for x in out.stdout.splitlines()] == events
+    assert not CONTROLS.search(out.stdout)  # escaped as \\u202e: the same JSON
+    only = run_cli("trace", "show", str(path), "--json", "--kind", "model_call")
+    assert [json.loads(x) for x in only.stdout.splitlines()] == [
+        r for r in events if r["kind"] == "model_call"
+    ]
 
 
 def test_trace_show_rejects_malformed_file(tmp_path: Path) -> None:
@@ -95,10 +125,16 @@ def test_run_refuses_a_missing_file(tmp_path: Path) -> None:
     assert out.returncode != 0 and "no such file" in (out.stdout + out.stderr)
 
 
+HOSTILE = "see [link=https://evil.example]here[/link] [bold red]x[/] \x1b[2J\x1b]0;owned\x07"
+
+
+CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]")
+
+
 def _hostile_trace(tmp_path: Path, server: FakeModelServer) -> Path:
-    server.script(Reply("see [link=https://evil.example]here[/link] \x1b[2J\x1b]0;owned\x07"))
+    server.script(Reply(HOSTILE))
     pipeline = Pipeline([Agent("a", "x", models=[fake_model(server)])], trace_dir=tmp_path)
-    result = pipeline.run("a task with [/] and [bold]markup")
+    result = pipeline.run("a task with [/] and [bold]markup :thumbs_up: \u202eevil")
     assert result.trace_path is not None
     return result.trace_path
 
@@ -106,9 +142,13 @@ def _hostile_trace(tmp_path: Path, server: FakeModelServer) -> Path:
 def test_trace_show_prints_hostile_strings_as_text(tmp_path: Path, server: FakeModelServer) -> None:
     out = run_cli("trace", "show", str(_hostile_trace(tmp_path, server)))
     assert out.returncode == 0, out.stderr
-    assert "[/]" in out.stdout and "[bold]markup" in out.stdout  # shown, not interpreted
-    assert "\x1b" not in out.stdout and "\x07" not in out.stdout
-    assert "\\u001b" in out.stdout  # the control character is made visible instead
+    # shown, not interpreted: markup, emoji codes, and the control characters made visible
+    assert '"a task with [/] and [bold]markup :thumbs_up: \\u202eevil"' in out.stdout
+    assert (
+        'end ok: "see [link=https://evil.example]here[/link] [bold red]x[/] \\x1b[2J' in out.stdout
+    )
+    assert "\\x1b]0;owned\\x07" in out.stdout
+    assert not CONTROLS.search(out.stdout)
 
 
 def test_cli_answers_special_files_with_one_clear_line(tmp_path: Path) -> None:
@@ -127,3 +167,11 @@ def test_a_closed_pipe_ends_the_cli_quietly(tmp_path: Path, server: FakeModelSer
     out = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True,
                          timeout=60, env={**os.environ, "COLUMNS": "80"})  # fmt: skip
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
+
+
+def test_an_error_quoting_markup_is_printed_as_text(tmp_path: Path) -> None:
+    odd = tmp_path / "[/]x[bold]\x1b.jsonl"
+    out = run_cli("trace", "show", str(odd))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "error: TraceError: cannot read trace" in out.stderr
+    assert "[/]x[bold]\\x1b.jsonl" in out.stderr
