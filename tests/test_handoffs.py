@@ -62,3 +62,23 @@ def test_a_handoff_shows_in_the_stream_between_the_two_agents_text(
     kinds = [("text", i.agent) if isinstance(i, TextDelta) else i.kind for i in items]  # type: ignore[attr-defined]
     at = kinds.index("handoff")
     assert ("text", "triage") in kinds[:at] and ("text", "billing") in kinds[at:]
+
+
+def test_the_agent_handed_to_can_hand_on_to_its_own_handoffs(server: FakeModelServer) -> None:
+    def model(name: str) -> Model:
+        return Model.openai_compatible(server.url, name, retry=FAST_RETRY)
+
+    desk = Agent("desk", "first contact", models=[model("d")], handoffs=["billing"])
+    billing = Agent("billing", "refunds", models=[model("b")], handoffs=["legal", "desk"])
+    legal = Agent("legal", "disputes", models=[model("l")])
+    server.script(Reply("", tool_calls=(("transfer_to_billing", {}),)), model="d")
+    server.script(Reply("", tool_calls=(("transfer_to_legal", {"reason": "a dispute"}),)),
+                  model="b")  # fmt: skip
+    server.script(Reply("Legal will call you."), model="l")
+    pipeline = Pipeline([desk, billing, legal], router="first", policy=FixedTierPolicy("small"))
+    result = pipeline.run("I dispute this charge")
+    assert result.output == "Legal will call you."
+    assert [(h.agent, h.to) for h in result.trace.events(HandoffEvent)] == [
+        ("desk", "billing"), ("billing", "legal")]  # fmt: skip
+    offered = [t["function"]["name"] for t in server.calls()[1].body["tools"]]
+    assert offered == ["transfer_to_legal"]  # not back to the desk

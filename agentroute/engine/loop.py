@@ -943,7 +943,8 @@ class Session:
         reason = _argument(call, "reason")
         self.tracer.emit(HandoffEvent, step=lane.step, agent=agent.name, to=to, reason=reason)
         lane.handed.append(agent.name)
-        lane.choices[ROUTE] = Choice((to,))
+        onward = handoffs(self.engine.agents, (to,))  # its own handoffs stay reachable
+        lane.choices[ROUTE] = Choice((to,), tuple(a for a in onward if a not in lane.handed))
         lane.revisions += 1
         lane.turns.pop(to, None)  # it starts as if the router had chosen it
         lane.at, lane.plan, lane.replan = ROUTE, None, True
