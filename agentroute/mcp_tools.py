@@ -13,8 +13,9 @@ the model); the health monitors see those outcomes and the tools' edges heal aro
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, TextIO
 
 from pydantic import ConfigDict, create_model
 
@@ -37,15 +38,15 @@ class McpTools:
     @classmethod
     def stdio(
         cls, command: str, *args: str, env: Mapping[str, str] | None = None, prefix: str = "",
-        cost: float = 0.0,
+        cost: float = 0.0, log: TextIO | None = None,
     ) -> McpTools:  # fmt: skip
-        """A server this process starts and talks to over its standard input and output."""
+        """A server this process starts and talks to over its standard input and output;
+        what it writes to its standard error goes to ``log`` (default: nowhere)."""
         from mcp import StdioServerParameters
-        from mcp.client.stdio import stdio_client
 
         params = StdioServerParameters(command=command, args=list(args),
                                        env=dict(env) if env is not None else None)  # fmt: skip
-        return cls(lambda: stdio_client(params), prefix=prefix, cost=cost)
+        return cls(lambda: _stdio(params, log), prefix=prefix, cost=cost)
 
     @classmethod
     def http(cls, url: str, *, prefix: str = "", cost: float = 0.0) -> McpTools:
@@ -103,6 +104,17 @@ class McpTools:
         if isinstance(structured, dict) and set(structured) == {"result"}:
             return structured["result"]
         return structured if structured is not None else text
+
+
+@contextlib.asynccontextmanager
+async def _stdio(params: Any, log: TextIO | None) -> AsyncIterator[Any]:
+    from mcp.client.stdio import stdio_client
+
+    with contextlib.ExitStack() as files:
+        if log is None:  # /dev/null opens at once: nothing here blocks the loop
+            log = files.enter_context(open(os.devnull, "w"))  # noqa: ASYNC230
+        async with stdio_client(params, errlog=log) as streams:
+            yield streams
 
 
 def _texts(content: Sequence[Any]) -> list[str]:

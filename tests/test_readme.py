@@ -23,6 +23,7 @@ def python_blocks(heading: str) -> list[str]:
 RUNS = [
     ("Streaming, and failover in the middle of an answer", "working days of the return"),
     ("Testing your own code", "4 2"),
+    ("Providers, prices and MCP tools", "order 7: delivered yesterday"),
 ]
 """Sections whose code runs anywhere (no model server, no GPU), and what it prints."""
 LOCAL = [
