@@ -20,8 +20,9 @@ from agentroute.routers import ReasoningRouter
 from agentroute.runtime import Pipeline
 
 _STYLE = (
-    "You are the {role} support agent of an online shop, replying to the customer directly. "
-    "Say what you will do next for them. Two or three sentences."
+    "You work in the {role} team of an online shop. Write the shop's reply to the customer's "
+    "message, speaking to them as 'you': acknowledge the problem, then say what the shop will "
+    "do next and when. Two or three sentences."
 )
 SPECIALISTS = {
     "billing": "Refunds, double charges, invoices and failed payments",
