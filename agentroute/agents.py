@@ -6,6 +6,7 @@ Declaring something invalid raises `ConfigError` on the spot, not at step 7 of a
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import re
@@ -225,9 +226,9 @@ class Agent:
     def tool_named(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
 
-    @property
+    @functools.cached_property
     def output_schema(self) -> dict[str, Any] | None:
-        """The JSON schema of ``output_type`` (None without one)."""
+        """The JSON schema of ``output_type`` (None without one), built once."""
         return None if self.output_type is None else self.output_type.model_json_schema()
 
     def check_output(self, text: str) -> str | None:

@@ -64,11 +64,13 @@ class McpTools:
             session = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
             await session.initialize()
             listed = await session.list_tools()
+            self._session = session
+            self.tools = [self._tool(t) for t in listed.tools]
         except BaseException:
+            self._session = None
             await stack.aclose()
             raise
-        self._stack, self._session = stack, session
-        self.tools = [self._tool(t) for t in listed.tools]
+        self._stack = stack
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -19,7 +19,7 @@ from agentroute.agents import tool
 from agentroute.budget import Budget, Ledger
 from agentroute.engine import ModelCaller
 from agentroute.engine.streaming import MIN_REPEAT, SEAM_WINDOW, Seam, joined, repeated
-from agentroute.errors import StreamBrokenError
+from agentroute.errors import RunError, StreamBrokenError
 from agentroute.events import (
     BudgetReserve,
     ModelCallEvent,
@@ -272,7 +272,7 @@ def test_an_error_event_in_the_middle_of_a_stream_is_continued_by_the_retry(
     server.script(Break(Reply(ANSWER), after=5))
     server.responder = continues() if dialect == "openai" else _anthropic_continues
     if dialect == "openai":
-        m = Model.openai_compatible(server.url, "m", retry=TWICE)
+        m = Model.openai_compatible(server.url, "m", price_in=3.0, price_out=15.0, retry=TWICE)
     else:
         m = Model.anthropic("claude-x", api_key="sk-test-not-real", base_url=server.root_url,
                             price_in=3.0, price_out=15.0, retry=TWICE)  # fmt: skip
@@ -281,6 +281,7 @@ def test_an_error_event_in_the_middle_of_a_stream_is_continued_by_the_retry(
     first, second = result.trace.events(ModelCallEvent)
     assert not first.ok and first.retryable and first.partial and second.ok
     assert second.continues == len(first.partial or "")
+    assert first.cost_usd > 0  # the server was generating: billed as reserved
 
 
 def _anthropic_continues(body: dict[str, Any]) -> Reply:
@@ -289,3 +290,34 @@ def _anthropic_continues(body: dict[str, Any]) -> Reply:
     before = tail["content"] if tail["role"] == "assistant" else ""
     assert ANSWER.startswith(before)
     return Reply(ANSWER[len(before) :])
+
+
+def test_a_refused_answer_is_no_start_for_the_next_model(server: FakeModelServer) -> None:
+    server.script(Reply("x" * 40_000), model="small")  # cannot fit in max_tokens: refused
+    server.script(Reply("fine"), model="large")
+    small = Model.openai_compatible(server.url, "small", tier="small", retry=ONCE)
+    large = Model.openai_compatible(server.url, "large", tier="large", retry=ONCE)
+    agent = Agent("support", "refunds", models=[small, large], max_tokens=8)
+    result = Pipeline([agent], policy=FixedTierPolicy("small")).run("hi")
+    assert result.output == "fine"
+    assert all(m["role"] != "assistant" for m in server.calls()[-1].body["messages"])
+
+
+def test_closing_a_stream_stops_its_run_and_there_is_no_result(server: FakeModelServer) -> None:
+    server.script(Reply("a b c d e f", gap_s=0.3))
+    m = Model.openai_compatible(server.url, "m", retry=ONCE)
+    pipeline = Pipeline([Agent("support", "refunds", models=[m])])
+
+    async def go() -> list[object]:
+        stream = pipeline.stream("hi")
+        seen = []
+        async for item in stream:
+            seen.append(item)
+            if isinstance(item, TextDelta):
+                await stream.aclose()  # the client went away
+        with pytest.raises(RunError, match="closed before"):
+            await stream.result()
+        return seen
+
+    seen = run(go())
+    assert [i.text for i in seen if isinstance(i, TextDelta)] == ["a"]

@@ -17,7 +17,7 @@ import inspect
 import json
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, Protocol
 
 from agentroute.agents import Tool
@@ -204,7 +204,6 @@ class ModelCaller:
                             )  # fmt: skip
                         else:
                             completion = await endpoint.complete(req, timeout_s=timeout_s)
-                            answer.text = joined(req.prefill, completion.text)
                     size = _written(completion)
                     if size > max(MAX_CHARS_PER_TOKEN * req.max_tokens, MIN_CHARS_REFUSED):
                         # a server ignoring max_tokens and its own usage count (in the text or
@@ -216,6 +215,8 @@ class ModelCaller:
                             provider=model.provider,
                             model=model.label,
                         )
+                    if stream is None:
+                        answer.text = joined(req.prefill, completion.text)
                 except TimeoutError as exc:
                     raise AttemptTimeoutError(
                         f"{model.label}: attempt {number} ran past {timeout_s:.3g}s",
@@ -226,6 +227,9 @@ class ModelCaller:
                 if isinstance(exc, ModelError):  # a server may echo a credential back
                     exc.message = self.tracer.redactor.text(exc.message)
                     exc.args = (exc.message,)
+                    # a refused answer is no start to build on: what came before it is
+                    if isinstance(exc, ResponseFormatError):
+                        answer.text = req.prefill
                     exc.partial = answer.text
                 billed = 0.0
                 if _may_have_run(exc):  # the server may have done (and billed) the work
@@ -574,10 +578,12 @@ def _recorded_node(rec: NodeRunEvent) -> Any:
     )
 
 
-def _whole(endpoint: ModelEndpoint) -> Callable[..., AsyncIterator[Delta | Completion]]:
+def _whole(endpoint: ModelEndpoint) -> Callable[..., AsyncGenerator[Delta | Completion, None]]:
     """An endpoint that cannot stream, as a stream of one piece: its whole answer."""
 
-    async def stream(request: ModelRequest, *, timeout_s: float) -> AsyncIterator[Completion]:
+    async def stream(
+        request: ModelRequest, *, timeout_s: float
+    ) -> AsyncGenerator[Completion, None]:
         yield await endpoint.complete(request, timeout_s=timeout_s)
 
     return stream
@@ -591,6 +597,8 @@ def _prompt_tokens(request: ModelRequest) -> int:
     """An upper bound on the request's prompt tokens (`estimate_input_tokens`), prefill
     included."""
     tokens = estimate_input_tokens(request.messages, _tools_bytes(request))
+    if request.json_schema is not None:  # sent along (response_format, or a system prompt)
+        tokens += len(json.dumps(request.json_schema).encode())
     return tokens + (len(request.prefill.encode()) + PREFILL_OVERHEAD if request.prefill else 0)
 
 

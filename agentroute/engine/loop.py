@@ -795,9 +795,11 @@ class Session:
         agent, turn = self.engine.agents[spec.agent], lane.turns[spec.agent]
         if turn.node != node:
             self._failover(lane, turn, node)
-        if turn.ready is not None:
-            self._answered(lane, node, agent, turn.ready)
-            return
+        if turn.ready is not None:  # paid for while choosing; a typed agent's is checked
+            ready, turn.ready = turn.ready, None
+            if agent.check_output(ready) is None:
+                self._answered(lane, node, agent, ready)
+                return
         if turn.pending:
             await self._tool_call(lane, node, agent, turn)
             return
@@ -1237,7 +1239,10 @@ class Session:
         agent = self.engine.agents.get(name)
         if agent is None or agent.output_type is None or text != output:
             return None
-        return agent.output_type.model_validate_json(output)
+        try:  # a program's answer is not checked on the way: it may not be the type
+            return agent.output_type.model_validate_json(output)
+        except ValueError:
+            return None
 
     def checkpoint(self) -> dict[str, Any]:
         """Everything a paused run needs to go on in another process (`Engine.reopen`):

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
 from agentroute.engine.loop import RunOutcome, Session, StreamItem
+from agentroute.errors import RunError
 from agentroute.types import TextDelta
 
 R = TypeVar("R")
@@ -23,8 +24,9 @@ _END = object()
 class RunStream(Generic[R]):
     """``async for item in stream`` gives the run's items; ``await stream.result()`` its
     result (what ``arun`` returns). The iteration ends when the run does; if the run failed,
-    the iteration raises its error after the last item. Leaving early (``aclose``, or an
-    ``async with`` block) cancels the run."""
+    the iteration raises its error after the last item. To stop a run early (a client went
+    away), leave an ``async with stream:`` block or call ``aclose()``: breaking out of the loop
+    alone lets the run go on to its end."""
 
     def __init__(
         self,
@@ -53,21 +55,28 @@ class RunStream(Generic[R]):
             self._queue.put_nowait(_END)  # an ended stream stays ended
             assert self._task is not None
             await asyncio.wait([self._task])
+            if self._task.cancelled():  # closed by its reader: nothing more to say
+                raise StopAsyncIteration
             if self._task.exception() is not None:
                 raise self._task.exception()  # type: ignore[misc]
             raise StopAsyncIteration
         return item  # type: ignore[return-value]
 
     async def text(self) -> AsyncIterator[str]:
-        """Only the answers' text, as it arrives."""
-        async for item in self:
-            if isinstance(item, TextDelta):
-                yield item.text
+        """Only the answers' text, as it arrives (leaving this loop early stops the run)."""
+        try:
+            async for item in self:
+                if isinstance(item, TextDelta):
+                    yield item.text
+        finally:
+            await self.aclose()
 
     async def result(self) -> R:
         """The run's result, once it is over (what is left of the stream is not read)."""
         self._start()
         assert self._task is not None
+        if self._task.cancelled():
+            raise RunError("the stream was closed before its run ended: there is no result")
         return await asyncio.shield(self._task)
 
     async def aclose(self) -> None:

@@ -12,7 +12,8 @@ on. The caller's stream goes on as one answer, with no text twice and none lost.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from agentroute.errors import BudgetExceededError, ModelError, StreamBrokenError
@@ -95,7 +96,7 @@ def continuation(request: ModelRequest, answer: Answer) -> ModelRequest:
 
 
 async def read(
-    pieces: AsyncIterator[Delta | Completion],
+    pieces: AsyncGenerator[Delta | Completion, None],
     answer: Answer,
     *,
     max_tokens: int,
@@ -108,34 +109,43 @@ async def read(
     in ``answer`` and on the error (``partial``)."""
     seam = answer.attempt()
     try:
-        async for piece in pieces:
-            if isinstance(piece, Completion):
-                if not answer.raw and piece.text:  # an endpoint that answered whole
-                    answer.raw.append(piece.text)
-                    _pass(answer, seam.feed(piece.text), listen)
-                _pass(answer, seam.release(), listen)
-                if piece.text != "".join(answer.raw):  # the endpoint's last word (a tool call
-                    answer.text = joined(seam.before, piece.text)  # it read in the text)
-                return piece
-            answer.raw.append(piece.text)
-            answer.tokens += piece.tokens
-            if answer.tokens > max_tokens:
-                raise BudgetExceededError(
-                    f"{label}: the stream passed max_tokens={max_tokens}, what was reserved; "
-                    "stopped",
-                    limit=float(max_tokens),
-                    spent=float(answer.tokens),
-                    requested=float(answer.tokens),
-                    unit="tokens",
-                    partial=answer.text,
-                )
-            _pass(answer, seam.feed(piece.text), listen)
-        raise StreamBrokenError(f"{label}: the stream ended before its final chunk", model=label)
+        async with contextlib.aclosing(pieces):  # a stream stopped early is closed now
+            return await _pieces(pieces, answer, seam, max_tokens=max_tokens, listen=listen,
+                                 label=label)  # fmt: skip
     except BaseException as exc:
         _pass(answer, seam.release(), listen)  # what was held back did arrive
         if isinstance(exc, ModelError):
             exc.partial = answer.text
         raise
+
+
+async def _pieces(
+    pieces: AsyncIterator[Delta | Completion], answer: Answer, seam: Seam, *,
+    max_tokens: int, listen: Listen, label: str,
+) -> Completion:  # fmt: skip
+    """`read`'s loop: every piece through the seam, the budget checked piece by piece."""
+    async for piece in pieces:
+        if isinstance(piece, Completion):
+            if not answer.raw and piece.text:  # an endpoint that answered whole
+                answer.raw.append(piece.text)
+                _pass(answer, seam.feed(piece.text), listen)
+            _pass(answer, seam.release(), listen)
+            if piece.text != "".join(answer.raw):  # the endpoint's last word (a tool call
+                answer.text = joined(seam.before, piece.text)  # it read in the text)
+            return piece
+        answer.raw.append(piece.text)
+        answer.tokens += piece.tokens
+        if answer.tokens > max_tokens:
+            raise BudgetExceededError(
+                f"{label}: the stream passed max_tokens={max_tokens}, what was reserved; stopped",
+                limit=float(max_tokens),
+                spent=float(answer.tokens),
+                requested=float(answer.tokens),
+                unit="tokens",
+                partial=answer.text,
+            )
+        _pass(answer, seam.feed(piece.text), listen)
+    raise StreamBrokenError(f"{label}: the stream ended before its final chunk", model=label)
 
 
 def _pass(answer: Answer, text: str, listen: Listen) -> None:

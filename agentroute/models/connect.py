@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from agentroute.errors import ConfigError, LocalModelError, ModelError
@@ -115,20 +116,21 @@ class LocalEndpoint:
         held: list[Delta] | None = None  # an answer that may be a tool call is held back
         said = False
         try:
-            async for piece in stream(request, timeout_s=timeout_s):
-                if isinstance(piece, Completion):
-                    done = _with_calls(request, piece)
-                    if held and not done.tool_calls:
-                        for d in held:
-                            yield d
-                    yield done
-                elif held is not None:
-                    held.append(piece)
-                elif request.tools and not said and piece.text.lstrip()[:1] in HOLD:
-                    held = [piece]
-                else:
-                    said = said or bool(piece.text.strip())
-                    yield piece
+            async with contextlib.aclosing(stream(request, timeout_s=timeout_s)) as pieces:
+                async for piece in pieces:
+                    if isinstance(piece, Completion):
+                        done = _with_calls(request, piece)
+                        if held and not done.tool_calls:
+                            for d in held:
+                                yield d
+                        yield done
+                    elif held is not None:
+                        held.append(piece)
+                    elif request.tools and not said and piece.text.lstrip()[:1] in HOLD:
+                        held = [piece]
+                    else:
+                        said = said or bool(piece.text.strip())
+                        yield piece
         except ModelError as exc:
             dead = self._dead()
             if dead is None:

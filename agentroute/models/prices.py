@@ -10,6 +10,8 @@ from __future__ import annotations
 from agentroute.errors import ConfigError
 from agentroute.types import Price
 
+SAMPLE = 1000
+"""Tokens in and out of the call priced (per-token prices scale; tiers depend on length)."""
 DECLARED = "declared"
 """The ``price_source`` of a price given in the declaration."""
 
@@ -21,8 +23,8 @@ def lookup(provider_id: str, model: str) -> tuple[Price, str]:
     import genai_prices  # a 130 ms import: only when a price must be looked up
 
     try:
-        found = genai_prices.calc_price(
-            genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000),
+        found = genai_prices.calc_price(  # a short call: the base tier, not the long-context one
+            genai_prices.Usage(input_tokens=SAMPLE, output_tokens=SAMPLE),
             model_ref=model,
             provider_id=provider_id,
         )
@@ -31,8 +33,9 @@ def lookup(provider_id: str, model: str) -> tuple[Price, str]:
             f"no known price for {model!r} at {provider_id!r} (genai-prices "
             f"{_version()}): give price_in= and price_out= (USD per million tokens)"
         ) from exc
-    price = Price(input_per_mtok=float(found.input_price),
-                  output_per_mtok=float(found.output_price))  # fmt: skip
+    scale = 1_000_000 / SAMPLE
+    price = Price(input_per_mtok=round(float(found.input_price) * scale, 6),
+                  output_per_mtok=round(float(found.output_price) * scale, 6))  # fmt: skip
     return price, f"genai-prices {_version()}: {found.provider.id}/{found.model.id}"
 
 

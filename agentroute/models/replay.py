@@ -21,9 +21,17 @@ from agentroute.types import Completion, Delta, ModelRequest
 
 
 def request_hash(label: str, request: ModelRequest) -> str:
-    """Stable key of a request: the model's label and the whole request body."""
-    body = json.dumps([label, request.model_dump(mode="json")], sort_keys=True)
+    """Stable key of a request: the model's label and the whole request body (fields added
+    since traces were first recorded count only when set, so older traces still replay)."""
+    data = request.model_dump(mode="json")
+    for key in _NEWER:
+        if not data[key]:
+            del data[key]
+    body = json.dumps([label, data], sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+_NEWER = ("prefill", "json_schema")
 
 
 class ReplayMissError(RunError):

@@ -88,7 +88,9 @@ def from_status(
         f"{provider} {model}: HTTP {status}: {message}",
         provider=provider,
         model=model,
-        status=status,
+        # inside a stream the server was already generating (and billing): no status then,
+        # so the attempt is billed like any that may have run
+        status=status if status >= 400 else None,
         retry_after_s=parse_retry_after(headers) if cls.retryable else None,
     )
 
@@ -237,14 +239,15 @@ def tool_calls_in_text(text: str, names: Iterable[str]) -> tuple[ToolCall, ...]:
         found = [_loose_json(line.strip()) for line in body.split("\n") if line.strip()]
     calls = []
     for i, data in enumerate(found):
-        if not isinstance(data, dict) or data.get("name") not in known:
+        name = data.get("name") if isinstance(data, dict) else None
+        if not isinstance(name, str) or name not in known:
             return ()
         args = data.get("arguments", {})
         if isinstance(args, str):
             args = _loose_json(args)
         if not isinstance(args, dict):
             return ()
-        calls.append(ToolCall(id=f"call_{i}", name=data["name"], arguments=json.dumps(args)))
+        calls.append(ToolCall(id=f"call_{i}", name=name, arguments=json.dumps(args)))
     return tuple(calls)
 
 
@@ -252,7 +255,7 @@ def _loose_json(text: str) -> Any:
     for attempt in (text, text.replace("{{", "{").replace("}}", "}")):
         try:
             return json.loads(attempt)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
     return None
 

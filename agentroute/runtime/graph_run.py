@@ -143,7 +143,13 @@ class GraphRunner:
         return graph_result(await self.engine.reopen(pause.checkpoint, decision, why=why).run())
 
     def resume(self, pause: Pause, decision: Decision, why: str = "") -> GraphResult:
-        return asyncio.run(self.aresume(pause, decision, why))
+        async def closing() -> GraphResult:
+            try:
+                return await self.aresume(pause, decision, why)
+            finally:
+                await self.engine.endpoints.aclose()
+
+        return asyncio.run(closing())
 
     def replay(self, trace: Trace) -> ReplayReport:
         """Run the traced task again with recorded node results, health signals and demoter

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -211,8 +211,11 @@ class Pipeline:
     async def _run_and_close(
         self, task: str | Sequence[Message], history: Sequence[Message]
     ) -> Result:
+        return await self._closing(self.arun(task, history=history))
+
+    async def _closing(self, work: Awaitable[Result]) -> Result:
         try:
-            return await self.arun(task, history=history)
+            return await work
         finally:
             await self.aclose()
 
@@ -230,7 +233,7 @@ class Pipeline:
 
     def resume(self, pause: Pause, decision: Decision, why: str = "") -> Result:
         """Go on with a paused run once a person decided (see `aresume`)."""
-        return asyncio.run(self.aresume(pause, decision, why))
+        return asyncio.run(self._closing(self.aresume(pause, decision, why)))
 
     async def aresume(self, pause: Pause, decision: Decision, why: str = "") -> Result:
         """Go on with a paused run (`Result.paused`, here or loaded in another process).

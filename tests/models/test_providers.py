@@ -105,3 +105,13 @@ def test_a_credential_header_echoed_back_by_a_server_is_masked_in_the_trace(
     dumped = [e.model_dump_json() for e in caught.value.trace]  # type: ignore[attr-defined]
     assert any("[REDACTED]" in d for d in dumped)
     assert not any("gw-secret-123456" in d for d in dumped)
+
+
+def test_text_that_only_looks_like_a_tool_call_stays_an_answer() -> None:
+    from agentroute.models.translate import tool_calls_in_text
+
+    assert tool_calls_in_text('{"name": {"first": "Ada"}, "arguments": {}}', ["lookup"]) == ()
+    assert tool_calls_in_text("[" * 5000 + "]" * 5000, ["lookup"]) == ()
+    (call,) = tool_calls_in_text('```json\n{"name": "lookup", "arguments": {"id": 7}}\n```',
+                                 ["lookup"])  # fmt: skip
+    assert (call.name, call.arguments) == ("lookup", '{"id": 7}')
