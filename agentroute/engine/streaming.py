@@ -1,8 +1,10 @@
 """Streamed answers: pieces reach the run's listeners as they arrive, the budget is held
 against them while the stream runs, and a stream that breaks mid-answer is continued.
 
-When a stream breaks (a reset, a stall past the attempt's timeout, a 5xx or a cut before the
-final chunk), what arrived has already reached the caller. The next attempt, a retry on the
+When a stream breaks (a reset, a 5xx, a cut before the final chunk, or an attempt that runs
+past its timeout: the timeout bounds the whole stream, not the gap between two pieces, so an
+answer longer than ``attempt_timeout_s`` is cut and continued too), what arrived has already
+reached the caller. The next attempt, a retry on the
 same model or the failover to another one, is asked to continue that answer
 (`ModelRequest.prefill`), and the `Seam` joins the continuation to it: models often repeat the
 last words (or all) of what they are continuing, so the continuation's first characters are
