@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -28,7 +28,7 @@ from agentroute.health import HealthMonitor
 from agentroute.models import Model
 from agentroute.routers import Router
 from agentroute.runtime.graph_state import GraphResult
-from agentroute.runtime.result import Pause
+from agentroute.runtime.result import Pause, pause_of
 from agentroute.trace import Sink, Trace
 from agentroute.trace.diff import ReplayReport
 from agentroute.types import Completer
@@ -125,11 +125,11 @@ class GraphRunner:
         return self.engine.monitors
 
     def run(self, task: str) -> GraphResult:
-        return asyncio.run(self._run_and_close(task))
+        return asyncio.run(self._closing(self.arun(task)))
 
-    async def _run_and_close(self, task: str) -> GraphResult:
+    async def _closing(self, work: Awaitable[GraphResult]) -> GraphResult:
         try:
-            return await self.arun(task)
+            return await work
         finally:
             await self.engine.endpoints.aclose()
 
@@ -143,13 +143,7 @@ class GraphRunner:
         return graph_result(await self.engine.reopen(pause.checkpoint, decision, why=why).run())
 
     def resume(self, pause: Pause, decision: Decision, why: str = "") -> GraphResult:
-        async def closing() -> GraphResult:
-            try:
-                return await self.aresume(pause, decision, why)
-            finally:
-                await self.engine.endpoints.aclose()
-
-        return asyncio.run(closing())
+        return asyncio.run(self._closing(self.aresume(pause, decision, why)))
 
     def replay(self, trace: Trace) -> ReplayReport:
         """Run the traced task again with recorded node results, health signals and demoter
@@ -160,9 +154,6 @@ class GraphRunner:
 def graph_result(outcome: RunOutcome) -> GraphResult:
     """A graph run's result (a paused one carries its `Pause`)."""
     st, main = outcome.state, outcome.state.main
-    paused = None
-    if outcome.checkpoint is not None and st.question is not None:
-        paused = Pause(question=dict(st.question), checkpoint=outcome.checkpoint)
     return GraphResult(
         status=outcome.status,
         goal=main.goal,
@@ -173,6 +164,6 @@ def graph_result(outcome: RunOutcome) -> GraphResult:
         trace=outcome.trace,
         reason=outcome.reason,
         cost_usd=outcome.cost_usd,
-        paused=paused,
+        paused=pause_of(outcome),
         output=main.output,
     )

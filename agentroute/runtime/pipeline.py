@@ -28,7 +28,7 @@ from agentroute.health import HealthMonitor
 from agentroute.models import Model
 from agentroute.models.embeddings import embed
 from agentroute.routers import FirstRouter, ReasoningRouter, Router, SemanticRouter
-from agentroute.runtime.result import Pause, Result
+from agentroute.runtime.result import Pause, Result, pause_of
 from agentroute.trace import Sink, Trace
 from agentroute.trace.diff import ReplayReport
 from agentroute.types import Message
@@ -293,10 +293,7 @@ def result_of(outcome: RunOutcome) -> Result:
     """A run's `Result`; an escalated run raises what ended it (`RoutingError` when no agent
     fits, or the last failure when nothing was left to fail over to), trace attached."""
     st = outcome.state
-    paused = None
-    if outcome.status == "paused":
-        assert outcome.checkpoint is not None and st.question is not None
-        paused = Pause(question=dict(st.question), checkpoint=outcome.checkpoint)
+    paused = pause_of(outcome)
     if outcome.status == "escalated":
         error = outcome.error
         if not isinstance(error, AgentrouteError):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentroute.errors import ConfigError
 from agentroute.trace import Trace
 from agentroute.types import Usage
+
+if TYPE_CHECKING:
+    from agentroute.engine.loop import RunOutcome
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,14 @@ class Pause:
             return cls(question=dict(data["question"]), checkpoint=dict(data["checkpoint"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: not a saved pause: {exc}") from exc
+
+
+def pause_of(outcome: RunOutcome) -> Pause | None:
+    """The pause a run ended in, if it waits for a person."""
+    question = outcome.state.question
+    if outcome.checkpoint is None or question is None:
+        return None
+    return Pause(question=dict(question), checkpoint=outcome.checkpoint)
 
 
 @dataclass(frozen=True)
