@@ -588,13 +588,13 @@ class Session:
             lane.reweighter, diff = self.engine.reweighted(
                 signals, lambda sig: self._factors(lane, sig)
             )
-            lane.weighed = (0, 0, signals)
+            lane.weighed = (0, (), signals)
             if diff:
                 self.tracer.emit(ReweightEvent, step=lane.step, agent=lane.name, changes=diff)
             return lane.reweighter.weights, winner
         if lane.reweighter is None:
             lane.reweighter = self.engine.reweighter.clone()
-        key = (len(st.excluded), len(lane.choices) + lane.revisions, signals)
+        key = (len(st.excluded), tuple(lane.choices.items()), signals)
         old = lane.weighed
         if old is not None and old[:2] == key[:2] and _same(signals, old[2]):
             return lane.reweighter.weights, winner
@@ -947,7 +947,6 @@ class Session:
         lane.handed.append(agent.name)
         onward = handoffs(self.engine.agents, (to,))  # its own handoffs stay reachable
         lane.choices[ROUTE] = Choice((to,), tuple(a for a in onward if a not in lane.handed))
-        lane.revisions += 1
         lane.turns.pop(to, None)  # it starts as if the router had chosen it
         lane.at, lane.plan, lane.replan = ROUTE, None, True
 

@@ -94,11 +94,10 @@ class Lane:
     """The monitors' report at the last step: the same object again when nothing changed,
     and then there is nothing to trace."""
     weighed: tuple[Any, ...] | None = None
-    """What the current weights were computed from: signals, exclusions, choices."""
+    """What the current weights were computed from: exclusions, choices (a replaced choice
+    counts: a handoff), signals."""
     handed: list[str] = field(default_factory=list)
     """The agents that handed this lane's task on (`HandoffEvent`), in order."""
-    revisions: int = 0
-    """Choices made again (a handoff replaces the route's choice): the weights move."""
 
 
 @dataclass
