@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# llama.cpp is compiled from source on first install (about 7-13 minutes on 2 cores); pip
-# caches the wheel, so later installs take seconds. Multimodal support is not needed. On x86-64
+# llama.cpp is compiled from source on first install (about 7-13 minutes on 2 cores); the wheel
+# is kept (see WHEELS below), so later installs take seconds. Multimodal support is not needed. On x86-64
 # the build is portable (AVX2), not tuned to the build machine: a native build on a CPU that
 # reports AMX crashed in llama_decode under a VM that does not grant it, and a cached native
 # wheel would carry that to any other machine.
@@ -12,10 +12,30 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(if $(filter x86_64,$(shell uname -m)),$
 
 .PHONY: install models demo test lint clean
 
+# pip's wheel cache is keyed by the source's address, not by the build flags, so a wheel built
+# natively by an older set-up would be taken again. The llama.cpp wheel is therefore built into a
+# folder named after its version and flags, and installed from there.
+LLAMA_CPP := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml | sed 's/\[server\]//')
+WHEELS    := $(HOME)/.cache/agentroute/wheels/$(shell echo '$(LLAMA_CPP) $(CMAKE_ARGS)' | sha1sum | cut -c1-12)
+
+# When a portable build was asked for, a wheel tuned past AVX2 (AVX-512, AMX) is refused here
+# rather than crashing at the first answer on another machine.
+define CHECK_LLAMA_BUILD
+import llama_cpp, os, sys
+info = llama_cpp.llama_print_system_info().decode()
+tuned = [f for f in ("AVX512 = 1", "AMX") if f in info]
+if "GGML_NATIVE=OFF" in os.environ.get("CMAKE_ARGS", "") and tuned:
+    sys.exit(f"llama.cpp was built for this CPU only ({tuned}); run `make clean install`")
+endef
+export CHECK_LLAMA_BUILD
+
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+	  $(BIN)/python -m pip wheel --quiet --no-cache-dir --no-deps -w $(WHEELS) '$(LLAMA_CPP)'
+	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) -e '.[local,dev]'
+	$(BIN)/python -c "$$CHECK_LLAMA_BUILD"
 	touch $@
 
 install: $(BIN)/.installed
