@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 PORTABLE_X86 := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(if $(filter x86_64,$(shell uname -m)),$(PORTABLE_X86))
 
-.PHONY: install models demo test lint clean
+.PHONY: install models demo test lint clean phoenix
 
 # pip's wheel cache is keyed by the source's address, not by the build flags, so a wheel built
 # natively by an older set-up would be taken again. The llama.cpp wheel is therefore built into a
@@ -40,6 +40,15 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# Arize Phoenix, the trace backend that tests/test_otel_live.py sends spans to, in a virtualenv
+# of its own (its dependencies would move this project's).
+PHOENIX := .venv-phoenix
+$(PHOENIX)/bin/phoenix:
+	$(PYTHON) -m venv $(PHOENIX)
+	$(PHOENIX)/bin/python -m pip install --quiet 'arize-phoenix==20.26.1'
+
+phoenix: $(PHOENIX)/bin/phoenix
+
 models: install
 	$(BIN)/agentroute models pull all
 
@@ -55,4 +64,4 @@ test: models lint
 	AGENTROUTE_REQUIRE_LOCAL=1 $(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) traces .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX) traces .pytest_cache .mypy_cache .ruff_cache

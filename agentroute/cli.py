@@ -214,24 +214,37 @@ def trace_view(
 
 
 @trace_app.command("export")
-def trace_export(path: Path) -> None:
-    """Print the trace as OpenTelemetry spans (GenAI conventions), one JSON object each.
+def trace_export(
+    path: Path,
+    otlp_url: Annotated[
+        str | None,
+        typer.Option("--otlp", help="send to this OTLP/HTTP endpoint instead of printing"),
+    ] = None,
+) -> None:
+    """Print the trace as OpenTelemetry spans (GenAI conventions), one JSON object each, or
+    send them to a collector with --otlp (e.g. http://127.0.0.1:4318/v1/traces).
 
-    In code, `agentroute.trace.otel.export(trace, tracer)` sends them to any exporter."""
+    Live, while runs go: `Pipeline(..., sinks=[agentroute.trace.otel.otlp(url)])`."""
     try:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
         from agentroute.trace import Trace
-        from agentroute.trace.otel import export
+        from agentroute.trace.otel import export, send_otlp
     except ImportError as exc:
         raise _fail(
-            AgentrouteError("needs opentelemetry-sdk: pip install 'agentroute[otel]'")
+            AgentrouteError("needs the otel extra: pip install 'agentroute[otel]'")
         ) from exc
     try:
         trace = Trace.load(path)
     except AgentrouteError as exc:
         raise _fail(exc) from exc
+    if otlp_url is not None:
+        sent = send_otlp(trace, otlp_url)
+        if sent is None:
+            raise _fail(AgentrouteError(f"the collector at {otlp_url} did not take the spans"))
+        console.print(f"sent {sent} spans to {otlp_url}")
+        return
     provider = TracerProvider()
     provider.add_span_processor(
         SimpleSpanProcessor(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from agentroute import Agent, Pipeline, tool
 from agentroute.testing import Fail, FakeModelServer, Reply
 from agentroute.trace.otel import export
-from tests.conftest import fake_model
+from tests.conftest import fake_model, run_cli
 
 
 def _run(server: FakeModelServer, tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -78,3 +79,17 @@ def test_cli_export_prints_json_spans(server: FakeModelServer, tmp_path: Path) -
         "chat openai:m",
         "execute_tool lookup",
     }
+
+
+def test_cli_says_so_when_the_collector_does_not_take_the_spans(
+    server: FakeModelServer, tmp_path: Path
+) -> None:
+    result = _run(server, tmp_path)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = run_cli(
+        "trace", "export", str(result.trace_path), "--otlp", f"http://127.0.0.1:{port}/v1/traces"
+    )
+    assert out.returncode != 0
+    assert "did not take the spans" in out.stderr + out.stdout

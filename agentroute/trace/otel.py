@@ -176,7 +176,7 @@ class SpanWriter:
         if r.get("tier"):
             span.set_attribute("agentroute.tier", r["tier"])
         text = _answer_text(r.get("response")) if self.content else None
-        if text is not None:
+        if text:
             span.set_attribute("gen_ai.output.messages", _messages("assistant", text))
         if not r["ok"]:
             _failed(span, r.get("error_type"))
@@ -227,6 +227,27 @@ def otlp(
         BatchSpanProcessor(exporter, schedule_delay_millis=int(flush_every_s * 1000))
     )
     return SpanWriter(provider.get_tracer("agentroute"), content=content, provider=provider)
+
+
+def send_otlp(trace: Trace, endpoint: str, *, content: bool = False) -> int | None:
+    """Send a saved trace's spans to an OTLP/HTTP ``endpoint`` in one request. Returns the
+    number of spans sent, or None when the collector did not take them."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    export(trace, provider.get_tracer("agentroute"), content=content)
+    spans = memory.get_finished_spans()
+    exporter = OTLPSpanExporter(endpoint=endpoint, timeout=10)
+    try:
+        ok = exporter.export(spans) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    return len(spans) if ok else None
 
 
 def export(trace: Trace, tracer: Tracer | None = None, *, content: bool = False) -> int:
