@@ -246,7 +246,7 @@ def send_otlp(trace: Trace, endpoint: str, *, content: bool = False) -> int | No
     try:
         ok = exporter.export(spans) is SpanExportResult.SUCCESS
     finally:
-        exporter.shutdown()
+        exporter.shutdown()  # type: ignore[no-untyped-call]
     return len(spans) if ok else None
 
 
