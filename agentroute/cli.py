@@ -27,7 +27,6 @@ from rich.tree import Tree
 
 from agentroute import __version__
 from agentroute.errors import AgentrouteError
-from agentroute.events import ModelCallEvent
 
 if TYPE_CHECKING:
     from agentroute.trace.outline import Line
@@ -357,9 +356,12 @@ def serve(
 
 def _known_pipelines() -> dict[str, Callable[[], Any]]:
     """The builders a trace's ``origin`` may name without ``--pipeline``: agentroute's own."""
-    from agentroute.demo import support_pipeline
+    from agentroute.demo import faulted_pipeline, support_pipeline
 
-    return {"agentroute.demo:support_pipeline": support_pipeline}
+    return {
+        "agentroute.demo:support_pipeline": support_pipeline,
+        "agentroute.demo:faulted_pipeline": faulted_pipeline,
+    }
 
 
 @app.command()
@@ -455,28 +457,33 @@ def demo(
     task: Annotated[str | None, typer.Argument(help="the customer's message")] = None,
     budget_usd: Annotated[float, typer.Option(help="hard budget for the task")] = 0.002,
     trace_dir: Annotated[Path, typer.Option(help="where the trace is written")] = Path("traces"),
+    fault: Annotated[
+        bool, typer.Option(help="put a fault in front of the small model to show healing")
+    ] = True,
 ) -> None:
     """The main job: support triage on the embedded small and large models."""
-    from agentroute.demo import DEFAULT_TASK, support_pipeline
+    from agentroute.demo import DEFAULT_TASK, run_demo, story
+    from agentroute.trace.view import render
 
     text = task or DEFAULT_TASK
     console.print(f"[bold]task:[/] {text}")
+    if fault:
+        note = "the small model's server drops every request (injected; --no-fault: none)"
+        console.print(f"[bold]fault:[/] {note}", highlight=False)
     try:
-        result = support_pipeline(budget_usd=budget_usd, trace_dir=str(trace_dir)).run(text)
+        result = run_demo(text, fault=fault, budget_usd=budget_usd, trace_dir=str(trace_dir))
     except AgentrouteError as exc:
         raise _fail(exc) from exc
     console.print(f"[bold]answer:[/] {result.output.strip()}", highlight=False)
-    u = result.usage
-    calls = result.trace.events(ModelCallEvent)
-    for key, value in (
-        ("route", f"{' + '.join(result.agents)}  (router: {result.route_reason or 'no reason'})"),
-        ("models", ", ".join(f"{e.model} ({e.purpose})" for e in calls if e.ok)),
-        ("calls", f"{result.model_calls}  ({u.input_tokens} tokens in, {u.output_tokens} out)"),
-        ("cost", f"${result.cost_usd:.6f} of ${budget_usd:g} (notional local prices)"),
-        ("wall", f"{result.wall_s:.1f}s"),
-        ("trace", f"{result.trace_path}  (agentroute trace show {result.trace_path})"),
-    ):
-        console.print(f"[bold]{key:>7}:[/] {value}", highlight=False, soft_wrap=True)
+    lines = story(result.trace, budget_usd)
+    lines.append(("wall", f"{result.wall_s:.1f}s"))
+    if result.trace_path is not None:
+        page = result.trace_path.with_suffix(".html")
+        page.write_text(render(result.trace), encoding="utf-8")
+        lines.append(("trace", f"{result.trace_path}  (agentroute trace show {result.trace_path})"))
+        lines.append(("view", f"{page}  (open in a browser)"))
+    for key, value in lines:
+        console.print(f"[bold]{key:>7}:[/] {value}", markup=True, highlight=False, soft_wrap=True)
 
 
 def main() -> None:

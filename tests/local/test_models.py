@@ -110,7 +110,12 @@ def test_demo_command(small_and_large: None, tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "answer:" in out.stdout and "route" in out.stdout
+    # the routing story: the injected fault healed by a reroute, the spend, the HTML view
+    assert "healed: local:small failed (TransportError)" in out.stdout
+    assert "@local:large > ^done (no LLM call)" in out.stdout
+    assert "$0.002" in out.stdout
     [trace] = list(tmp_path.glob("run-*.jsonl"))
+    assert trace.with_suffix(".html").exists()
     # the golden trace replays identically, with no model call, under two hash seeds, and
     # with no network at all where a network namespace can be made
     from tests.test_replay import _can_unshare
