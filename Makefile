@@ -54,5 +54,9 @@ lint: install
 test: models lint
 	AGENTROUTE_REQUIRE_LOCAL=1 $(BIN)/python -m pytest -q
 
+.PHONY: docs
+docs: install  # the documentation site, in site/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
 	rm -rf $(VENV) traces .pytest_cache .mypy_cache .ruff_cache
