@@ -46,6 +46,10 @@ models: install
 demo: models
 	$(BIN)/agentroute demo
 
+.PHONY: docs
+docs: install  # the documentation site, in site/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 lint: install
 	$(BIN)/ruff check agentroute tests benchmarks cookbook
 	$(BIN)/ruff format --check agentroute tests benchmarks cookbook
@@ -53,10 +57,6 @@ lint: install
 
 test: models lint
 	AGENTROUTE_REQUIRE_LOCAL=1 $(BIN)/python -m pytest -q
-
-.PHONY: docs
-docs: install  # the documentation site, in site/
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) traces .pytest_cache .mypy_cache .ruff_cache
