@@ -55,6 +55,10 @@ models: install
 demo: models
 	$(BIN)/agentroute demo
 
+.PHONY: docs
+docs: install  # the documentation site, in site/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 lint: install
 	$(BIN)/ruff check agentroute tests benchmarks cookbook
 	$(BIN)/ruff format --check agentroute tests benchmarks cookbook
