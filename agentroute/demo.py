@@ -9,10 +9,12 @@ To show healing, `run_demo` puts a fault in front of the small model's server by
 `FaultProxy` that drops every request): the small model fails, its edges go to infinity, and
 the turn is rerouted to the large model with no LLM call. ``fault=False`` runs without it.
 
-On free-form support replies the 0.5B model's first-token entropy sits between about 1.5 and
-1.9 nats (top-10 alternatives), so the paper's threshold of 1.0 would send every request to
-the large model; 1.8 splits our six probe requests roughly in half. It is a weak signal for
-this kind of task, and the demo says so rather than hiding it.
+On free-form support replies the 0.5B model's first-token entropy sat between about 1.5 and
+1.9 nats (top-10 alternatives) with the first prompt, so the paper's threshold of 1.0 would
+send every request to the large model and 1.8 split six probe requests roughly in half. The
+present prompt asks for an apology first; replies then open with "Sorry" or "I'm", the probe
+is confident, and the small model wrote all 12 labelled replies (`benchmarks/demo_answers.py`).
+It is a weak signal for this kind of task, and the demo says so rather than hiding it.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from agentroute.runtime import Pipeline, Result
 from agentroute.trace.tracer import Trace
 
 _STYLE = (
-    "You work in the {role} team of an online shop. Write the shop's reply to the customer's "
-    "message, speaking to them as 'you': acknowledge the problem, then say what the shop will "
-    "do next and when. Two or three sentences."
+    "You answer customers of an online shop for its {role} team. Reply to the customer's "
+    "message in two or three plain sentences, speaking to them as 'you': say sorry for the "
+    "trouble, then say what the shop will do next and when. No code, no lists, no placeholders."
 )
 SPECIALISTS = {
     "billing": "Refunds, double charges, invoices and failed payments",

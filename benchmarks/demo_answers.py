@@ -9,7 +9,8 @@ probe decides small or large), and checks each answer against a written rubric:
 - in role: it does not speak as the customer ("my money", "I was charged", "the customer");
 - on topic: it names something of the team's subject;
 - a next step: it says what happens next ("will", "we'll", "please"...);
-- clean: no echo of the instructions, no template placeholders ("[Your Name]"), 1-5 sentences.
+- clean: no echo of the instructions, no template placeholders ("[Your Name]"), no code or
+  markdown, 1-5 sentences and at most 500 characters.
 
 An answer is useful when it passes all six. The rubric is a heuristic, so every answer is
 printed with the checks it failed, for a person to read. Wall time is the job's own
@@ -30,20 +31,21 @@ from main_job import LABELLED
 from agentroute.demo import run_demo
 from agentroute.events import ModelCallEvent
 
-TOPIC = {
+TOPIC = {  # word starts: "log" must not match "apologize"
     "billing": r"refund|charg|payment|pay|invoice|money|fee|card|bill|subscription|account|amount",
     "shipping": r"parcel|package|deliver|courier|track|return|ship|order|address|exchange",
     "technical": r"app|log|password|reset|error|website|crash|account|email|setting|sign",
 }
 OUT_OF_ROLE = re.compile(
-    r"\bthe customer\b|\bmy (money|order|parcel|package|card|account|password|shoes|invoice|"
-    r"statement|refund)\b|\bI (was charged|forgot|bought|want|get error|have been charged)\b",
+    r"\bthe (customer|user)('s)?\b|"
+    r"\bmy (money|order|parcel|package|card|account|password|shoes|invoice|statement|refund)\b|"
+    r"\bI (was charged|forgot|bought|want|get error|have been charged)\b",
     re.I,
 )
 ECHO = re.compile(
     r"acknowledge the problem|you acknowledge|two or three sentences|\[[^\]]+\]", re.I
 )
-NEXT = re.compile(r"\bwill\b|\bwe'll\b|\bplease\b|\bgoing to\b|\bshould\b|\bcan\b", re.I)
+NEXT = re.compile(r"\bwill\b|'ll\b|\bplease\b|\bgoing to\b|\bshould\b|\bcan\b", re.I)
 
 
 def checks(answer: str, label: str, routed: tuple[str, ...]) -> dict[str, bool]:
@@ -52,9 +54,12 @@ def checks(answer: str, label: str, routed: tuple[str, ...]) -> dict[str, bool]:
         "routed": routed == (label,),
         "to the customer": re.search(r"\byou(r)?\b", answer, re.I) is not None,
         "in role": OUT_OF_ROLE.search(answer) is None,
-        "on topic": re.search(TOPIC[label], answer, re.I) is not None,
+        "on topic": re.search(rf"\b({TOPIC[label]})", answer, re.I) is not None,
         "a next step": NEXT.search(answer) is not None,
-        "clean": ECHO.search(answer) is None and 1 <= len(sentences) <= 5,
+        "clean": ECHO.search(answer) is None
+        and 1 <= len(sentences) <= 5
+        and len(answer) <= 500
+        and not any(mark in answer for mark in ("```", "**", "\n\n")),
     }
 
 
