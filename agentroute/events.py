@@ -121,6 +121,9 @@ class ModelCallEvent(EventBase):
     continues: int | None = None
     """For an attempt that continues a broken answer: that answer's length in characters
     (the seam: where the break was)."""
+    queued_s: float | None = None
+    """How long the call waited for a slot at its endpoint (``Model.max_in_flight``) before
+    its first attempt, when that was 1 ms or more."""
 
 
 class RetryEvent(EventBase):

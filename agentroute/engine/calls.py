@@ -53,6 +53,9 @@ MIN_USEFUL_TOKENS = 8
 MAX_CHARS_PER_TOKEN = 64
 """No tokenizer has tokens this long: an answer longer than this times max_tokens is bogus."""
 MIN_CHARS_REFUSED = 32 * 1024
+QUEUE_TRACED_S = 0.001
+"""A call that waited this long or more for its endpoint's in-flight gate says so in its
+``model_call`` events (``queued_s``)."""
 """Below this an answer is never refused for its length (parsers deal with chatty servers)."""
 
 
@@ -352,9 +355,18 @@ class ModelCaller:
                 retry_after_s=exc.retry_after_s,
             )
 
-        return await call_with_retry(
-            attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
-        )
+        gate = getattr(endpoint, "gate", None)
+        if gate is None:
+            return await call_with_retry(
+                attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
+            )
+        waited = self._clock()
+        async with gate:  # one slot per call, its retries included; the wait is not timed out
+            queued = self._clock() - waited
+            common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
+            return await call_with_retry(
+                attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
+            )
 
     async def tool(
         self,

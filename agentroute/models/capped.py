@@ -92,11 +92,15 @@ def _default_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def capped_client(make: Callable[..., Any], tls: ssl.SSLContext | None) -> Any:
+def capped_client(
+    make: Callable[..., Any], tls: ssl.SSLContext | None, connections: int = 100
+) -> Any:
     """A provider's HTTP client (``make``: its ``DefaultAsyncHttpx2Client``) whose responses
-    pass through `CappedTransport`, with the provider's usual pool limits."""
+    pass through `CappedTransport`, with a pool of ``connections`` that are all kept alive
+    (one that closes after each request when more are in flight than are kept costs a new
+    TCP connection, and the pool scans every connection it holds on each request)."""
     transport = httpx2.AsyncHTTPTransport(
         verify=tls if tls is not None else _default_context(),
-        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
+        limits=httpx2.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
     return make(transport=CappedTransport(transport))

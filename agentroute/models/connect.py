@@ -50,7 +50,7 @@ def connect(model: Model) -> ModelEndpoint:
     return OpenAICompatibleEndpoint(
         model.base_url, model.name, api_key=key, provider=model.provider,
         headers=model.headers or None, extra_body=model.extra_body,
-        api_version=model.api_version,
+        api_version=model.api_version, max_in_flight=model.max_in_flight,
     )  # fmt: skip
 
 

@@ -73,6 +73,11 @@ class Model(BaseModel):
     ``continue_final_message`` or OpenRouter's ``provider`` preferences)."""
     api_version: str | None = None
     """Azure OpenAI's ``api-version``."""
+    max_in_flight: int = Field(default=100, ge=1, le=10_000)
+    """The most requests sent to this model at once from one event loop; more wait in line
+    (the wait is traced as ``queued_s``), and as many connections are kept open. A fast
+    local server serves more calls per second with fewer (see ``benchmarks/throughput.py``);
+    a hosted model's rate limit may call for fewer still."""
     price_source: str = DECLARED
     """Where ``price`` comes from: ``declared``, or the price database and its entry."""
 
@@ -134,6 +139,7 @@ class Model(BaseModel):
         alias: str | None = None,
         headers: dict[str, str] | None = None,
         extra_body: dict[str, Any] | None = None,
+        max_in_flight: int = 100,
     ) -> Model:
         """Any OpenAI-compatible server: vLLM, SGLang, Ollama, llama.cpp, TGI, OpenAI itself
         (prices default to 0: a self-hosted model; see `preset` for hosted services)."""
@@ -150,6 +156,7 @@ class Model(BaseModel):
             retry=retry or RetryPolicy(),
             headers=dict(headers or {}),
             extra_body=dict(extra_body or {}),
+            max_in_flight=max_in_flight,
         )
 
     @classmethod

@@ -1,13 +1,21 @@
-"""OpenAI-compatible endpoint on the official ``openai`` client.
+"""OpenAI-compatible endpoint: vLLM, SGLang, Ollama, llama.cpp's server, TGI, Azure OpenAI
+and OpenAI itself.
 
-Covers vLLM, SGLang, Ollama, llama.cpp's server, TGI and OpenAI itself. The client is built
-with ``max_retries=0``: retrying belongs to `agentroute.models.retry` alone.
+A whole answer is one POST of the body built here, sent on the HTTP client's connection pool
+and read back as plain JSON: the ``openai`` client would transform the parameters again and
+build its typed response objects, which cost more CPU than the rest of a call (measured in
+``benchmarks/throughput.py``). Streams go through the ``openai`` client (its SSE decoding).
+Both share one connection pool, sized by ``max_in_flight`` (the caller's in-flight gate), and
+neither retries: retrying belongs to `agentroute.models.retry` alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
 
@@ -84,48 +92,45 @@ def request_to_openai(
 
 
 def completion_from_openai(data: Any, *, provider: str, model: str) -> Completion:
-    """Read a chat completion object (from the client) into our value type."""
-    choices = getattr(data, "choices", None)
+    """Read a chat completion (the JSON body, as a dict) into our value type."""
+    choices = data.get("choices") if isinstance(data, dict) else None
     if not choices:
         raise ResponseFormatError(
             f"{provider} {model}: response has no choices", provider=provider, model=model
         )
     choice = choices[0]
-    msg = choice.message
+    msg = choice["message"]
     calls = tuple(
-        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-        for c in (msg.tool_calls or ())
-        if getattr(c, "function", None) is not None
+        ToolCall(id=c["id"], name=fn["name"], arguments=fn.get("arguments") or "{}")
+        for c in (msg.get("tool_calls") or ())
+        if (fn := c.get("function")) is not None
     )
-    logprobs = None
-    lp = getattr(choice, "logprobs", None)
-    if lp is not None and getattr(lp, "content", None):
-        logprobs = tuple(
-            TokenLogprob(
-                token=t.token,
-                logprob=float(t.logprob),
-                top=tuple(
-                    TopLogprob(token=a.token, logprob=float(a.logprob))
-                    for a in (t.top_logprobs or ())
-                ),
-            )
-            for t in lp.content
-        )
-    counts = translate.usage_counts(
-        getattr(data, "usage", None), "prompt_tokens", "completion_tokens"
-    )
+    counts = translate.usage_counts(data.get("usage"), "prompt_tokens", "completion_tokens")
     return Completion(
-        text=translate.clean_text(msg.content or ""),
-        model=getattr(data, "model", None) or model,
+        text=translate.clean_text(msg.get("content") or ""),
+        model=data.get("model") or model,
         provider=provider,
         usage=Usage(input_tokens=counts[0], output_tokens=counts[1]) if counts else Usage(),
         usage_reported=counts is not None,
-        finish_reason=choice.finish_reason or "",
+        finish_reason=choice.get("finish_reason") or "",
         tool_calls=tuple(
             c.model_copy(update={"arguments": translate.clean_text(c.arguments)}) for c in calls
         ),
-        logprobs=logprobs,
+        logprobs=_logprobs(choice.get("logprobs")),
     )
+
+
+def _logprobs(lp: Any) -> tuple[TokenLogprob, ...] | None:
+    if not isinstance(lp, dict) or not lp.get("content"):
+        return None
+    return tuple(
+        TokenLogprob(
+            token=t["token"], logprob=float(t["logprob"]),
+            top=tuple(TopLogprob(token=a["token"], logprob=float(a["logprob"]))
+                      for a in (t.get("top_logprobs") or ())),
+        )
+        for t in lp["content"]
+    )  # fmt: skip
 
 
 class OpenAICompatibleEndpoint:
@@ -141,43 +146,71 @@ class OpenAICompatibleEndpoint:
         headers: dict[str, str] | None = None,
         extra_body: dict[str, Any] | None = None,
         api_version: str | None = None,
+        max_in_flight: int = 100,
     ) -> None:
         """``api_version``: an Azure OpenAI endpoint (``base_url`` is the resource, ``model``
-        the deployment)."""
+        the deployment). ``max_in_flight``: the most requests this endpoint sends at once
+        (`gate`, held by the caller) and the size of its connection pool, so connections are
+        kept alive and reused however many tasks wait."""
         self.provider = provider
         self.model = model
         self.base_url = base_url
         self.schema_style = "json_object" if provider == "local" else "json_schema"
         self.extra_body = dict(extra_body or {}) or None
-        http = capped_client(openai.DefaultAsyncHttpx2Client, shared_context())
+        self.gate = asyncio.Semaphore(max_in_flight)
+        self._http = capped_client(openai.DefaultAsyncHttpx2Client, shared_context(), max_in_flight)
+        key = api_key or _NO_KEY
+        sent = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_version is not None:
             self._client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
                 azure_endpoint=base_url, api_key=api_key, api_version=api_version,
-                max_retries=0, http_client=http, default_headers=headers,
+                max_retries=0, http_client=self._http, default_headers=headers,
             )  # fmt: skip
+            path = f"/openai/deployments/{model}/chat/completions"
+            self._url, self._params = _joined(base_url, path, {"api-version": api_version})
+            sent["api-key"] = key
         else:
             self._client = openai.AsyncOpenAI(
-                base_url=base_url, api_key=api_key or _NO_KEY, max_retries=0,
-                http_client=http, default_headers=headers,
+                base_url=base_url, api_key=key, max_retries=0,
+                http_client=self._http, default_headers=headers,
             )  # fmt: skip
+            self._url, self._params = _joined(base_url, "/chat/completions", {})
+            sent["Authorization"] = f"Bearer {key}"
+        self._headers = {**sent, **(headers or {})}
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
         body = request_to_openai(self.model, request, schema_style=self.schema_style)
+        if self.extra_body:
+            body.update(self.extra_body)
         with translate.provider_errors(
             openai, provider=self.provider, model=self.model, url=self.base_url
         ):
-            data = await self._client.chat.completions.create(
-                **body, timeout=timeout_s, extra_body=self.extra_body
-            )
-            if isinstance(data, str | bytes):
-                # a server that sends a non-JSON content type makes the client return raw text
-                raise ResponseFormatError(
-                    f"{self.provider} {self.model}: response is not a JSON chat completion",
-                    provider=self.provider,
-                    model=self.model,
-                )
-            return completion_from_openai(data, provider=self.provider, model=self.model)
+            response = await self._http.post(
+                self._url, content=json.dumps(body).encode(), headers=self._headers,
+                params=self._params, timeout=timeout_s,
+            )  # fmt: skip
+            return self._read(response)
         raise AssertionError("unreachable")  # pragma: no cover - for type checkers
+
+    def _read(self, response: Any) -> Completion:
+        """The completion in a response, or the error its status or body says."""
+        provider, model = self.provider, self.model
+        if response.status_code >= 400:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            message = translate.body_message(data, response.text or response.reason_phrase)
+            raise translate.from_status(
+                response.status_code, message, response.headers, provider=provider, model=model
+            )
+        if not response.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+            # a server that sends a non-JSON content type (an HTML error page behind a proxy)
+            raise ResponseFormatError(
+                f"{provider} {model}: response is not a JSON chat completion",
+                provider=provider, model=model,
+            )  # fmt: skip
+        return completion_from_openai(response.json(), provider=provider, model=model)
 
     async def stream(
         self, request: ModelRequest, *, timeout_s: float
@@ -202,6 +235,14 @@ class OpenAICompatibleEndpoint:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _joined(base_url: str, path: str, params: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The URL of ``path`` under ``base_url``, and the query parameters to send: the base
+    URL's own (some gateways take their key there) and ``params``."""
+    parts = urlsplit(base_url)
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, "", ""))
+    return url, {**dict(parse_qsl(parts.query)), **params}
 
 
 def _absorb(got: translate.Assembled, chunk: Any) -> Delta | None:

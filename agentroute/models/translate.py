@@ -154,10 +154,11 @@ def provider_errors(
         raise transport(
             f"error in the stream: {exc}", provider=provider, model=model, timed_out=False
         ) from exc
-    except httpx2.TransportError as exc:  # the connection failed while a stream was read
+    except httpx2.TransportError as exc:  # the connection failed (or broke mid-stream)
+        detail = f"{type(exc).__name__}: {exc}"
         raise transport(
-            f"{type(exc).__name__} while reading the stream: {exc}", provider=provider,
-            model=model, timed_out=isinstance(exc, httpx2.TimeoutException),
+            f"{url}: {detail}" if url else detail, provider=provider, model=model,
+            timed_out=isinstance(exc, httpx2.TimeoutException), sent=not _never_sent(exc),
         ) from exc  # fmt: skip
     except (
         sdk.APIResponseValidationError, ValueError, TypeError, AttributeError, LookupError,
@@ -262,10 +263,15 @@ def _loose_json(text: str) -> Any:
 
 def usage_counts(usage: Any, input_field: str, output_field: str) -> tuple[int, int] | None:
     """Both token counts when the server reported both as whole numbers >= 0; None when the
-    usage is missing, partial or null (then the call is billed at its reserved worst case)."""
+    usage is missing, partial or null (then the call is billed at its reserved worst case).
+    ``usage``: an SDK's usage object, or the JSON object itself."""
     if usage is None:
         return None
-    tokens_in, tokens_out = getattr(usage, input_field, None), getattr(usage, output_field, None)
+    if isinstance(usage, dict):
+        tokens_in, tokens_out = usage.get(input_field), usage.get(output_field)
+    else:
+        tokens_in = getattr(usage, input_field, None)
+        tokens_out = getattr(usage, output_field, None)
     if _count(tokens_in) and _count(tokens_out):
         return tokens_in, tokens_out
     return None

@@ -14,7 +14,9 @@ from typing import Any
 from agentroute.events import TraceEvent
 from agentroute.trace.tracer import Trace
 
-NOT_DECISIONS = frozenset({"v", "run_id", "seq", "ts", "latency_s", "wall_s", "wait_s", "prices"})
+NOT_DECISIONS = frozenset(
+    {"v", "run_id", "seq", "ts", "latency_s", "wall_s", "wait_s", "queued_s", "prices"}
+)
 
 
 def decision(event: TraceEvent) -> dict[str, Any]:

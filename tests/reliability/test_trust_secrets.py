@@ -4,6 +4,7 @@ a dictionary key), and hostile nesting ends in a typed error."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -14,16 +15,29 @@ from agentroute.testing import FakeModelServer, Raw, Reply
 SECRET = "gw-credential-7f3a9c11d2"
 
 
-def test_a_credential_in_the_base_url_is_redacted_from_errors_and_the_trace(
-    server: FakeModelServer,
-) -> None:
-    model = Model.openai_compatible(f"{server.url}?api-key={SECRET}", "m",
+def test_a_credential_in_the_base_url_is_redacted_from_errors_and_the_trace() -> None:
+    with socket.socket() as s:  # a port nobody listens on: the error names the URL
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    model = Model.openai_compatible(f"http://127.0.0.1:{port}/v1?api-key={SECRET}", "m",
                                     retry=RetryPolicy(max_attempts=1))  # fmt: skip
     with pytest.raises(RunError) as info:
         Pipeline([Agent("a", "x", models=[model])]).run("q")
-    assert SECRET not in str(info.value)
+    assert "127.0.0.1" in str(info.value) and SECRET not in str(info.value)
     text = json.dumps([e.record() for e in info.value.trace])  # type: ignore[attr-defined]
     assert SECRET not in text and "REDACTED" in text
+
+
+def test_a_credential_in_the_base_url_query_is_sent_as_a_query_parameter(
+    server: FakeModelServer,
+) -> None:
+    server.script(Reply("through the gateway"))
+    model = Model.openai_compatible(f"{server.url}?api-key={SECRET}", "m")
+    result = Pipeline([Agent("a", "x", models=[model])]).run("q")
+    assert result.output == "through the gateway"
+    path = server.calls()[0].path
+    assert path.startswith("/v1/chat/completions?") and f"api-key={SECRET}" in path
+    assert SECRET not in json.dumps([e.record() for e in result.trace])
 
 
 def test_a_secret_used_as_a_dictionary_key_is_redacted(server: FakeModelServer) -> None:
