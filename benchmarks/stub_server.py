@@ -52,7 +52,7 @@ async def _client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             await reader.readexactly(length)
             writer.write(COMPLETION)
             await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
         writer.close()
 
 

@@ -141,5 +141,8 @@ def test_cli_sends_a_saved_trace_to_phoenix(
     out = run_cli("trace", "export", str(result.trace_path), "--otlp", f"{phoenix}/v1/traces")
     assert out.returncode == 0, out.stderr
     assert "sent 2 spans" in out.stdout
-    names = {s["name"] for s in _spans(phoenix)}
-    assert {"invoke_agent archivist", "chat openai:m"} <= names
+    wanted = {"invoke_agent archivist", "chat openai:m"}
+    deadline = time.monotonic() + 20  # Phoenix stores what it received in the background
+    while not wanted <= (names := {s["name"] for s in _spans(phoenix)}):
+        assert time.monotonic() < deadline, names
+        time.sleep(0.2)

@@ -59,8 +59,59 @@ async def call_with_retry(
     sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> T:
     """Run ``attempt(number, timeout_s)`` until it succeeds, fails for good, or the deadline
-    passes. Each attempt's timeout is the policy's, shortened to what the deadline leaves."""
+    passes. Each attempt's timeout is the policy's, shortened to what the deadline leaves.
+
+    The first attempt runs on its own: most calls succeed at once, and tenacity's machinery
+    (built per call, and left in reference cycles for the garbage collector) is set up only
+    when a retryable failure needs it; it then takes that failure as its attempt 1."""
     deadline_at = time.monotonic() + policy.deadline_s
+    try:
+        return await _one(attempt, 1, policy, deadline_at, label)
+    except ModelError as exc:
+        if policy.max_attempts == 1 or not _retryable(exc):
+            raise
+        if time.monotonic() >= deadline_at:
+            raise DeadlineExceededError(
+                f"{label}: deadline of {policy.deadline_s:.3g}s passed", model=label
+            ) from exc
+        first = exc
+
+    async def again(number: int) -> T:
+        if number == 1:
+            raise first
+        return await _one(attempt, number, policy, deadline_at, label)
+
+    return await _retrying(again, policy, deadline_at, on_retry, label, sleep)
+
+
+async def _one(
+    attempt: Callable[[int, float], Awaitable[T]],
+    number: int,
+    policy: RetryPolicy,
+    deadline_at: float,
+    label: str,
+) -> T:
+    timeout = max(0.001, min(policy.attempt_timeout_s, deadline_at - time.monotonic()))
+    try:
+        # the attempt should keep to ``timeout`` itself (and say so in its own terms);
+        # this backstop catches one that does not
+        async with asyncio.timeout(timeout + _BACKSTOP_GRACE_S):
+            return await attempt(number, timeout)
+    except TimeoutError as exc:
+        raise AttemptTimeoutError(
+            f"{label}: attempt {number} ran past {timeout:.3g}s", model=label
+        ) from exc
+
+
+async def _retrying(
+    attempt: Callable[[int], Awaitable[T]],
+    policy: RetryPolicy,
+    deadline_at: float,
+    on_retry: OnRetry | None,
+    label: str,
+    sleep: Callable[[float], Awaitable[None]] | None,
+) -> T:
+    """Tenacity's loop over ``attempt(number)``, within what is left of the deadline."""
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -76,24 +127,11 @@ async def call_with_retry(
         reraise=True,
         sleep=sleep or asyncio.sleep,
     )
-
-    async def one(number: int) -> T:
-        timeout = max(0.001, min(policy.attempt_timeout_s, deadline_at - time.monotonic()))
-        try:
-            # the attempt should keep to ``timeout`` itself (and say so in its own terms);
-            # this backstop catches one that does not
-            async with asyncio.timeout(timeout + _BACKSTOP_GRACE_S):
-                return await attempt(number, timeout)
-        except TimeoutError as exc:
-            raise AttemptTimeoutError(
-                f"{label}: attempt {number} ran past {timeout:.3g}s", model=label
-            ) from exc
-
     try:
-        async with asyncio.timeout(policy.deadline_s):
+        async with asyncio.timeout(max(0.0, deadline_at - time.monotonic())):
             async for state in retrying:
                 with state:
-                    return await one(state.retry_state.attempt_number)
+                    return await attempt(state.retry_state.attempt_number)
     except TimeoutError as exc:
         raise DeadlineExceededError(
             f"{label}: deadline of {policy.deadline_s:.3g}s passed", model=label
