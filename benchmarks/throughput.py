@@ -14,6 +14,7 @@ timed part only), and new TCP connections per 100 calls (counted by the stub). R
 
     .venv/bin/python benchmarks/throughput.py [--tasks 4000] [--levels 1,100,1000]
         [--rows bare,endpoint,caller,pipeline] [--litellm-python /path/to/python] [--repeat 2]
+        [--code /path/to/another/checkout]
 """
 
 from __future__ import annotations
@@ -43,10 +44,16 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def load(call: Callable[[], Awaitable[object]], tasks: int, level: int) -> dict[str, float]:
-    """``tasks`` calls, ``level`` at a time; wall and CPU of the timed part."""
+async def load(
+    call: Callable[[], Awaitable[object]], tasks: int, level: int, sync: bool = False
+) -> dict[str, float]:
+    """``tasks`` calls, ``level`` at a time; wall and CPU of the timed part. ``sync``: after
+    the warm-up, say "ready" and wait for a line on stdin before the timed part."""
     for _ in range(min(tasks // 10, 200)):
         await call()
+    if sync:
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
 
     async def worker(n: int) -> None:
         for _ in range(n):
@@ -108,18 +115,20 @@ asyncio.run(main())
 """
 
 
-def worker_main(row: str, url: str, tasks: int, level: int) -> None:
+def worker_main(row: str, url: str, tasks: int, level: int, sync: bool) -> None:
     async def go() -> dict[str, float]:
         call, close = make_call(row, url)
         try:
-            return await load(call, tasks, level)
+            return await load(call, tasks, level, sync)
         finally:
             await close()
 
     print(json.dumps(asyncio.run(go())))
 
 
-def measure(row: str, url: str, tasks: int, level: int, litellm: str | None) -> dict[str, float]:
+def measure(
+    row: str, url: str, tasks: int, level: int, litellm: str | None, code: Path
+) -> dict[str, float]:
     before = stub_server.connections(url)
     if row == "litellm":
         assert litellm is not None
@@ -127,7 +136,7 @@ def measure(row: str, url: str, tasks: int, level: int, litellm: str | None) -> 
     else:
         cmd = [sys.executable, __file__, "--worker", row, url, str(tasks), str(level)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                         env={**os.environ, "PYTHONPATH": str(HERE.parent)})  # fmt: skip
+                         env={**os.environ, "PYTHONPATH": str(code)})  # fmt: skip
     if out.returncode != 0:
         raise SystemExit(f"{row} at {level}: {out.stderr[-2000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -137,9 +146,33 @@ def measure(row: str, url: str, tasks: int, level: int, litellm: str | None) -> 
     return dict(result)
 
 
+def scale_out(url: str, tasks: int, level: int, processes: int, code: Path) -> float:
+    """The pipeline row in ``processes`` worker processes: each warms up, then all start
+    together on a signal, each with its share of the tasks and of the in-flight level.
+    Total calls/s = all tasks / the slowest worker's timed wall."""
+    cmd = [sys.executable, __file__, "--worker", "pipeline", url, str(tasks // processes),
+           str(max(1, level // processes)), "--sync"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env=env) for _ in range(processes)]  # fmt: skip
+    for proc in procs:  # each says "ready" once warmed up
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    walls = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        r = json.loads(out.strip().splitlines()[-1])
+        walls.append((tasks // processes) / r["calls_s"])
+    return (tasks // processes) * processes / max(walls)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
-        worker_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        worker_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
+                    "--sync" in sys.argv)  # fmt: skip
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=4000)
@@ -147,6 +180,17 @@ def main() -> None:
     parser.add_argument("--rows", default="bare,endpoint,caller,pipeline")
     parser.add_argument("--litellm-python", default=None)
     parser.add_argument("--repeat", type=int, default=2, help="rounds, rows alternating")
+    parser.add_argument(
+        "--processes",
+        default="",
+        help="also the pipeline row at the top level in 1,2,... processes",
+    )
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=HERE.parent,
+        help="the agentroute checkout the rows import (an older one, for A/B)",
+    )
     args = parser.parse_args()
     rows = args.rows.split(",") + (["litellm"] if args.litellm_python else [])
     levels = [int(x) for x in args.levels.split(",")]
@@ -156,11 +200,13 @@ def main() -> None:
         for _ in range(args.repeat):
             for level in levels:
                 for row in rows:
-                    r = measure(row, url, args.tasks, level, args.litellm_python)
+                    r = measure(row, url, args.tasks, level, args.litellm_python, args.code)
                     results.setdefault((row, level), []).append(r)
                     print(f"  {row:9} {level:5}: {r['calls_s']:7.0f} calls/s  "
                           f"{r['cpu_ms']:.2f} ms CPU/call  {r['conns_per_100']:.1f} conns/100",
                           file=sys.stderr)  # fmt: skip
+        scaled = {int(p): scale_out(url, args.tasks, levels[-1], int(p), args.code)
+                  for p in args.processes.split(",") if p}  # fmt: skip
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
@@ -179,6 +225,13 @@ def main() -> None:
             conns = statistics.median(r["conns_per_100"] for r in got)
             cells.append(f"{best:.0f}, {cpu:.2f}, {conns:.1f}")
         print(f"| {row} | " + " | ".join(cells) + " |")
+    if scaled:
+        print(
+            f"\npipeline row, {args.tasks} tasks at {levels[-1]} in flight, split over processes:"
+        )
+        print("| processes | calls/s | per process |\n|---|---|---|")
+        for n, rate in scaled.items():
+            print(f"| {n} | {rate:.0f} | {rate / n:.0f} |")
 
 
 if __name__ == "__main__":
