@@ -9,6 +9,7 @@ from agentroute.health.builtin import (
     RiskRule,
 )
 from agentroute.health.monitor import (
+    EventCursor,
     HealthContext,
     HealthMonitor,
     MonitorReport,
@@ -17,7 +18,7 @@ from agentroute.health.monitor import (
 )
 
 __all__ = [
-    "BreakerState", "CircuitBreakerMonitor", "HealthContext", "HealthMonitor", "IntentMonitor",
+    "BreakerState", "CircuitBreakerMonitor", "EventCursor", "HealthContext", "HealthMonitor", "IntentMonitor",
     "LatencyMonitor", "MonitorReport", "OutcomeCursor", "RateLimitMonitor", "RiskMonitor",
     "RiskRule", "run_monitors",
 ]  # fmt: skip
