@@ -270,7 +270,7 @@ def tool_stability(window: Sequence[Interaction], baseline: Baseline) -> float:
         a, b = p.get(t, 0.0), q.get(t, 0.0)
         m = (a + b) / 2
         jsd += (a * math.log2(a / m) if a else 0.0) + (b * math.log2(b / m) if b else 0.0)
-    return max(0.0, min(1.0, 1.0 - jsd / 2))
+    return max(0.0, min(1.0, round(1.0 - jsd / 2, 12)))
 
 
 def coordination(window: Sequence[Interaction], baseline: Baseline) -> float:
