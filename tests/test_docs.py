@@ -57,7 +57,7 @@ PRINTS = {
     "routers.md": "shipping",
     "budgets.md": "BudgetExceededError",
     "traces.md": ("identical", "'chat openai:m', 'invoke_agent billing'"),
-    "health.md": "search_slow",
+    "health.md": ("search_slow", "drift: True ASI 0.36"),
     "streaming.md": "working days",
     "durable.md": "Your trip to Lisbon is booked.",
     "scale-out.md": "'done'",

@@ -574,6 +574,7 @@ class Session:
                 facts=dict(st.facts),
                 branch=lane.name,
                 run=self.tracer.run_id,
+                events=self.tracer.events,
             )
             last = lane.report or self.engine.report
             report = await run_monitors(

@@ -8,7 +8,15 @@ from agentroute.health.builtin import (
     RiskMonitor,
     RiskRule,
 )
+from agentroute.health.drift import (
+    DriftMonitor,
+    DriftWeights,
+    Interaction,
+    StabilityIndex,
+    stability_index,
+)
 from agentroute.health.monitor import (
+    EventCursor,
     HealthContext,
     HealthMonitor,
     MonitorReport,
@@ -17,7 +25,8 @@ from agentroute.health.monitor import (
 )
 
 __all__ = [
-    "BreakerState", "CircuitBreakerMonitor", "HealthContext", "HealthMonitor", "IntentMonitor",
-    "LatencyMonitor", "MonitorReport", "OutcomeCursor", "RateLimitMonitor", "RiskMonitor",
-    "RiskRule", "run_monitors",
+    "BreakerState", "CircuitBreakerMonitor", "DriftMonitor", "DriftWeights", "EventCursor",
+    "HealthContext", "HealthMonitor", "IntentMonitor", "Interaction", "LatencyMonitor",
+    "MonitorReport", "OutcomeCursor", "RateLimitMonitor", "RiskMonitor", "RiskRule",
+    "StabilityIndex", "run_monitors", "stability_index",
 ]  # fmt: skip

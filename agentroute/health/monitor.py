@@ -17,6 +17,7 @@ from collections.abc import Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from agentroute.events import TraceEvent
 from agentroute.types import HealthSignal, Outcome
 
 T = TypeVar("T")
@@ -37,6 +38,10 @@ class HealthContext:
     run: str = ""
     """The run asking: monitors shared by many runs (at once, or one after another) keep a
     place in each run's outcomes (`OutcomeCursor`)."""
+    events: Sequence[TraceEvent] = ()
+    """The run's trace so far, as emitted (redacted): what each agent answered, the tools it
+    called, handoffs, reroutes, pauses. The run's own list, not a copy: read it, never change
+    it (`EventCursor` hands each event once)."""
 
 
 class OutcomeCursor:
@@ -55,6 +60,23 @@ class OutcomeCursor:
         if len(self._seen) > self._runs:
             self._seen.popitem(last=False)
         return ctx.outcomes[start:]
+
+
+class EventCursor:
+    """Hands a monitor each trace event once: the events of ``ctx`` it has not seen yet, per
+    run (a run's branches share its trace). Remembers the last ``runs`` runs."""
+
+    def __init__(self, runs: int = 4096) -> None:
+        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._runs = runs
+
+    def new(self, ctx: HealthContext) -> Sequence[TraceEvent]:
+        start = self._seen.pop(ctx.run, 0)
+        end = len(ctx.events)
+        self._seen[ctx.run] = end
+        if len(self._seen) > self._runs:
+            self._seen.popitem(last=False)
+        return ctx.events[start:end]
 
 
 @runtime_checkable

@@ -246,6 +246,11 @@ class Tracer:
     def trace(self) -> Trace:
         return Trace(self._events)
 
+    @property
+    def events(self) -> Sequence[TraceEvent]:
+        """The events emitted so far: the tracer's own list, not a copy (read it only)."""
+        return self._events
+
     def close(self) -> None:
         for sink in self.sinks:
             sink.close()
