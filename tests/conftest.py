@@ -75,6 +75,16 @@ def run_cli(
     )
 
 
+@pytest.fixture(scope="module")
+def ray_stops_after_the_module() -> Iterator[None]:
+    """For a module whose examples start a local Ray cluster (as a script would): it is left
+    up for the module's later examples and stopped at the module's end."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--deep",

@@ -20,14 +20,14 @@ weights are missing).
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.usefixtures("ray_stops_after_the_module")
 
 DOCS = ROOT / "docs"
 LOCAL_MARK = "<!-- runs: local -->"
@@ -71,15 +71,6 @@ LOCAL_PRINTS = {
 """Per page with local blocks, a text that what all its blocks print must contain."""
 
 PAGES = sorted(p.name for p in DOCS.glob("*.md") if blocks(p.name))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _ray_stops_after_this_module() -> Iterator[None]:
-    """A page that starts a local Ray cluster leaves it up for the next; it stops here."""
-    yield
-    ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        ray.shutdown()
 
 
 def run_blocks(page: str, chosen: list[Block], capsys: pytest.CaptureFixture[str]) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.usefixtures("ray_stops_after_the_module")
 
 README = (ROOT / "README.md").read_text()
 
@@ -37,15 +37,6 @@ LOCAL = [
     ("Routing over a graph of tools", "'start'"),
 ]
 """Sections whose code runs on the embedded models, and what it prints."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _ray_stops_after_this_module() -> Iterator[None]:
-    """The Ray section starts a local cluster (as a script would); it stops here."""
-    yield
-    ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        ray.shutdown()
 
 
 @pytest.fixture
