@@ -94,6 +94,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="small,large")
     parser.add_argument("--limit", type=int, default=0, help="only the first N test queries")
+    parser.add_argument(
+        "--reasoning", default="plain,tuned",
+        help="plain: the catalogue and free text; tuned: semantic shortlist of 4, 2 examples "
+        "per agent, output constrained to catalogue names or none",
+    )  # fmt: skip
     args = parser.parse_args()
     agents, dev, test = load()
     if args.limit:
@@ -117,18 +122,27 @@ async def main() -> None:
     ):
         await router.route("warm-up", agents, None)  # embeds the catalogue once
         scores.append(await score(label, lambda text, r=router: r.route(text, agents, None), test))
+    shortlist = SemanticRouter(embed=vectors)
+    configs = {
+        "plain": ("up to 2, may say none", ReasoningRouter(max_agents=2, allow_none=True,
+                                                           max_tokens=48)),
+        "tuned": ("shortlist 4, 2 examples, constrained, up to 2",
+                  ReasoningRouter(max_agents=2, allow_none=True, max_tokens=96,
+                                  shortlist=shortlist, examples=2, constrained=True)),
+    }  # fmt: skip
     for tier in args.models.split(","):
         async with ModelCandidates([Model.local(tier)]) as (model,):  # type: ignore[misc]
             assert model.complete is not None
-            router = ReasoningRouter(max_agents=2, allow_none=True, max_tokens=48)
-            await router.route("warm-up", agents, model.complete)  # start and fill the cache
-            scores.append(
-                await score(
-                    f"reasoning on local {tier} (up to 2, may say none)",
-                    lambda text, r=router, c=model.complete: r.route(text, agents, c),
-                    test,
+            for key in args.reasoning.split(","):
+                label, router = configs[key]
+                await router.route("warm-up", agents, model.complete)  # start, fill caches
+                scores.append(
+                    await score(
+                        f"reasoning on local {tier} ({label})",
+                        lambda text, r=router, c=model.complete: r.route(text, agents, c),
+                        test,
+                    )
                 )
-            )
     print("\n| router | accuracy | in-scope accuracy | avg set size | none-fits precision (n) "
           "| none-fits recall | ms per decision p50 / p95 | fallbacks |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")

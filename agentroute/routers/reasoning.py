@@ -4,13 +4,23 @@ Agents are shown as numbered blocks with name and description, so a new agent jo
 declared, with no retraining. Output parsing is strict: only ids in the catalog count; when
 nothing valid comes back the declared default is used and the decision says so
 (``fallback=True``), never a silent guess.
+
+Three options make small models route well (measured in ``benchmarks/intent_routing.py``):
+``shortlist``, a router with ``scores`` (the semantic one), keeps the ``shortlist_size`` most
+similar agents before the model reads anything, so it chooses among few; ``examples`` shows
+that many of each agent's example requests (few-shot, from `Candidate.examples`); and
+``constrained`` asks for JSON whose agent names are an enum of the catalogue and "none", which
+the server enforces (a JSON schema; llama.cpp turns it into a grammar), so the model cannot
+write a name that does not exist.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from agentroute.errors import ConfigError, RoutingError
 from agentroute.routers.base import Candidate, check_candidates
@@ -23,6 +33,18 @@ _SYSTEM = (
     "Reason: <one short sentence about what the user needs>\n"
     "Agents: <agent names separated by commas, or none>"
 )
+_SYSTEM_JSON = (
+    "You are a router. You read a user request and choose which specialist agents should "
+    "handle it: usually one, at most {k}, and none when no agent's area fits the request. "
+    'Answer in JSON: {{"reason": "<one short sentence about what the user needs>", '
+    '"agents": ["<agent name>", ...]}}, or "agents": ["none"].'
+)
+
+
+class Scorer(Protocol):
+    """What a shortlist needs: a score per candidate for a query (the semantic router)."""
+
+    def scores(self, query: str, candidates: Sequence[Candidate]) -> dict[str, float]: ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,10 @@ class ReasoningRouter:
     default: str | None = None
     max_tokens: int = 64
     allow_none: bool = False
+    shortlist: Scorer | None = None
+    shortlist_size: int = 4
+    examples: int = 0
+    constrained: bool = False
     name: str = "reasoning"
 
     def __post_init__(self) -> None:
@@ -43,34 +69,64 @@ class ReasoningRouter:
             raise ConfigError(
                 f"max_tokens must be at least 8 to name an agent, not {self.max_tokens}"
             )
+        if self.shortlist_size < 1 or self.examples < 0:
+            raise ConfigError("shortlist_size must be at least 1 and examples at least 0")
 
     def prompt(self, query: str, candidates: Sequence[Candidate]) -> ModelRequest:
-        catalog = "\n".join(
-            f"[{i}] {c.name}: {c.description}" for i, c in enumerate(candidates, start=1)
-        )
+        catalog = "\n".join(_block(i, c, self.examples) for i, c in enumerate(candidates, start=1))
+        system = _SYSTEM_JSON if self.constrained else _SYSTEM
         return ModelRequest(
             messages=(
-                Message.system(_SYSTEM.format(k=self.max_agents)),
+                Message.system(system.format(k=self.max_agents)),
                 Message.user(f"Agents:\n{catalog}\n\nRequest: {query}"),
             ),
             max_tokens=self.max_tokens,
             temperature=0.0,
+            json_schema=self.schema(candidates) if self.constrained else None,
         )
+
+    def schema(self, candidates: Sequence[Candidate]) -> dict[str, Any]:
+        """The answer's JSON schema: a reason, then agent names from the catalogue or "none"."""
+        names = [c.name for c in candidates] + ["none"]
+        agents = {"type": "array", "items": {"enum": names}, "minItems": 1,
+                  "maxItems": self.max_agents}  # fmt: skip
+        return {
+            "type": "object",
+            "properties": {"reason": {"type": "string"}, "agents": agents},
+            "required": ["reason", "agents"],
+        }
+
+    def pool(self, query: str, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """The candidates the model reads: all, or the shortlist's best ``shortlist_size``
+        (in the catalogue's order)."""
+        if self.shortlist is None or len(candidates) <= self.shortlist_size:
+            return list(candidates)
+        scores = self.shortlist.scores(query, candidates)
+        best = set(sorted(scores, key=lambda n: -scores[n])[: self.shortlist_size])
+        return [c for c in candidates if c.name in best]
 
     def parse(
         self, text: str, candidates: Sequence[Candidate]
     ) -> tuple[tuple[str, ...], str, list[str], bool]:
         """Return (chosen names, reason, rejected tokens, said none). Never raises."""
+        found = _json_answer(text)
+        if found is not None:
+            return self._from_names(found[1], found[0], candidates)
         reason_m = re.search(r"reason\s*:\s*(.+)", text, re.I)
         reason = reason_m.group(1).strip()[:300] if reason_m else ""
         agents_m = re.search(r"agents?\s*:\s*(.+)", text, re.I)
         if not agents_m:
             return (), reason, [text.strip()[:80]], False
+        return self._from_names(re.split(r"[,;/]| and ", agents_m.group(1)), reason, candidates)
+
+    def _from_names(
+        self, tokens: Sequence[str], reason: str, candidates: Sequence[Candidate]
+    ) -> tuple[tuple[str, ...], str, list[str], bool]:
         by_name = {c.name.lower(): c.name for c in candidates}
         chosen: list[str] = []
         rejected: list[str] = []
         said_none = False
-        for token in re.split(r"[,;/]| and ", agents_m.group(1)):
+        for token in tokens:
             tok = token.strip().strip("`*.\"' ").lower()
             if tok in _NONE:
                 said_none = True
@@ -90,8 +146,9 @@ class ReasoningRouter:
         check_candidates(self.name, candidates)
         if complete is None:
             raise RoutingError("the reasoning router needs a model to reason with")
-        completion = await complete(self.prompt(query, candidates))
-        chosen, reason, rejected, said_none = self.parse(completion.text, candidates)
+        pool = self.pool(query, candidates)
+        completion = await complete(self.prompt(query, pool))
+        chosen, reason, rejected, said_none = self.parse(completion.text, pool)
         if not chosen and said_none and self.allow_none and not rejected:
             return RouteDecision(
                 router=self.name, chosen=(), reason=f"none fits: {reason or 'the model said none'}"
@@ -116,6 +173,30 @@ class ReasoningRouter:
 
 
 _NONE = {"none", "none fits", "oos", "no agent", "nobody"}
+
+
+def _block(i: int, c: Candidate, examples: int) -> str:
+    shown = c.examples[:examples]
+    said = "; ".join(f'"{e}"' for e in shown)
+    return f"[{i}] {c.name}: {c.description}" + (f" (for example {said})" if shown else "")
+
+
+def _json_answer(text: str) -> tuple[str, list[str]] | None:
+    """(reason, names) from a JSON answer, or None when the text is not one."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        data = json.loads(text[start : end + 1])
+    except (ValueError, RecursionError):
+        return None
+    agents = data.get("agents") if isinstance(data, dict) else None
+    if not isinstance(agents, list) or not all(isinstance(a, str) for a in agents):
+        return None
+    reason = data.get("reason")
+    return (reason.strip()[:300] if isinstance(reason, str) else ""), agents
+
+
 _ID_AND_NAME = re.compile(r"^\[?(\d+)\]?\s*[:.)-]?\s*([a-z][\w-]*)?$|^([a-z][\w-]*)$")
 
 
