@@ -96,8 +96,8 @@ async def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N test queries")
     parser.add_argument(
         "--reasoning", default="plain,tuned",
-        help="plain: the catalogue and free text; tuned: semantic shortlist of 4, 2 examples "
-        "per agent, output constrained to catalogue names or none",
+        help="plain: the catalogue and free text; tuned: semantic shortlist of 3, an example "
+        "per agent, output constrained to catalogue names or none, the closest agent kept",
     )  # fmt: skip
     args = parser.parse_args()
     agents, dev, test = load()
@@ -122,13 +122,14 @@ async def main() -> None:
     ):
         await router.route("warm-up", agents, None)  # embeds the catalogue once
         scores.append(await score(label, lambda text, r=router: r.route(text, agents, None), test))
-    shortlist = SemanticRouter(embed=vectors)
+    shortlist = SemanticRouter(embed=vectors, threshold=threshold)
     configs = {
         "plain": ("up to 2, may say none", ReasoningRouter(max_agents=2, allow_none=True,
                                                            max_tokens=48)),
-        "tuned": ("shortlist 4, 2 examples, constrained, up to 2",
+        "tuned": ("shortlist 3, 1 example each, constrained, keeps the closest, up to 2",
                   ReasoningRouter(max_agents=2, allow_none=True, max_tokens=96,
-                                  shortlist=shortlist, examples=2, constrained=True)),
+                                  shortlist=shortlist, shortlist_size=3, examples=1,
+                                  constrained=True, keep_top=True)),
     }  # fmt: skip
     for tier in args.models.split(","):
         async with ModelCandidates([Model.local(tier)]) as (model,):  # type: ignore[misc]

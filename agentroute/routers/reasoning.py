@@ -11,7 +11,10 @@ similar agents before the model reads anything, so it chooses among few; ``examp
 that many of each agent's example requests (few-shot, from `Candidate.examples`); and
 ``constrained`` asks for JSON whose agent names are an enum of the catalogue and "none", which
 the server enforces (a JSON schema; llama.cpp turns it into a grammar), so the model cannot
-write a name that does not exist.
+write a name that does not exist. With ``keep_top`` the shortlist's best agent joins the
+model's choice when they differ (within ``max_agents``; the refiner merges the answers), and
+"none" stands only when the model says it and the best score is under the shortlist's own
+``threshold``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class ReasoningRouter:
     allow_none: bool = False
     shortlist: Scorer | None = None
     shortlist_size: int = 4
+    keep_top: bool = False
     examples: int = 0
     constrained: bool = False
     name: str = "reasoning"
@@ -96,14 +100,33 @@ class ReasoningRouter:
             "required": ["reason", "agents"],
         }
 
-    def pool(self, query: str, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """The candidates the model reads: all, or the shortlist's best ``shortlist_size``
-        (in the catalogue's order)."""
-        if self.shortlist is None or len(candidates) <= self.shortlist_size:
-            return list(candidates)
+    def pool(
+        self, query: str, candidates: Sequence[Candidate]
+    ) -> tuple[list[Candidate], tuple[str, bool] | None]:
+        """The candidates the model reads: all, or the shortlist's best ``shortlist_size`` (in
+        the catalogue's order); and, for ``keep_top``, the best one and whether its score
+        clears the shortlist's ``threshold``."""
+        if self.shortlist is None:
+            return list(candidates), None
         scores = self.shortlist.scores(query, candidates)
-        best = set(sorted(scores, key=lambda n: -scores[n])[: self.shortlist_size])
-        return [c for c in candidates if c.name in best]
+        ranked = sorted(scores, key=lambda n: -scores[n])
+        best = set(ranked[: self.shortlist_size])
+        threshold = getattr(self.shortlist, "threshold", None)
+        fits = threshold is None or scores[ranked[0]] >= threshold
+        top = (ranked[0], fits) if self.keep_top else None
+        return [c for c in candidates if c.name in best], top
+
+    def _with_top(
+        self, chosen: tuple[str, ...], reason: str, said_none: bool, top: tuple[str, bool]
+    ) -> tuple[tuple[str, ...], str, bool]:
+        """The model's choice with the shortlist's best agent beside it (`keep_top`)."""
+        name, fits = top
+        if not chosen and said_none and not fits:
+            return chosen, reason, True  # both say nothing fits
+        if name in chosen:
+            return chosen, reason, said_none
+        joined = (*chosen, name)[: self.max_agents] if chosen else (name,)
+        return joined, f"{reason} (+ {name}: the closest by meaning)".strip(), False
 
     def parse(
         self, text: str, candidates: Sequence[Candidate]
@@ -146,9 +169,11 @@ class ReasoningRouter:
         check_candidates(self.name, candidates)
         if complete is None:
             raise RoutingError("the reasoning router needs a model to reason with")
-        pool = self.pool(query, candidates)
+        pool, top = self.pool(query, candidates)
         completion = await complete(self.prompt(query, pool))
         chosen, reason, rejected, said_none = self.parse(completion.text, pool)
+        if top is not None:
+            chosen, reason, said_none = self._with_top(chosen, reason, said_none, top)
         if not chosen and said_none and self.allow_none and not rejected:
             return RouteDecision(
                 router=self.name, chosen=(), reason=f"none fits: {reason or 'the model said none'}"

@@ -39,6 +39,18 @@ AGENT_ROUTERS: dict[str, tuple[Callable[[], Router], str]] = {
         lambda: ReasoningRouter(allow_none=True),
         "Reason: off topic\nAgents: none",
     ),
+    "reasoning-tuned": (
+        lambda: ReasoningRouter(
+            max_agents=2,
+            allow_none=True,
+            constrained=True,
+            examples=1,
+            keep_top=True,
+            shortlist=SemanticRouter(embed=toy_embed, threshold=0.5),
+            shortlist_size=2,
+        ),
+        '{"reason": "money", "agents": ["billing"]}',
+    ),
     "semantic": (lambda: SemanticRouter(embed=toy_embed, threshold=0.2), "unused"),
     "bandit": (lambda: LinUCBRouter(rng=random.Random(3)), "unused"),
 }
