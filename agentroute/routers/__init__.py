@@ -10,13 +10,14 @@ from agentroute.routers.cascade import (
     verifier_confidence,
 )
 from agentroute.routers.entropy import EntropyRouter
+from agentroute.routers.preference import PreferenceRouter, Route
 from agentroute.routers.reasoning import ReasoningRouter
 from agentroute.routers.semantic import SemanticRouter, calibrate
 from agentroute.routers.sigma import SigmaRouter, sigma
 
 __all__ = [
     "AnswerChecks", "Candidate", "CascadeRouter", "EntropyRouter", "FirstRouter", "LinUCBRouter",
-    "ReasoningRouter", "Router", "SemanticRouter", "SigmaRouter", "calibrate", "check_answer",
-    "check_candidates", "final_number", "learned_confidence", "normalize", "query_features",
-    "reward", "sigma", "token_confidence", "verifier_confidence",
+    "PreferenceRouter", "ReasoningRouter", "Route", "Router", "SemanticRouter", "SigmaRouter",
+    "calibrate", "check_answer", "check_candidates", "final_number", "learned_confidence",
+    "normalize", "query_features", "reward", "sigma", "token_confidence", "verifier_confidence",
 ]  # fmt: skip

@@ -14,7 +14,9 @@ from agentroute.routers import (
     EntropyRouter,
     FirstRouter,
     LinUCBRouter,
+    PreferenceRouter,
     ReasoningRouter,
+    Route,
     Router,
     SemanticRouter,
     SigmaRouter,
@@ -50,6 +52,15 @@ AGENT_ROUTERS: dict[str, tuple[Callable[[], Router], str]] = {
             shortlist_size=2,
         ),
         '{"reason": "money", "agents": ["billing"]}',
+    ),
+    "preference": (
+        lambda: PreferenceRouter(
+            (
+                Route("money / refund", "asks for money back", "billing"),
+                Route("parcel / track", "asks where a parcel is", "shipping"),
+            ),
+        ),
+        '{"route": "money / refund"}',
     ),
     "semantic": (lambda: SemanticRouter(embed=toy_embed, threshold=0.2), "unused"),
     "bandit": (lambda: LinUCBRouter(rng=random.Random(3)), "unused"),

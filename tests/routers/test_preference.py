@@ -1,0 +1,88 @@
+"""The preference router (Arch-Router's routes as policies) on a real fake server: the model
+reads the routes and the conversation, is held to the route names or "other", and its answer
+goes to the route's agent; a conversation's change of intent reaches it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentroute import Agent, FixedTierPolicy, Pipeline
+from agentroute.errors import ConfigError, RoutingError
+from agentroute.routers import PreferenceRouter, Route
+from agentroute.runtime import Conversation
+from agentroute.testing import FakeModelServer, Reply
+from tests.conftest import fake_model, run
+from tests.routers.helpers import AGENTS, reasoning_complete
+
+ROUTES = (
+    Route("billing / refund", "asks for money back for a charge or an order", "billing"),
+    Route("billing / invoice", "wants an invoice or a receipt", "billing"),
+    Route("delivery / track", "asks where a parcel is or when it arrives", "shipping"),
+    Route("legal / summarise", "wants a contract or terms summarised", "lawyer"),  # no agent
+)
+
+
+def said(route: str) -> Reply:
+    return Reply(json.dumps({"route": route}))
+
+
+def test_the_named_route_goes_to_its_agent_and_the_answer_is_held_to_route_names(
+    server: FakeModelServer,
+) -> None:
+    server.script(said("delivery / track"))
+    router = PreferenceRouter(ROUTES)
+    decision = run(router.route("where is my parcel?", AGENTS, reasoning_complete(server)))
+    assert decision.chosen == ("shipping",) and "delivery / track" in decision.reason
+    body = server.calls()[0].body
+    enum = body["response_format"]["json_schema"]["schema"]["properties"]["route"]["enum"]
+    assert enum == ["billing / refund", "billing / invoice", "delivery / track", "other"]
+    assert "legal / summarise" not in body["messages"][1]["content"]  # its agent is absent
+
+
+def test_other_is_no_agent_or_the_default(server: FakeModelServer) -> None:
+    server.script(said("other"), said("other"), Reply("billing, I think"))
+    complete = reasoning_complete(server)
+
+    async def three() -> list:  # type: ignore[type-arg]
+        return [
+            await PreferenceRouter(ROUTES).route("boil an egg", AGENTS, complete),
+            await PreferenceRouter(ROUTES, default="security").route("boil an egg", AGENTS,
+                                                                      complete),
+            await PreferenceRouter(ROUTES).route("refund?", AGENTS, complete),
+        ]  # fmt: skip
+
+    none, default, unreadable = run(three())
+    assert none.chosen == () and none.reason.startswith("none fits")
+    assert default.chosen == ("security",) and not default.fallback
+    assert unreadable.fallback and unreadable.chosen == ("billing",)
+
+
+def test_a_conversation_that_changes_its_mind_is_routed_by_its_last_message(
+    server: FakeModelServer,
+) -> None:
+    agents = [Agent(c.name, c.description, models=[fake_model(server)]) for c in AGENTS]
+    router = PreferenceRouter(ROUTES)
+    chat = Conversation(Pipeline(agents, router=router, policy=FixedTierPolicy("small")))
+    server.script(said("delivery / track"), Reply("It arrives Friday."),
+                  said("billing / refund"), Reply("Refund started."))  # fmt: skip
+    assert chat.ask("where is my parcel?").agents == ("shipping",)
+    assert chat.ask("actually, just give me my money back").agents == ("billing",)
+    shown = server.calls()[2].body["messages"][1]["content"]
+    assert "where is my parcel?" in shown and "just give me my money back" in shown
+
+
+def test_declarations_are_checked() -> None:
+    with pytest.raises(ConfigError):
+        PreferenceRouter(())
+    with pytest.raises(ConfigError):
+        Route("other", "anything", "billing")
+    with pytest.raises(ConfigError):
+        PreferenceRouter((ROUTES[0], ROUTES[0]))
+
+
+def test_routes_to_absent_agents_only_is_a_routing_error(server: FakeModelServer) -> None:
+    router = PreferenceRouter((ROUTES[3],))
+    with pytest.raises(RoutingError, match="no route"):
+        run(router.route("summarise this", AGENTS, reasoning_complete(server)))
