@@ -54,7 +54,7 @@ def blocks(page: str) -> list[Block]:
 PRINTS = {
     "index.md": "4 2",
     "graph.md": "completed ('start', 'search_mirror', 'summarize')",
-    "routers.md": "shipping",
+    "routers.md": ("shipping", "('billing',) route 'billing / refund'"),
     "budgets.md": "BudgetExceededError",
     "traces.md": ("identical", "'chat openai:m', 'invoke_agent billing'"),
     "health.md": ("search_slow", "drift: True ASI 0.36"),
