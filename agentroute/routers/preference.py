@@ -31,6 +31,7 @@ _SYSTEM = (
     "user message, and name the one route whose policy fits it, or other when none does. "
     'Answer in JSON: {"route": "<route name>"}.'
 )
+_OTHER_LINE = f"- {OTHER}: none of the routes above; the conversation is about something else"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class PreferenceRouter:
         return [r for r in self.routes if r.to in present]
 
     def prompt(self, conversation: str, routes: Sequence[Route]) -> ModelRequest:
-        listed = "\n".join(f"- {r.name}: {r.policy}" for r in routes)
+        listed = "\n".join([*(f"- {r.name}: {r.policy}" for r in routes), _OTHER_LINE])
         return ModelRequest(
             messages=(
                 Message.system(_SYSTEM),
