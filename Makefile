@@ -64,7 +64,7 @@ lint: install
 	$(BIN)/ruff format --check agentroute tests benchmarks cookbook
 	$(BIN)/mypy
 
-test: models lint
+test: models lint docs  # docs: the site builds with no warning (its code runs in the tests)
 	AGENTROUTE_REQUIRE_LOCAL=1 $(BIN)/python -m pytest -q
 
 clean:
