@@ -1,7 +1,8 @@
 """The preference router (Arch-Router's routes as policies) on the embedded models.
 
-Eleven routes written as domain / action policies over the intent set's ten agents
-(``benchmarks/data/preference_routes.json``) and 40 conversations written for them
+Eleven routes written as domain / action policies over the intent set's ten agents, each
+with two example messages (``benchmarks/data/preference_routes.json``; ``--examples 0`` leaves
+them out) and 40 conversations written for them
 (``preference_conversations.jsonl``): 24 of one message, 16 of two where the second message
 decides (a change of mind, a follow-up that needs the first, a new topic), 6 of them about
 nothing the shop does (gold "other"). The router reads the conversation as the engine gives it
@@ -40,8 +41,12 @@ def conversation(turns: list[str]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", default="small,large")
+    parser.add_argument("--examples", type=int, default=2, help="example messages per route")
     args = parser.parse_args()
-    routes = tuple(Route(**r) for r in json.loads((DATA / "preference_routes.json").read_text()))
+    routes = tuple(
+        Route(r["name"], r["policy"], r["to"], tuple(r["examples"][: args.examples]))
+        for r in json.loads((DATA / "preference_routes.json").read_text())
+    )
     by_route = {r.name: r.to for r in routes}
     agents = [
         Candidate(a["name"], a["description"])

@@ -37,17 +37,24 @@ _OTHER_LINE = f"- {OTHER}: none of the routes above; the conversation is about s
 @dataclass(frozen=True)
 class Route:
     """One route: its ``name`` (``"domain / action"``), the ``policy`` that says when it
-    applies, in plain language, and the agent it goes ``to``."""
+    applies, in plain language, the agent it goes ``to``, and optionally ``examples`` of
+    messages it is for (shown to the model beside the policy)."""
 
     name: str
     policy: str
     to: str
+    examples: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.strip() or not self.policy.strip() or not self.to.strip():
             raise ConfigError("a route needs a name, a policy and an agent to go to")
         if self.name.strip().lower() == OTHER:
             raise ConfigError(f"{OTHER!r} is the answer for no route; name the route otherwise")
+
+
+def _line(route: Route) -> str:
+    said = "; ".join(f'"{e}"' for e in route.examples)
+    return f"- {route.name}: {route.policy}" + (f" (for example {said})" if said else "")
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ class PreferenceRouter:
         return [r for r in self.routes if r.to in present]
 
     def prompt(self, conversation: str, routes: Sequence[Route]) -> ModelRequest:
-        listed = "\n".join([*(f"- {r.name}: {r.policy}" for r in routes), _OTHER_LINE])
+        listed = "\n".join([*(_line(r) for r in routes), _OTHER_LINE])
         return ModelRequest(
             messages=(
                 Message.system(_SYSTEM),

@@ -19,7 +19,12 @@ from tests.routers.helpers import AGENTS, reasoning_complete
 ROUTES = (
     Route("billing / refund", "asks for money back for a charge or an order", "billing"),
     Route("billing / invoice", "wants an invoice or a receipt", "billing"),
-    Route("delivery / track", "asks where a parcel is or when it arrives", "shipping"),
+    Route(
+        "delivery / track",
+        "asks where a parcel is or when it arrives",
+        "shipping",
+        examples=("when will the courier come?",),
+    ),
     Route("legal / summarise", "wants a contract or terms summarised", "lawyer"),  # no agent
 )
 
@@ -38,7 +43,9 @@ def test_the_named_route_goes_to_its_agent_and_the_answer_is_held_to_route_names
     body = server.calls()[0].body
     enum = body["response_format"]["json_schema"]["schema"]["properties"]["route"]["enum"]
     assert enum == ["billing / refund", "billing / invoice", "delivery / track", "other"]
-    assert "legal / summarise" not in body["messages"][1]["content"]  # its agent is absent
+    shown = body["messages"][1]["content"]
+    assert "legal / summarise" not in shown  # its agent is absent
+    assert '"when will the courier come?"' in shown and "- other:" in shown
 
 
 def test_other_is_no_agent_or_the_default(server: FakeModelServer) -> None:
