@@ -303,6 +303,13 @@ def _model_call(e: ModelCallEvent) -> Said:
     return text, "cyan" if e.ok else "red"
 
 
+def _finished(what: str, ok: bool, error: str, result: str, latency_s: float) -> Said:
+    """One line for something that ran: ``what: ok → result`` or ``what: error ...``."""
+    if not ok:
+        return f"{what}: error {error} · {_secs(latency_s)}", "red"
+    return f"{what}: ok{result} · {_secs(latency_s)}", "green"
+
+
 @_formats(RetryEvent)
 def _retry(e: RetryEvent) -> Said:
     text = (
@@ -315,10 +322,8 @@ def _retry(e: RetryEvent) -> Said:
 @_formats(ToolCallEvent)
 def _tool_call(e: ToolCallEvent) -> Said:
     call = f"tool {clean(e.tool, SHORT)}({_pairs(e.arguments)})"
-    if not e.ok:
-        return f"{call}: error {clean(e.error or '', LONG)} · {_secs(e.latency_s)}", "red"
     result = f" → {_stored(e.result)}" if e.result is not None else ""
-    return f"{call}: ok{result} · {_secs(e.latency_s)}", "green"
+    return _finished(call, e.ok, clean(e.error or "", LONG), result, e.latency_s)
 
 
 @_formats(BudgetReserve)
@@ -446,11 +451,9 @@ def _fanout(e: FanOutEvent) -> Said:
 @_formats(NodeRunEvent)
 def _node_run(e: NodeRunEvent) -> Said:
     what = f"ran {clean(e.node, SHORT)}" + (f" (attempt {e.attempt})" if e.attempt > 1 else "")
-    if not e.ok:
-        error = f"{clean(e.error_type or 'error', 40)}: {clean(e.error or '', LONG)}"
-        return f"{what}: error {error} · {_secs(e.latency_s)}", "red"
+    error = f"{clean(e.error_type or 'error', 40)}: {clean(e.error or '', LONG)}"
     result = "" if e.result is None else f" → {_short(e.result)}"
-    return f"{what}: ok{result} · {_secs(e.latency_s)}", "green"
+    return _finished(what, e.ok, error, result, e.latency_s)
 
 
 @_formats(AntStepEvent)
@@ -474,9 +477,8 @@ def _pheromone(e: PheromoneUpdateEvent) -> Said:
 @_formats(AgentRunEvent)
 def _agent_run(e: AgentRunEvent) -> Said:
     who = f"agent program {clean(e.agent or '?', SHORT)}"
-    if not e.ok:
-        return f"{who}: error {clean(e.error or '', LONG)} · {_secs(e.latency_s)}", "red"
-    return f"{who}: ok → {_quote(first_line(e.output, SHORT))} · {_secs(e.latency_s)}", "green"
+    result = f" → {_quote(first_line(e.output, SHORT))}"
+    return _finished(who, e.ok, clean(e.error or "", LONG), result, e.latency_s)
 
 
 @_formats(ResumeEvent)
