@@ -1,12 +1,12 @@
 """Added latency per model call, and 1,000 concurrent tasks, against a fake OpenAI-compatible
 server running in its own process.
 
-The server is a minimal asyncio HTTP/1.1 responder with a fixed answer (its own process), so
-the figures are the client side's. Added latency: the same request sent N times one after
-another by the bare `openai` client, by agentroute's `ModelCaller` (budget reserve and settle,
-the retry layer, a trace event with the whole response) and, with ``--litellm-python``, by
-LiteLLM's `Router` in its own virtual environment (its baseline, the bare client, is measured
-in that same process). Added = median minus the bare client's median.
+The server is `stub_server.py`, a minimal asyncio HTTP/1.1 responder with a fixed answer in its
+own process, so the figures are the client side's. Added latency: the same request sent N times
+one after another by the bare `openai` client, by agentroute's `ModelCaller` (budget reserve
+and settle, the retry layer, a trace event with the whole response) and, with
+``--litellm-python``, by LiteLLM's `Router` in its own virtual environment (its baseline,
+the bare client, is measured in that same process). Added = median minus the bare client's median.
 
 Concurrency: 1,000 tasks of 5 steps each (a 5-node graph, one model call per node) in one
 process: throughput, step latency p50/p99, the model call's share, peak Python memory per task
@@ -28,34 +28,12 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-SERVER = """
-import asyncio, json, sys
-BODY = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
-                 "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}).encode()
-HEAD = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: "
-        + str(len(BODY)).encode() + b"\\r\\n\\r\\n")
-async def client(r, w):
-    try:
-        while True:
-            head = await r.readuntil(b"\\r\\n\\r\\n")
-            n = 0
-            for line in head.split(b"\\r\\n"):
-                if line.lower().startswith(b"content-length:"):
-                    n = int(line.split(b":")[1])
-            await r.readexactly(n)
-            w.write(HEAD + BODY)
-            await w.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        w.close()
-async def main():
-    server = await asyncio.start_server(client, "127.0.0.1", 0, backlog=4096)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-asyncio.run(main())
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import stub_server
+
 PEER = """
 import asyncio, json, os, statistics, sys, time
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
@@ -84,14 +62,6 @@ async def main():
                       "version": litellm.__version__ if hasattr(litellm, "__version__") else "?"}))
 asyncio.run(main())
 """
-
-
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
-    assert proc.stdout is not None
-    port = int(proc.stdout.readline())
-    return proc, f"http://127.0.0.1:{port}/v1"
 
 
 async def added_latency(url: str, n: int) -> dict[str, float]:
@@ -206,7 +176,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--litellm-python", help="a python with litellm installed")
     args = parser.parse_args()
-    proc, url = start_server()
+    proc, url = stub_server.start()
     try:
         lat = asyncio.run(added_latency(url, args.calls))
         added = lat["agentroute"] - lat["bare"]
