@@ -13,6 +13,7 @@ the trace and never run (model calls are served by replay endpoints).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import time
@@ -355,13 +356,9 @@ class ModelCaller:
                 retry_after_s=exc.retry_after_s,
             )
 
-        gate = getattr(endpoint, "gate", None)
-        if gate is None:
-            return await call_with_retry(
-                attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
-            )
         waited = self._clock()
-        async with gate:  # one slot per call, its retries included; the wait is not timed out
+        # one slot per call, its retries included; the wait is not timed out
+        async with getattr(endpoint, "gate", None) or contextlib.nullcontext():
             queued = self._clock() - waited
             common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
             return await call_with_retry(
