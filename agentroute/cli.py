@@ -364,6 +364,33 @@ def _known_pipelines() -> dict[str, Callable[[], Any]]:
     }
 
 
+def _replay_on(
+    built: object, origin: str, trace: Any, router: str | None, budget: float | None, live: bool
+) -> Any:
+    """Replay ``trace`` on what the builder returned: a pipeline (what-ifs allowed), a graph
+    runner or a colony runner."""
+    from agentroute.budget import Budget
+    from agentroute.events import RunStart
+    from agentroute.runtime import GraphRunner, Pipeline
+    from agentroute.runtime.colony_run import ColonyRunner
+
+    if isinstance(built, GraphRunner | ColonyRunner):
+        if router is not None or budget is not None or live:
+            raise AgentrouteError(
+                f"--router, --budget and --live are what-ifs of a Pipeline; {origin} built a "
+                f"{type(built).__name__}"
+            )
+        return built.replay(trace)
+    if not isinstance(built, Pipeline):
+        raise AgentrouteError(f"{origin} did not return a Pipeline, GraphRunner or ColonyRunner")
+    built.budget = Budget(usd=trace.events(RunStart)[0].budget_usd if budget is None else budget)
+    if router is not None:
+        from agentroute.runtime.pipeline import router_from
+
+        built.router = router_from(router, list(built.agents.values()))
+    return built.replay(trace, live=live)
+
+
 @app.command()
 def replay(
     path: Path,
@@ -381,9 +408,7 @@ def replay(
     that every decision matches; exits 1 at the first divergence."""
     import importlib
 
-    from agentroute.budget import Budget
     from agentroute.events import RunEnd, RunStart
-    from agentroute.runtime import Pipeline
     from agentroute.trace import Trace
 
     try:
@@ -401,15 +426,7 @@ def replay(
         else:
             module_name, _, func = origin.partition(":")
             factory = getattr(importlib.import_module(module_name), func)
-        built = factory()
-        if not isinstance(built, Pipeline):
-            raise AgentrouteError(f"{origin} did not return a Pipeline")
-        built.budget = Budget(usd=starts[0].budget_usd if budget is None else budget)
-        if router is not None:
-            from agentroute.runtime.pipeline import router_from
-
-            built.router = router_from(router, list(built.agents.values()))
-        report = built.replay(trace, live=live)
+        report = _replay_on(factory(), origin, trace, router, budget, live)
     except (AgentrouteError, ImportError, AttributeError) as exc:
         raise _fail(exc) from exc
     if router is None and budget is None:

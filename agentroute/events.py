@@ -311,7 +311,7 @@ class NodeRunEvent(EventBase):
 
 
 class AntStepEvent(EventBase):
-    """One ant-colony choice: the candidates' probabilities and what was picked."""
+    """One ant-colony choice: the candidates' probabilities, the draw and what was picked."""
 
     kind: Literal["ant_step"] = "ant_step"
     stage: int
@@ -319,6 +319,9 @@ class AntStepEvent(EventBase):
     chosen: str
     probabilities: dict[str, float]
     task_weights: dict[str, float] = Field(default_factory=dict)
+    draw: float | None = None
+    """The uniform number in [0, 1) the pick used (`agentroute.aco.ant_pick`); a replay picks
+    again from it and the recorded probabilities."""
 
 
 class PheromoneUpdateEvent(EventBase):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 
 from agentroute import Agent, FixedTierPolicy, Model, Pipeline, ReasoningRouter, RetryPolicy, tool
+from agentroute.aco import AgentNode, Colony, PheromoneMemory, PheromoneUpdater
+from agentroute.runtime.colony_run import ColonyRunner, StageResult
 
 CALLS: list[str] = []
 """Every order the tool looked up (a replay must add none)."""
@@ -43,3 +46,19 @@ def build(max_agents: int = 1) -> Pipeline:
         policy=FixedTierPolicy("small"),
         origin="tests.replay_fixture:build",
     )
+
+
+def build_colony() -> ColonyRunner:
+    """A two-stage colony whose stages answer from their names (no model): its runs replay
+    from the CLI with ``--pipeline tests.replay_fixture:build_colony``."""
+
+    async def execute(node: str, query: str, previous: str) -> StageResult:
+        return StageResult(f"{previous} {node}:{len(query)}".strip(), cost=1.0)
+
+    stages = [
+        [AgentNode("draft_small", {"code": 0.5}), AgentNode("draft_large", {"code": 0.9})],
+        [AgentNode("review", {"code": 0.8})],
+    ]
+    colony = Colony(stages, PheromoneMemory(["code"]), rng=random.Random(7))
+    updater = PheromoneUpdater(colony.memory)
+    return ColonyRunner(colony, updater, lambda q: {"code": 1.0}, execute, lambda q, a: 1.0)

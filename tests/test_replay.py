@@ -3,13 +3,14 @@ are reported at the step where they bite."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from agentroute import Trace
-from agentroute.events import ModelCallEvent
+from agentroute.events import AntStepEvent, ModelCallEvent
 from agentroute.testing import Fail, FakeModelServer, Reply
 from tests import replay_fixture
 from tests.conftest import run_cli
@@ -245,3 +246,25 @@ def test_a_sink_passed_in_belongs_to_the_caller(server: FakeModelServer, tmp_pat
     sink.close()
     tasks = [e.task for e in Trace.load(tmp_path / "shared.jsonl").of_kind("run_start")]  # type: ignore[union-attr]
     assert tasks == ["first", "second"]
+
+
+def test_cli_replays_a_colony_run(tmp_path: Path) -> None:
+    runner = replay_fixture.build_colony()
+    result = asyncio.run(runner.run("write the parser"))
+    path = result.trace.save(tmp_path / "colony.jsonl")
+    out = run_cli("replay", str(path), "--pipeline", "tests.replay_fixture:build_colony")
+    assert out.returncode == 0 and "identical" in out.stdout, out.stdout + out.stderr
+    other = {"draft_small": "draft_large", "draft_large": "draft_small"}[result.path[0]]
+    events = [
+        e.model_copy(update={"chosen": other}) if isinstance(e, AntStepEvent) else e
+        for e in Trace.load(path)
+    ]  # the recorded pick no longer follows from its probabilities and draw
+    out = run_cli(
+        "replay", str(Trace(events).save(tmp_path / "p.jsonl")),
+        "--pipeline", "tests.replay_fixture:build_colony",
+    )  # fmt: skip
+    assert out.returncode == 1 and "diverged at event" in out.stdout
+    out = run_cli(
+        "replay", str(path), "--pipeline", "tests.replay_fixture:build_colony", "--budget", "1"
+    )
+    assert out.returncode == 1 and "what-ifs of a Pipeline" in out.stderr

@@ -16,7 +16,9 @@ the candidates' probabilities out.
 
 from __future__ import annotations
 
+import bisect
 import inspect
+import itertools
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -45,6 +47,18 @@ class AgentNode:
 
     def ability_for(self, weights: Mapping[str, float]) -> float:
         return sum(w * self.ability.get(t, self.default_ability) for t, w in weights.items())
+
+
+def ant_pick(probabilities: Mapping[str, float], draw: float) -> str:
+    """The candidate a uniform ``draw`` in [0, 1) lands on when the candidates, in order, share
+    the unit interval by their probabilities. Live runs draw from the colony's generator and
+    trace the draw; replays pick again from the recorded probabilities and draw. Same result
+    as ``random.choices`` for the same draw."""
+    names = list(probabilities)
+    if not names or not 0.0 <= draw < 1.0:
+        raise RoutingError(f"an ant needs candidates and a draw in [0, 1), got {draw!r}")
+    cumulative = list(itertools.accumulate(probabilities[n] for n in names))
+    return names[bisect.bisect(cumulative, draw * cumulative[-1], 0, len(names) - 1)]
 
 
 @dataclass(frozen=True)
@@ -130,8 +144,7 @@ class Colony:
         previous, path, steps = START, [], []
         for stage in self.stages:
             p = self._probabilities(previous, stage, w)
-            names = list(p)
-            previous = self.rng.choices(names, weights=[p[n] for n in names])[0]
+            previous = ant_pick(p, self.rng.random())
             path.append(previous)
             steps.append(p)
         return Ant(tuple(path), tuple(steps), w)
@@ -170,7 +183,7 @@ class AntRouter:
         stage = [self.colony.nodes[n] for n in names]
         w = self.colony.memory.check_weights(weights)
         p = self.colony._probabilities(START, stage, w)
-        pick = self.colony.rng.choices(names, weights=[p[n] for n in names])[0]
+        pick = ant_pick(p, self.colony.rng.random())
         self.last = Ant((pick,), (p,), w)
         mix = ", ".join(f"{t} {v:.2f}" for t, v in sorted(w.items(), key=lambda kv: -kv[1]))
         return RouteDecision(

@@ -35,6 +35,7 @@ from agentroute.errors import (
 )
 from agentroute.events import (
     AgentRunEvent,
+    AntStepEvent,
     BudgetRefused,
     BudgetReserve,
     BudgetSettle,
@@ -70,6 +71,10 @@ class Recorded(Protocol):
     def node(self, name: str) -> NodeRunEvent: ...
 
     def program(self, agent: str) -> AgentRunEvent: ...
+
+    def ant_step(self, stage: int, previous: str) -> AntStepEvent:
+        """The recorded ant choice at this colony stage after ``previous``."""
+        ...
 
 
 class ModelCaller:

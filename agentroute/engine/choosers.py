@@ -18,13 +18,13 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from agentroute.aco import START, Colony
+from agentroute.aco import START, Colony, ant_pick
 from agentroute.agents import Agent
 from agentroute.budget import Ledger, SwitchPolicy
 from agentroute.engine.calls import ModelCaller
 from agentroute.engine.graph import ROUTE, Choice, RunGraph, failover, handoffs
 from agentroute.engine.state import Lane, RunState
-from agentroute.errors import ModelError, RunError
+from agentroute.errors import ModelError, RunError, TraceError
 from agentroute.events import AntStepEvent, Escalation, ModelSwitch, RouteEvent
 from agentroute.models import Model
 from agentroute.routers import Candidate, Router, normalize, sigma
@@ -224,22 +224,26 @@ class SwitchChooser:
 
 class AntChooser:
     """The ant rule at a colony stage: tau(fused by the task's intent weights)^alpha x
-    eta^beta. The intent weights are inferred once per run."""
+    eta^beta. The intent weights are inferred once per run. In a replay the pheromone tables
+    of the time are gone: the recorded probabilities and draw stand in for them (as recorded
+    health signals stand in for monitors), and the pick is made again from them."""
 
     def __init__(self, colony: Colony, stage: int, intent: Callable[[str], Any]) -> None:
         self.colony, self.stage, self.intent = colony, stage, intent
 
     async def choose(self, node: str, lane: Lane, session: Session) -> Choice:
-        weights = session.state.intent
-        if weights is None:
-            raw = self.intent(session.state.task)
-            raw = await raw if inspect.isawaitable(raw) else raw
-            weights = session.state.intent = self.colony.memory.check_weights(raw)
-        stage = self.colony.stages[self.stage]
         previous = START if self.stage == 0 else node
-        p = self.colony.probabilities(previous, stage, weights)
-        names = list(p)
-        pick = self.colony.rng.choices(names, weights=[p[n] for n in names])[0]
+        recorded = session.caller.recorded
+        if recorded is not None:
+            rec = recorded.ant_step(self.stage, previous)
+            weights, p, draw = dict(rec.task_weights), rec.probabilities, rec.draw
+            session.state.intent = weights
+        else:
+            weights, p = await self._live(previous, session)
+            draw = self.colony.rng.random()
+        if draw is None:
+            raise TraceError(f"the ant step at stage {self.stage} records no draw to pick again")
+        pick = ant_pick(p, draw)
         session.tracer.emit(
             AntStepEvent,
             step=lane.step,
@@ -248,5 +252,17 @@ class AntChooser:
             chosen=pick,
             probabilities=p,
             task_weights=dict(weights),
+            draw=draw,
         )
         return Choice((pick,))
+
+    async def _live(
+        self, previous: str, session: Session
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        weights = session.state.intent
+        if weights is None:
+            raw = self.intent(session.state.task)
+            raw = await raw if inspect.isawaitable(raw) else raw
+            weights = session.state.intent = self.colony.memory.check_weights(raw)
+        stage = self.colony.stages[self.stage]
+        return weights, self.colony.probabilities(previous, stage, weights)

@@ -24,6 +24,7 @@ from agentroute.engine.loop import CLEARED, Engine
 from agentroute.errors import AgentrouteError, TraceError
 from agentroute.events import (
     AgentRunEvent,
+    AntStepEvent,
     FanOutEvent,
     HealthSignalEvent,
     HealthStateEvent,
@@ -51,6 +52,7 @@ class TraceSource:
         self._tools: dict[tuple[str | None, str, str], deque[ToolCallEvent]] = defaultdict(deque)
         self._nodes: dict[str, deque[NodeRunEvent]] = defaultdict(deque)
         self._programs: dict[str, deque[AgentRunEvent]] = defaultdict(deque)
+        self._ants: dict[tuple[int, str], deque[AntStepEvent]] = defaultdict(deque)
         self._serve_tools = tools
         for e in trace:
             if isinstance(e, ToolCallEvent):
@@ -59,6 +61,8 @@ class TraceSource:
                 self._nodes[e.node].append(e)
             elif isinstance(e, AgentRunEvent) and e.agent is not None:
                 self._programs[e.agent].append(e)
+            elif isinstance(e, AntStepEvent):
+                self._ants[(e.stage, e.previous)].append(e)
 
     def tool(self, agent: str, call: ToolCall) -> ToolCallEvent | None:
         """The call this agent made with this id (models answer identically in a replay, so
@@ -72,6 +76,9 @@ class TraceSource:
 
     def program(self, agent: str) -> AgentRunEvent:
         return _next(self._programs, agent, "program")
+
+    def ant_step(self, stage: int, previous: str) -> AntStepEvent:
+        return _next(self._ants, (stage, previous), "ant_step")
 
 
 def _next(queues: dict[K, deque[E]], key: K, what: str) -> E:

@@ -11,6 +11,7 @@ later, off the serving path, so they go to the runner's own learning trace as
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,9 +22,11 @@ from agentroute.aco import AntOutcome, Colony, PheromoneUpdater, Update
 from agentroute.engine import Engine, NodeContext, from_stages
 from agentroute.engine.choosers import AntChooser, Chooser
 from agentroute.engine.graph import DONE, START
+from agentroute.engine.replay import areplay
 from agentroute.errors import RunError
 from agentroute.events import PheromoneUpdateEvent
 from agentroute.trace import Sink, Trace, Tracer
+from agentroute.trace.diff import ReplayReport
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,16 @@ class ColonyRunner:
             passed_gate=update.passed,
             deltas=update.deltas,
         )
+
+    def replay(self, trace: Trace) -> ReplayReport:
+        """Run a traced colony run again with nothing live: the recorded stage results, intent
+        weights, probabilities and draws stand in for the stages, the intent model and the
+        pheromone tables of the time; every choice is made again and compared. Nothing is
+        judged and nothing reaches the updater."""
+        return asyncio.run(self.areplay(trace))
+
+    async def areplay(self, trace: Trace) -> ReplayReport:
+        return await areplay(self.engine, trace)
 
     async def run(self, query: str) -> ColonyResult:
         outcome = await self.engine.arun(query)

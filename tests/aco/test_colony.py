@@ -4,8 +4,10 @@ serving runner."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,13 +21,15 @@ from agentroute.aco import (
     LLMIntent,
     PheromoneMemory,
     PheromoneUpdater,
+    ant_pick,
     min_quality,
 )
-from agentroute.errors import ConfigError
+from agentroute.errors import ConfigError, RoutingError
+from agentroute.events import RunEnd
 from agentroute.routers.conformance import check_router
 from agentroute.runtime.colony_run import ColonyRunner, StageResult
 from agentroute.testing import FakeModelServer, Reply
-from agentroute.trace import MemorySink
+from agentroute.trace import MemorySink, Trace
 from tests.conftest import run
 from tests.routers.helpers import reasoning_complete, toy_embed
 
@@ -207,3 +211,51 @@ def test_runner_traces_choices_and_learns_off_the_serving_path() -> None:
     assert firsts[150:].count("strong") > firsts[:50].count("strong")
     p = colony.probabilities(START, colony.stages[0], MATH)
     assert p["strong"] > 0.9
+
+
+def test_ant_pick_lands_where_random_choices_does() -> None:
+    p = {"a": 0.2, "b": 0.5, "c": 0.3}
+    for seed in range(200):
+        draw = random.Random(seed).random()
+        chosen = random.Random(seed).choices(list(p), weights=list(p.values()))[0]
+        assert ant_pick(p, draw) == chosen
+    assert ant_pick(p, 0.0) == "a" and ant_pick(p, 0.69) == "b" and ant_pick(p, 0.999) == "c"
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(RoutingError):
+            ant_pick(p, bad)
+
+
+def test_a_colony_run_replays_with_every_choice_made_again(tmp_path: Path) -> None:
+    colony = _colony(seed=3, stages=2)
+    runner, _, _ = _runner(colony, lambda q, out: 1.0 if "strong" in out else 0.0)
+
+    async def go() -> list[Trace]:
+        async with runner.updater:
+            results = [await runner.run(f"task {i}") for i in range(6)]
+            await runner.updater.drain()
+        return [r.trace for r in results]
+
+    traces = run(go())
+    tables = colony.memory.to_dict()
+    for trace in traces:  # the tables have moved on since: the recorded draws stand in
+        report = runner.replay(trace)
+        assert report.identical, report.first_difference
+        assert [e.kind for e in report.replayed].count("ant_step") == 2
+    assert colony.memory.to_dict() == tables  # a replay teaches the colony nothing
+
+    # a trace whose pick does not follow from its probabilities and draw is caught
+    lines = traces[0].save(tmp_path / "run.jsonl").read_text().splitlines()
+    step = next(i for i, x in enumerate(lines) if '"ant_step"' in x)
+    record = json.loads(lines[step])
+    other = next(n for n in record["probabilities"] if n != record["chosen"])
+    record["chosen"] = other
+    lines[step] = json.dumps(record)
+    (tmp_path / "forged.jsonl").write_text("\n".join(lines))
+    forged = Trace.load(tmp_path / "forged.jsonl")
+    assert not runner.replay(forged).identical
+
+    record.pop("draw")  # a trace from before draws were recorded
+    lines[step] = json.dumps(record)
+    (tmp_path / "old.jsonl").write_text("\n".join(lines))
+    old = runner.replay(Trace.load(tmp_path / "old.jsonl"))
+    assert not old.identical and "records no draw" in (old.replayed.events(RunEnd)[0].error or "")
