@@ -13,11 +13,12 @@ exactly (`final_number` of the output). Rows:
   sends sub-questions round by round and writes the answer (`Agent.pool`, at most
   ``--rounds`` rounds, JSON actions held to a schema).
 
-The models are described to the routers the same way in both routing rows: price (the
-embedded models' notional prices), latency, and example performance taken from the
-embedded-model notes (reasoning probe: 3 of 6 right for the 0.5B, 6 of 6 for the 1.5B).
-Answering models get the same instruction everywhere (`CONSULT`). Reported per row: accuracy,
-notional cost per question, model calls, rounds, format errors, runs that failed, latency.
+Both routing rows describe the pool the same way, as Router-R1 does: price (the embedded
+models' notional prices), latency and example performance, both measured first on 16 example
+questions apart from the test set (``multi_hop_examples.jsonl``: 8 facts, 8 two-step
+calculations); ``score`` is the share of them answered right. Answering models get the same
+instruction everywhere (`CONSULT`). Reported per row: accuracy, notional cost per question,
+model calls, rounds, format errors, failed runs, where the sub-questions went, latency.
 
     flock /tmp/agentroute-heavy.lock .venv/bin/python benchmarks/multi_round.py \\
         [--modes small,large,single,multi] [--cost-weight 0.3] [--limit N] [--out FILE.jsonl]
@@ -43,33 +44,41 @@ from agentroute.models import prepare
 from agentroute.routers import MultiRoundRouter, final_number
 from agentroute.routers.multi_round import CONSULT
 
-DATA = Path(__file__).with_name("data") / "multi_hop.jsonl"
+DATA = Path(__file__).with_name("data")
 ANSWER_TOKENS = 256
-SMALL_SAYS = (
-    "Qwen2.5-Coder 0.5B: common facts and one-step sums; multi-step arithmetic often wrong "
-    "(3 of 6 reasoning questions right)"
-)
-LARGE_SAYS = (
-    "Qwen2.5-Coder 1.5B: common facts, and multi-step arithmetic when it writes the steps "
-    "(6 of 6 reasoning questions right); about twice as slow"
-)
+CONSULT_TOKENS = MultiRoundRouter().consult_tokens
 
 
-def pool(small: Model, large: Model) -> tuple[PoolModel, PoolModel]:
-    return (
-        PoolModel(small, SMALL_SAYS, latency_s=5.0, score=0.5),
-        PoolModel(large, LARGE_SAYS, latency_s=10.0, score=1.0),
-    )
+def alone(model: Model, max_tokens: int = ANSWER_TOKENS) -> Pipeline:
+    """One model answering a whole question, with the instruction pool models get."""
+    agent = Agent(model.name, "answers", models=[model], instructions=CONSULT,
+                  max_tokens=max_tokens)  # fmt: skip
+    return Pipeline([agent])
 
 
-def build(mode: str, cost_weight: float, rounds: int) -> Pipeline:
+async def measure(model: Model) -> PoolModel:
+    """The model as the routers read it: its example performance (facts and calculations
+    answered right) and latency, measured on the example questions as a pool model answers."""
+    examples = [json.loads(line) for line in (DATA / "multi_hop_examples.jsonl").open()]
+    pipeline = alone(model, CONSULT_TOKENS)
+    right: Counter[str] = Counter()
+    walls = []
+    for case in examples:
+        result = await pipeline.arun(case["q"])
+        right[case["kind"]] += final_number(result.output) == case["a"]
+        walls.append(result.wall_s)
+    await pipeline.aclose()
+    n = {k: sum(c["kind"] == k for c in examples) for k in ("fact", "calculation")}
+    said = (f"example questions: facts {right['fact']}/{n['fact']} right, two-step "
+            f"calculations {right['calculation']}/{n['calculation']} right")  # fmt: skip
+    score = (right["fact"] + right["calculation"]) / len(examples)
+    return PoolModel(model, said, latency_s=round(statistics.median(walls), 1), score=score)
+
+
+def build(mode: str, cost_weight: float, rounds: int, described: tuple[PoolModel, ...]) -> Pipeline:
     small, large = Model.local("small"), Model.local("large")
     if mode in ("small", "large"):
-        model = small if mode == "small" else large
-        alone = Agent(mode, "answers", models=[model], instructions=CONSULT,
-                      max_tokens=ANSWER_TOKENS)  # fmt: skip
-        return Pipeline([alone])
-    described = pool(small, large)
+        return alone(small if mode == "small" else large)
     if mode == "single":
         agents = [
             Agent(name, p.performance, models=[p.model], instructions=CONSULT,
@@ -148,11 +157,15 @@ async def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="per-question rows (JSONL)")
     args = parser.parse_args()
-    cases = [json.loads(line) for line in DATA.open()][: args.limit]
+    cases = [json.loads(line) for line in (DATA / "multi_hop.jsonl").open()][: args.limit]
+    small, large = Model.local("small"), Model.local("large")
+    await prepare([small, large])  # servers started before any clock runs
+    described = (await measure(small), await measure(large))
+    for p in described:
+        print(f"pool: {p.model.label}: {p.performance}; {p.latency_s} s; score {p.score:.2f}")
     lines = []
     for mode in args.modes.split(","):
-        pipeline = build(mode, args.cost_weight, args.rounds)
-        await prepare(pipeline.engine.models())  # servers started before any clock runs
+        pipeline = build(mode, args.cost_weight, args.rounds, described)
         rows = []
         for case in cases:
             row = await one(pipeline, case)

@@ -118,10 +118,11 @@ class Member:
         return (self.price_in + 3 * self.price_out) / 4
 
     def line(self, value: float) -> str:
-        said = f"- {self.name}: ${self.price:.3g} per million tokens"
+        head = f"- {self.name}: ${self.price:.3g} per million tokens"
         if self.latency_s is not None:
-            said += f", about {self.latency_s:.2g} s per answer"
-        return f"{said}. {self.performance.strip().rstrip('.')}. Value {value:.2f}."
+            head += f", about {self.latency_s:.2g} s per answer"
+        said = self.performance.strip().rstrip(".")
+        return f"{head}. {said[:1].upper()}{said[1:]}. Value {value:.2f}."
 
 
 @dataclass(frozen=True)
