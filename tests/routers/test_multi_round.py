@@ -291,6 +291,22 @@ def test_a_pool_model_that_fails_is_told_and_not_offered_again(server: FakeModel
     assert enum["enum"] == ["openai:large"]
 
 
+def test_a_pool_model_a_monitor_holds_down_is_not_offered_in_the_next_run(
+    server: FakeModelServer,
+) -> None:
+    from agentroute.health import CircuitBreakerMonitor
+
+    pipeline = Pipeline([solver(server)], monitors=[CircuitBreakerMonitor(failure_threshold=3)])
+    server.script(route("openai:small", "legs?"), answer("8"), answer("9"), model="router")
+    server.script(Fail(500), Fail(500), Fail(500), model="small")
+    pipeline.run("How many legs does a spider have?")  # three failures open the breaker
+    later = pipeline.run("How many legs does an insect have?")
+    first = later.trace.events(RoundEvent)[0]
+    assert first.offered == ("openai:large",) and later.output == "9"
+    enum = server.calls()[-1].body["response_format"]["json_schema"]["schema"]["anyOf"][0]
+    assert enum["properties"]["model"]["enum"] == ["openai:large"]
+
+
 def test_router_r1_tags_for_a_trained_checkpoint(server: FakeModelServer) -> None:
     server.script(
         Reply("<think>I need the fact.</think>\n<search>openai:small: Legs of a spider?</search>"),
