@@ -47,8 +47,11 @@ from agentroute.types import Completer, Message, ModelRequest, RouteDecision
 MAX_ROUNDS = 12
 MAX_QUERY_CHARS = 1000
 """A sub-question longer than this is not a question: the round is a format error."""
-THINK_CHARS = 300
+THINK_CHARS = 200
 """What a round's thinking may take, held by the schema (and kept in its trace event)."""
+FIELD_CHARS = 300
+"""What a sub-question or an answer may take under the schema: with the thinking, a round
+fits in 192 tokens, so ``max_tokens`` does not cut the JSON short."""
 DEFAULT_SCORE = 0.5
 CONSULT = (
     "Answer the question briefly and precisely. For a calculation, write the steps on one "
@@ -335,7 +338,7 @@ class MultiRoundRouter:
     consult_instructions: str = CONSULT
     members: tuple[Member, ...] = ()
     default: str | None = None
-    max_tokens: int = 96
+    max_tokens: int = 128
     name: str = "multi-round"
 
     def __post_init__(self) -> None:
@@ -374,7 +377,8 @@ class MultiRoundRouter:
         answer = {
             "type": "object",
             "properties": {"think": think, "action": {"const": "answer"},
-                           "answer": {"type": "string", "minLength": 1, "maxLength": 400}},
+                           "answer": {"type": "string", "minLength": 1,
+                                          "maxLength": FIELD_CHARS}},
             "required": ["think", "action", "answer"],
         }  # fmt: skip
         if final or not offered:
@@ -383,7 +387,8 @@ class MultiRoundRouter:
             "type": "object",
             "properties": {"think": think, "action": {"const": "route"},
                            "model": {"enum": list(offered)},
-                           "query": {"type": "string", "minLength": 1, "maxLength": 400}},
+                           "query": {"type": "string", "minLength": 1,
+                                     "maxLength": FIELD_CHARS}},
             "required": ["think", "action", "model", "query"],
         }  # fmt: skip
         return {"anyOf": [route, answer]}
