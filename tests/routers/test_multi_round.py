@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from agentroute import Agent, FixedTierPolicy, Pipeline
 from agentroute.agents import PoolModel
 from agentroute.errors import ActionFormatError, ConfigError, ResponseFormatError
-from agentroute.events import BudgetRefused, ModelCallEvent, ModelSwitch, RoundEvent
+from agentroute.events import BudgetRefused, ModelCallEvent, ModelSwitch, RoundEvent, RunStart
 from agentroute.routers import (
     AnswerAction,
     Member,
@@ -173,9 +173,14 @@ def test_declarations_are_checked_when_declared(server: FakeModelServer) -> None
 # -- in the engine ---------------------------------------------------------------------------
 def test_two_hops_each_round_a_traced_decision_and_a_booked_call(server: FakeModelServer) -> None:
     two_hops(server)
-    result = Pipeline([solver(server, cost_weight=0.3)], budget_usd=1.0).run(QUESTION)
+    pipeline = Pipeline([solver(server, cost_weight=0.3)], budget_usd=1.0)
+    result = pipeline.run(QUESTION)
     assert result.output == "277"
     trace = result.trace
+    # the pool models are the run's models too: priced in run_start, started by prepare
+    assert (
+        set(POOL) <= set(trace.events(RunStart)[0].prices) <= {m.label for m in pipeline.models()}
+    )
     rounds = trace.events(RoundEvent)
     assert [(r.round, r.action, r.model) for r in rounds] == [
         (1, "route", "openai:small"),
