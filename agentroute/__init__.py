@@ -25,10 +25,10 @@ from agentroute.errors import (
 )
 
 if TYPE_CHECKING:
-    from agentroute.agents import Agent, Tool, tool
+    from agentroute.agents import Agent, PoolModel, Tool, tool
     from agentroute.budget import Budget, EntropyPolicy, FixedTierPolicy
     from agentroute.models import Model, RetryPolicy
-    from agentroute.routers import ReasoningRouter, Router
+    from agentroute.routers import MultiRoundRouter, ReasoningRouter, Router
     from agentroute.runtime import Conversation, Pause, Pipeline, Result
     from agentroute.trace import JsonlSink, Trace
     from agentroute.types import TextDelta
@@ -38,6 +38,7 @@ __version__ = "0.1.0"
 # The module each lazily imported public name comes from.
 _LAZY: dict[str, str] = {
     "Agent": "agentroute.agents",
+    "PoolModel": "agentroute.agents",
     "Tool": "agentroute.agents",
     "tool": "agentroute.agents",
     "Budget": "agentroute.budget",
@@ -45,6 +46,7 @@ _LAZY: dict[str, str] = {
     "FixedTierPolicy": "agentroute.budget",
     "Model": "agentroute.models",
     "RetryPolicy": "agentroute.models",
+    "MultiRoundRouter": "agentroute.routers",
     "ReasoningRouter": "agentroute.routers",
     "Router": "agentroute.routers",
     "Pipeline": "agentroute.runtime",
@@ -69,8 +71,10 @@ __all__ = [
     "LocalModelError",
     "Model",
     "ModelError",
+    "MultiRoundRouter",
     "Pause",
     "Pipeline",
+    "PoolModel",
     "ReasoningRouter",
     "Result",
     "RetryPolicy",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from agentroute.budget.ledger import Budget
 from agentroute.errors import ConfigError, ToolError
 from agentroute.models.model import Model
+from agentroute.routers.multi_round import Member, MultiRoundRouter
 from agentroute.types import TIER_ORDER, ToolSpec
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -152,6 +153,34 @@ def tool(
 
 
 @dataclass(frozen=True)
+class PoolModel:
+    """A model a multi-round agent may send sub-questions to (`Agent.pool`), described as
+    Router-R1 describes its pool: the price (the model's own), the typical ``latency_s`` of
+    an answer, and its example ``performance`` in words or figures; ``score`` (its share of
+    example questions answered right, in [0, 1]) is what the cost weight trades against
+    price."""
+
+    model: Model
+    performance: str
+    latency_s: float | None = None
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, Model):
+            raise ConfigError(f"a pool model needs a Model, not {self.model!r}")
+        self.member  # noqa: B018 - validates the description now, not at step 7
+
+    @functools.cached_property
+    def member(self) -> Member:
+        """How the router reads this model."""
+        price = self.model.price
+        return Member(
+            self.model.label, self.performance, price_in=price.input_per_mtok,
+            price_out=price.output_per_mtok, latency_s=self.latency_s, score=self.score,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Agent:
     """A named role: what it is for (used by routers), how it behaves, what it can use."""
 
@@ -181,6 +210,11 @@ class Agent:
     (``response_format`` where the server takes one), the answer is validated, a bad one is
     sent back with what is wrong (up to twice, inside the budget), then the next model tries;
     `Result.data` is the validated object."""
+    pool: Sequence[PoolModel] = ()
+    """Models this agent's model consults, round by round (Router-R1): it sends each a
+    sub-question, reads the answer, and writes the final answer itself. Its own ``models``
+    are the router; ``rounds`` says how it routes (`MultiRoundRouter`)."""
+    rounds: MultiRoundRouter | None = None
 
     def __post_init__(self) -> None:
         _check_name("agent", self.name)
@@ -215,6 +249,8 @@ class Agent:
             isinstance(self.output_type, type) and issubclass(self.output_type, BaseModel)
         ):
             raise ConfigError(f"agent {self.name!r}: output_type must be a pydantic model class")
+        if self.pool or self.rounds is not None:
+            self._check_pool()
         object.__setattr__(self, "tools", tuple(self.tools))
         object.__setattr__(
             self, "models", tuple(sorted(self.models, key=lambda m: TIER_ORDER[m.tier]))
@@ -222,6 +258,35 @@ class Agent:
         object.__setattr__(self, "handoffs", tuple(self.handoffs))
         object.__setattr__(self, "fallbacks", tuple(self.fallbacks))
         object.__setattr__(self, "tags", frozenset(self.tags))
+
+    def _check_pool(self) -> None:
+        """A multi-round agent: pool models with distinct labels, a model to route with, and
+        nothing that would answer in the router's place (tools, handoffs, a typed answer)."""
+        if not self.pool:
+            raise ConfigError(f"agent {self.name!r} has rounds but no pool to route to")
+        for p in self.pool:
+            if not isinstance(p, PoolModel):
+                raise ConfigError(f"agent {self.name!r}: pool entry {p!r} is not a PoolModel")
+        labels = [p.model.label for p in self.pool]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"agent {self.name!r}: pool models repeat: {labels}")
+        if not self.models:
+            raise ConfigError(f"agent {self.name!r} has a pool but no model to route with")
+        if self.tools or self.handoffs or self.output_type is not None:
+            raise ConfigError(
+                f"agent {self.name!r} routes to a pool: it takes no tools, handoffs or "
+                "output_type (its pool models answer its sub-questions)"
+            )
+        if self.rounds is None:
+            object.__setattr__(self, "rounds", MultiRoundRouter())
+        elif not isinstance(self.rounds, MultiRoundRouter):
+            raise ConfigError(f"agent {self.name!r}: rounds must be a MultiRoundRouter")
+        object.__setattr__(self, "pool", tuple(self.pool))
+
+    @functools.cached_property
+    def members(self) -> tuple[Member, ...]:
+        """The pool as the router reads it."""
+        return tuple(p.member for p in self.pool)
 
     def tool_named(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)

@@ -128,6 +128,19 @@ class RoutingError(RunError):
     """No agent could be chosen and no default was declared."""
 
 
+class ActionFormatError(RoutingError):
+    """A routing model wrote an action that cannot be followed (a multi-round router's round
+    that names no action, a model outside its pool, an empty question or answer). ``problem``
+    is a stable code (``no_action``, ``unknown_model``, ``unavailable_model``,
+    ``empty_query``, ``empty_answer``, ``too_long``, ``must_answer``, ``must_route``);
+    ``text`` the start of what was written."""
+
+    def __init__(self, message: str, *, problem: str = "no_action", text: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.text = text
+
+
 class ToolError(RunError):
     """A tool raised or returned something that is not JSON-serialisable."""
 

@@ -202,6 +202,31 @@ class HandoffEvent(EventBase):
     reason: str = ""
 
 
+class RoundEvent(EventBase):
+    """One round of a multi-round agent (Router-R1): what its model decided. ``route``: a
+    sub-question (``query``) for the pool model ``model``, whose answer comes back in the next
+    round; ``answer``: the final answer (the run's output); ``format_error``: an action that
+    could not be followed (``problem``, ``error``), which ends the round: the model is told
+    what was wrong, or on the last round the turn fails. ``values`` are the pool's values
+    under ``cost_weight`` and ``effect`` says, in words, where the choice ranks by them."""
+
+    kind: Literal["round"] = "round"
+    round: int = Field(ge=1)
+    action: Literal["route", "answer", "format_error"]
+    model: str | None = None
+    query: str | None = None
+    think: str = ""
+    offered: tuple[str, ...] = ()
+    """The pool models the round could route to (those failed or down are left out)."""
+    final: bool = False
+    """The last round: only an answer was allowed."""
+    cost_weight: float = 0.0
+    values: dict[str, float] = Field(default_factory=dict)
+    effect: str = ""
+    problem: str | None = None
+    error: str | None = None
+
+
 class OutputCheck(EventBase):
     """An answer checked against its agent's ``output_type``: valid, or what is wrong (the
     model is asked again, or the next model takes over)."""
@@ -387,6 +412,7 @@ TraceEvent = Annotated[
     | PauseEvent
     | DecisionEvent
     | OutputCheck
+    | RoundEvent
     | HealthSignalEvent
     | HealthStateEvent
     | ReweightEvent

@@ -3,9 +3,11 @@ tests/local)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,11 +26,23 @@ def _answers(body: dict[str, object]) -> Reply:
     text = " ".join(str(m.get("content") or "") for m in messages)
     if body.get("max_tokens") == 1:
         return PROBE
+    if "by consulting the language models" in text:  # a multi-round router's next action
+        return _round(body, text)
     if "Agents:" in text and "Reason" in text:
         return Reply("Reason: it is about a charge\nAgents: billing")
     if "Python" in text:
         return Reply("```python\ndef is_even(n):\n    return n % 2 == 0\n```")
     return Reply("Answer: 16. All set.")
+
+
+def _round(body: dict[str, Any], text: str) -> Reply:
+    """One sub-question to the first pool model offered, then the answer."""
+    if "<information>" in text:
+        return Reply(json.dumps({"think": "it answered", "action": "answer", "answer": "16"}))
+    schema = body["response_format"]["json_schema"]["schema"]
+    model = schema["anyOf"][0]["properties"]["model"]["enum"][0]
+    query = "How many legs does a spider have?"
+    return Reply(json.dumps({"think": "a fact", "action": "route", "model": model, "query": query}))
 
 
 def agentroute_run(file: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -212,6 +212,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
                      "reason": "unsure"},
     "escalation": {"reason": "no feasible path", "detail": {"goal": "^done"}},
     "handoff": {"agent": "a", "to": "b", "reason": "billing"},
+    "round": {"round": 2, "action": "route", "model": "local:small", "query": "legs of a spider?",
+              "effect": "cost weight 0.5: local:small ranks 1 of 2 by value"},
     "pause": {"question": {"kind": "approve_tool", "tool": "pay", "arguments": {"x": 1}}},
     "decision": {"question": {"kind": "approve_tool"}, "decision": "reject", "why": "too much"},
     "output_check": {"model": "m", "ok": False, "error": "field x missing"},
@@ -247,6 +249,8 @@ EXPECTED = {
     "model_switch": "model switch (entropy): small → large · unsure",
     "escalation": "escalation: no feasible path · goal=^done",
     "handoff": "handoff: a → b · billing",
+    "round": 'round 2: route to local:small · "legs of a spider?" · cost weight 0.5: '
+    "local:small ranks 1 of 2 by value",
     "pause": 'pause: waits for a person · approve_tool (tool=pay, arguments={"x": 1})',
     "decision": 'decision: reject · "too much" · on approve_tool',
     "output_check": "output check m: error field x missing",

@@ -27,6 +27,7 @@ from agentroute.engine.streaming import Answer, Listen, continuation, joined, re
 from agentroute.errors import (
     AgentrouteError,
     AttemptTimeoutError,
+    BadRequestError,
     BudgetExceededError,
     ModelError,
     ResponseFormatError,
@@ -59,6 +60,8 @@ QUEUE_TRACED_S = 0.001
 """A call that waited this long or more for its endpoint's in-flight gate says so in its
 ``model_call`` events (``queued_s``)."""
 """Below this an answer is never refused for its length (parsers deal with chatty servers)."""
+ENDPOINT_DOWN = (BadRequestError, ResponseFormatError)
+"""Errors about one request, not the endpoint: only the variant that sent it is taken out."""
 
 
 class Recorded(Protocol):

@@ -136,7 +136,7 @@ class SwitchChooser:
                     signals["first_token_entropy"] = probe.logprobs[0].entropy()
                     signals["first_token_prob"] = probe.logprobs[0].prob
         sigma_probes = getattr(policy, "sigma_probes", 0)
-        if sigma_probes and len(tiers) > 1 and not agent.tools:
+        if sigma_probes and len(tiers) > 1 and not agent.tools and not agent.pool:
             try:
                 signals["sigma"], turn.ready = await self._sigma(
                     lane, session, smallest, sigma_probes

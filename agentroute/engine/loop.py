@@ -37,7 +37,8 @@ from typing import Any, Literal
 
 from agentroute.agents import Agent
 from agentroute.budget import Account, Budget, Ledger
-from agentroute.engine.calls import EndpointPool, ModelCaller, Recorded
+from agentroute.engine import rounds
+from agentroute.engine.calls import ENDPOINT_DOWN, EndpointPool, ModelCaller, Recorded
 from agentroute.engine.choosers import Chooser
 from agentroute.engine.concurrency import all_or_cancel
 from agentroute.engine.decide import (
@@ -64,7 +65,6 @@ from agentroute.engine.graph import (
 from agentroute.engine.state import MAIN, Lane, NodeContext, RunState, Turn
 from agentroute.errors import (
     AgentrouteError,
-    BadRequestError,
     BudgetExceededError,
     ConfigError,
     ModelError,
@@ -146,8 +146,6 @@ DEMOTE = (
 Handler = Callable[[NodeContext], Any]
 Unit = Literal["go", "fork", "done"]
 Changes = tuple[tuple[str, str, float, float], ...]
-ENDPOINT_DOWN = (BadRequestError, ResponseFormatError)
-"""Errors about one request, not the endpoint: only the variant that sent it is taken out."""
 
 
 def step_key() -> str | None:
@@ -244,7 +242,8 @@ class Engine:
         out = [m for m in (self.refiner, self.demoter) if m is not None]
         out += [m for c in self.choosers.values() if isinstance(m := getattr(c, "model", None),
                                                                  Model)]  # fmt: skip
-        return out + [m for a in self.agents.values() for m in (*a.models, *a.fallbacks)]
+        out += [m for a in self.agents.values() for m in (*a.models, *a.fallbacks)]
+        return out + [p.model for a in self.agents.values() for p in a.pool]
 
     def connect(self, model: Model) -> ModelEndpoint:
         if model.provider == "function":
@@ -708,6 +707,8 @@ class Session:
 
     def _new_turn(self, name: str, prompt: str) -> Turn:
         agent = self.engine.agents[name]
+        if agent.pool:
+            return Turn(name, name, rounds.opening(agent, self.state.history, prompt))
         system = agent.instructions or f"You are the {agent.name} agent: {agent.description}"
         return Turn(name, name, [Message.system(system), *self.state.history, Message.user(prompt)])
 
@@ -801,6 +802,9 @@ class Session:
             if agent.check_output(ready) is None:
                 self._answered(lane, node, agent, ready)
                 return
+        if agent.pool:
+            await self._round(lane, node, agent, turn)
+            return
         if turn.pending:
             await self._tool_call(lane, node, agent, turn)
             return
@@ -825,13 +829,7 @@ class Session:
             )
         except ModelError as exc:
             turn.partial = exc.partial
-            self.state.failures[node] = self.state.failures.get(node, 0) + 1
-            self._failed(
-                lane,
-                node,
-                exc,
-                endpoint=None if isinstance(exc, ENDPOINT_DOWN) else spec.model.label,
-            )
+            self._model_failed(lane, node, spec.model, exc)
             return
         turn.partial = ""
         if not completion.tool_calls:
@@ -844,6 +842,38 @@ class Session:
             return
         turn.messages.append(Message.assistant(completion.text, completion.tool_calls))
         turn.pending, turn.rounds = list(completion.tool_calls), turn.rounds + 1
+
+    def _model_failed(self, lane: Lane, node: str, model: Model, exc: ModelError) -> None:
+        """The variant's call failed for good: it is taken out (and, unless the error was
+        about the request alone, every variant on its endpoint)."""
+        self.state.failures[node] = self.state.failures.get(node, 0) + 1
+        endpoint = None if isinstance(exc, ENDPOINT_DOWN) else model.label
+        self._failed(lane, node, exc, endpoint=endpoint)
+
+    async def _round(self, lane: Lane, node: str, agent: Agent, turn: Turn) -> None:
+        """One unit of a multi-round agent's turn (`agentroute.engine.rounds`): the pending
+        sub-question goes to its pool model, or the agent's model writes its next action."""
+        if turn.pending:
+            failed = await rounds.consult(self, lane, agent, turn)
+            if failed is not None:  # the pool model's endpoint is out of the task
+                self.state.excluded.add(failed[0])
+                lane.last_failed, lane.last_error = failed[0], failed[1]
+            return
+        model = self.graph.nodes[node].model
+        assert model is not None
+        offers = rounds.offered(agent, self.state, lane.report)
+        final = rounds.is_final(agent, turn, offers)
+        request = rounds.request(agent, turn, offers, final)
+        try:
+            completion = await self.complete(
+                model, request, lane=lane, agent=agent.name, purpose="round"
+            )
+            answer = rounds.read(self.tracer, lane, agent, turn, completion.text, offers, final)
+        except ModelError as exc:
+            self._model_failed(lane, node, model, exc)
+            return
+        if answer is not None:
+            self._answered(lane, node, agent, answer)
 
     async def _tool_call(self, lane: Lane, node: str, agent: Agent, turn: Turn) -> None:
         """The next tool call the model asked for: run it, or, for a tool that needs a

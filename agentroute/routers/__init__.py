@@ -10,14 +10,24 @@ from agentroute.routers.cascade import (
     verifier_confidence,
 )
 from agentroute.routers.entropy import EntropyRouter
+from agentroute.routers.multi_round import (
+    AnswerAction,
+    Member,
+    MultiRoundRouter,
+    RouteAction,
+    parse_action,
+    parse_choice,
+)
 from agentroute.routers.preference import PreferenceRouter, Route
 from agentroute.routers.reasoning import ReasoningRouter
 from agentroute.routers.semantic import SemanticRouter, calibrate
 from agentroute.routers.sigma import SigmaRouter, sigma
 
 __all__ = [
-    "AnswerChecks", "Candidate", "CascadeRouter", "EntropyRouter", "FirstRouter", "LinUCBRouter",
-    "PreferenceRouter", "ReasoningRouter", "Route", "Router", "SemanticRouter", "SigmaRouter",
-    "calibrate", "check_answer", "check_candidates", "final_number", "learned_confidence",
-    "normalize", "query_features", "reward", "sigma", "token_confidence", "verifier_confidence",
+    "AnswerAction", "AnswerChecks", "Candidate", "CascadeRouter", "EntropyRouter", "FirstRouter",
+    "LinUCBRouter", "Member", "MultiRoundRouter", "PreferenceRouter", "ReasoningRouter", "Route",
+    "RouteAction", "Router", "SemanticRouter", "SigmaRouter", "calibrate", "check_answer",
+    "check_candidates", "final_number", "learned_confidence", "normalize", "parse_action",
+    "parse_choice", "query_features", "reward", "sigma", "token_confidence",
+    "verifier_confidence",
 ]  # fmt: skip

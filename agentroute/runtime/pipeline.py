@@ -196,8 +196,11 @@ class Pipeline:
         return twin
 
     def models(self) -> list[Model]:
-        """Every model this pipeline may call (the router's first)."""
-        return [self.router_model, *(m for a in self.agents.values() for m in a.models)]
+        """Every model this pipeline may call (the router's first; multi-round agents' pool
+        models last)."""
+        agents = self.agents.values()
+        pools = (p.model for a in agents for p in a.pool)
+        return [self.router_model, *(m for a in agents for m in a.models), *pools]
 
     # -- entry points ---------------------------------------------------------------------
     def run(self, task: str | Sequence[Message], *, history: Sequence[Message] = ()) -> Result:

@@ -48,6 +48,7 @@ from agentroute.events import (
     ResumeEvent,
     RetryEvent,
     ReweightEvent,
+    RoundEvent,
     RouteEvent,
     RunEnd,
     RunStart,
@@ -257,6 +258,18 @@ def _route_event(e: RouteEvent) -> Said:
     if e.fallback:
         text += " · fallback"
     return text, "magenta"
+
+
+@_formats(RoundEvent)
+def _round_event(e: RoundEvent) -> Said:
+    head = f"round {e.round}" + (" (last)" if e.final else "")
+    if e.action == "route":
+        text = f"{head}: route to {clean(e.model or '?', SHORT)} · {_quote(e.query)}"
+        return text + (f" · {clean(e.effect, LONG)}" if e.effect else ""), "magenta"
+    if e.action == "answer":
+        return f"{head}: answer" + (f" · {_quote(e.think)}" if e.think else ""), "green"
+    problem = f" ({clean(e.problem, 30)})" if e.problem else ""
+    return f"{head}: format error{problem} · {clean(e.error or '', LONG)}", "red"
 
 
 def _call_outcome(e: ModelCallEvent) -> str:

@@ -14,6 +14,8 @@ from agentroute.routers import (
     EntropyRouter,
     FirstRouter,
     LinUCBRouter,
+    Member,
+    MultiRoundRouter,
     PreferenceRouter,
     ReasoningRouter,
     Route,
@@ -61,6 +63,17 @@ AGENT_ROUTERS: dict[str, tuple[Callable[[], Router], str]] = {
             ),
         ),
         '{"route": "money / refund"}',
+    ),
+    "multi-round": (
+        lambda: MultiRoundRouter(
+            members=(Member("billing", "answers money questions", price_in=1, price_out=2),),
+            cost_weight=0.4,
+        ),
+        '{"think": "a charge", "model": "billing"}',
+    ),
+    "multi-round-tags": (
+        lambda: MultiRoundRouter(constrained=False, default="shipping"),
+        "<think>parcel</think><search>shipping: where is it?</search>",
     ),
     "semantic": (lambda: SemanticRouter(embed=toy_embed, threshold=0.2), "unused"),
     "bandit": (lambda: LinUCBRouter(rng=random.Random(3)), "unused"),
