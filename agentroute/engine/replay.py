@@ -23,12 +23,14 @@ from agentroute.engine.graph import DONE
 from agentroute.engine.loop import CLEARED, Engine
 from agentroute.errors import AgentrouteError, TraceError
 from agentroute.events import (
+    AdapterPick,
     AgentRunEvent,
     FanOutEvent,
     HealthSignalEvent,
     HealthStateEvent,
     ModelCallEvent,
     NodeRunEvent,
+    ReplicaPick,
     RunStart,
     ToolCallEvent,
 )
@@ -44,16 +46,23 @@ K = TypeVar("K")
 
 
 class TraceSource:
-    """Serves a trace's tool results, handler results and program answers, each name's in
-    the order they were recorded."""
+    """Serves a trace's tool results, handler results, program answers, and the pool state
+    and adapter bounds behind its replica and adapter picks, each name's in the order they
+    were recorded."""
 
     def __init__(self, trace: Trace, *, tools: bool = True) -> None:
         self._tools: dict[tuple[str | None, str, str], deque[ToolCallEvent]] = defaultdict(deque)
         self._nodes: dict[str, deque[NodeRunEvent]] = defaultdict(deque)
         self._programs: dict[str, deque[AgentRunEvent]] = defaultdict(deque)
+        self._picks: dict[tuple[str | None, str], deque[ReplicaPick]] = defaultdict(deque)
+        self._adapters: dict[tuple[str | None, str], deque[AdapterPick]] = defaultdict(deque)
         self._serve_tools = tools
         for e in trace:
-            if isinstance(e, ToolCallEvent):
+            if isinstance(e, ReplicaPick):
+                self._picks[(e.agent, e.model)].append(e)
+            elif isinstance(e, AdapterPick):
+                self._adapters[(e.agent, e.model)].append(e)
+            elif isinstance(e, ToolCallEvent):
                 self._tools[(e.agent, e.call_id, e.tool)].append(e)
             elif isinstance(e, NodeRunEvent):
                 self._nodes[e.node].append(e)
@@ -72,6 +81,16 @@ class TraceSource:
 
     def program(self, agent: str) -> AgentRunEvent:
         return _next(self._programs, agent, "program")
+
+    def pick(self, agent: str | None, model: str) -> ReplicaPick | None:
+        """The pool's state at the next recorded pick (None past the recording: the pick is
+        then made on an idle pool, and the replay diverges there)."""
+        queue = self._picks.get((agent, model))
+        return queue.popleft() if queue else None
+
+    def adapter(self, agent: str | None, model: str) -> AdapterPick | None:
+        queue = self._adapters.get((agent, model))
+        return queue.popleft() if queue else None
 
 
 def _next(queues: dict[K, deque[E]], key: K, what: str) -> E:
