@@ -170,6 +170,8 @@ class AdapterPick(EventBase):
     chosen: str
     scores: dict[str, float]
     resident: tuple[str, ...]
+    waived: tuple[str, ...] = ()
+    """Cold adapters not tried enough yet, chosen without charging their paging."""
     paged: bool
     paging_s: float
     reason: str

@@ -479,7 +479,8 @@ class ModelCaller:
         choice = choose_for(self.serving, model, request, recorded, self.recorded is not None)
         self.tracer.emit(
             AdapterPick, step=step, agent=agent, model=model.label, chosen=choice.chosen,
-            scores=choice.bounds, resident=choice.resident, paged=choice.paged,
+            scores=choice.bounds, resident=choice.resident, waived=choice.waived,
+            paged=choice.paged,
             paging_s=choice.paging_s, reason=choice.reason,
         )  # fmt: skip
         return choice.chosen

@@ -184,5 +184,6 @@ def choose_for(
         return router.choose(query_of(request))
     if recorded is None:  # past the recording: the router's view, left as it is
         return choose_adapter(router.bounds(query_of(request)), router.resident,
-                              router.paging, router.paging_weight)  # fmt: skip
-    return choose_adapter(recorded.scores, recorded.resident, router.paging, spec.paging_weight)
+                              router.paging, router.paging_weight, router.untried)  # fmt: skip
+    return choose_adapter(recorded.scores, recorded.resident, router.paging,
+                          spec.paging_weight, recorded.waived)  # fmt: skip

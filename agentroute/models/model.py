@@ -72,6 +72,12 @@ class Adapters(BaseModel):
     paging_weight: float = Field(default=1.0, ge=0.0)
     """Reward one second of paging costs (quality is on a 0..1 scale)."""
 
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid Adapters: {exc}") from exc
+
     @model_validator(mode="after")
     def _check(self) -> Adapters:
         if len(set(self.names)) != len(self.names):

@@ -18,7 +18,7 @@ Distributed LLM Serving"):
   TTFT is within the SLO, it is no hotspot and no less healthy than the other (affinity);
 - past the SLO, the less loaded of the two candidates takes it (the power of two choices:
   distinct prefixes spread evenly, shared ones still land where one of two caches holds them);
-- when even that one is a hotspot (more in flight than ``hot_ratio`` times the pool's mean),
+- when even that one is a hotspot (more in flight than ``hot_ratio`` times the others' mean),
   the least loaded replica of the whole pool takes it (hotspot relief, at dispatch: a request
   already sent is not moved).
 
@@ -36,10 +36,10 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentroute.errors import ConfigError
 from agentroute.types import Message
@@ -62,12 +62,18 @@ class Balance(BaseModel):
     to tell apart the prefixes your servers cache, short enough that requests sharing one
     share the key."""
     hot_ratio: float = Field(default=2.0, ge=1.0)
-    """A replica with more than this many times the pool's mean requests in flight (each
-    counted plus one) is a hotspot."""
+    """A replica with more than this many times the mean requests in flight of the others
+    (each counted plus one) is a hotspot."""
     vnodes: int = Field(default=64, ge=1, le=4096)
     """Points per replica on each hash ring: more spread keys more evenly."""
     ewma: float = Field(default=0.3, gt=0.0, le=1.0)
     """Weight of the newest TTFT in each replica's running measure."""
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid Balance: {exc}") from exc
 
 
 def replica_names(urls: Sequence[str]) -> tuple[str, ...]:
@@ -215,15 +221,18 @@ def _dual(
     first, second = pair
     warm = view.warm if view.warm in pair else first
     other = second if warm == first else first
-    mean = sum(view.in_flight[i] for i in usable) / len(usable)
+    total = sum(view.in_flight[i] for i in usable)
+    mean = total / len(usable)
 
-    def hot(i: int) -> bool:
-        return view.in_flight[i] + 1 > balance.hot_ratio * (mean + 1)
+    def hot(i: int) -> bool:  # against the mean of the other usable replicas
+        others = (total - view.in_flight[i]) / (len(usable) - 1)
+        return view.in_flight[i] + 1 > balance.hot_ratio * (others + 1)
 
     ttft, health = view.ttft_s[warm], view.health[warm]
     if ttft <= balance.ttft_slo_s and not hot(warm) and health <= view.health[other]:
+        held = "served this prefix last" if view.warm == warm else "owns this prefix"
         return Pick(warm, pair, "affinity",
-                    f"{label[warm]} holds this prefix; TTFT {ttft:.3g}s within the "
+                    f"{label[warm]} {held}; TTFT {ttft:.3g}s within the "
                     f"{balance.ttft_slo_s:g}s SLO")  # fmt: skip
     better = min((warm, other), key=lambda i: (load(i), i != warm))
     if not hot(better):

@@ -14,6 +14,10 @@ timescales, learned together:
   over those queries of the best net estimate (a resident adapter, or a cold one with its
   paging paid).
 
+Exploring is the routing's part: the bound's width, and an adapter not tried ``explore``
+times yet is tried without charging its paging (a small ``alpha`` alone may never pay to try
+a cold adapter).
+
 The two are coupled: the cache sets what exploring a cold adapter costs (it is tried only when
 its bound beats its paging), and routing decides which adapters get feedback.
 """
@@ -31,12 +35,14 @@ from agentroute.routers.bandit import Features, LinUCBRouter, query_features
 @dataclass(frozen=True)
 class AdapterChoice:
     """The adapter chosen; each adapter's bound and its net score (less paging when cold);
-    the cache the choice assumed; whether the adapter must be paged in, for how long; why."""
+    the cache the choice assumed and the cold adapters explored at no charge; whether the
+    adapter must be paged in, for how long; why."""
 
     chosen: str
     bounds: dict[str, float]
     net: dict[str, float]
     resident: tuple[str, ...]
+    waived: tuple[str, ...]
     paged: bool
     paging_s: float
     reason: str
@@ -47,20 +53,25 @@ def choose_adapter(
     resident: Collection[str],
     paging: Mapping[str, float],
     paging_weight: float,
+    waived: Collection[str] = (),
 ) -> AdapterChoice:
     """The adapter with the best bound net of paging (a resident one wins a tie; then the
-    order of ``bounds``)."""
+    order of ``bounds``). ``waived``: cold adapters whose paging is not charged (not tried
+    enough yet: exploring them is worth a page-in)."""
     if not bounds:
         raise RoutingError("no adapter to choose from")
-    net = {a: b - (0.0 if a in resident else paging_weight * paging[a]) for a, b in bounds.items()}
+    free = set(resident) | set(waived)
+    net = {a: b - (0.0 if a in free else paging_weight * paging[a]) for a, b in bounds.items()}
     best = max(net, key=lambda a: (net[a], a in resident))
     cold = best not in resident
     if not cold:
         why = f"{best} is resident; net bound {net[best]:.3f}"
+    elif best in waived:
+        why = f"{best} is cold and not tried enough yet: explored, its paging accepted"
     else:
         why = (f"{best} is cold but its bound {bounds[best]:.3f} beats the best resident "
                f"adapter even after {paging[best]:.3g}s of paging")  # fmt: skip
-    return AdapterChoice(best, dict(bounds), net, tuple(resident), cold,
+    return AdapterChoice(best, dict(bounds), net, tuple(resident), tuple(waived), cold,
                          paging[best] if cold else 0.0, why)  # fmt: skip
 
 
@@ -71,10 +82,10 @@ def plan_cache(
     paging_weight: float,
     keep: Collection[str] = (),
 ) -> tuple[str, ...]:
-    """The ``capacity`` adapters to keep resident for queries whose estimated quality per
-    adapter are ``means``: greedy on the sum of each query's best net estimate (a resident
-    adapter as is, a cold one less its paging). Ties keep what is resident (``keep``), then
-    the adapters' order."""
+    """The ``capacity`` adapters to keep resident for queries whose value per adapter are
+    ``means`` (estimates or bounds): greedy on the sum of each query's best net value (a
+    resident adapter as is, a cold one less its paging). Ties keep what is resident
+    (``keep``), then the adapters' order."""
     names = list(means[0]) if means else list(paging)
     order = {a: i for i, a in enumerate(names)}
     chosen: list[str] = []
@@ -99,8 +110,10 @@ class AdapterRouter:
     """Cache-aware adapter routing with an epoch controller (see the module's docstring).
 
     `choose` picks for a query and counts it toward the epoch; `observe` learns the quality
-    (0..1) an adapter earned. ``doubling``: each epoch lasts twice as long as the last (the
-    epoch-doubling variant), so the cache settles as estimates do."""
+    (0..1) an adapter earned. ``explore``: an adapter with fewer observations than this is
+    chosen without charging its paging (forced exploration: otherwise a small ``alpha`` may
+    never pay to try a cold adapter). ``doubling``: each epoch lasts twice as long as the last
+    (the epoch-doubling variant), so the cache settles as estimates do."""
 
     def __init__(
         self,
@@ -114,6 +127,7 @@ class AdapterRouter:
         features: Features = query_features,
         doubling: bool = False,
         resident: Sequence[str] | None = None,
+        explore: int = 1,
     ) -> None:
         if not names or len(set(names)) != len(names):
             raise ConfigError(f"adapters must be named, each once: {list(names)}")
@@ -130,7 +144,14 @@ class AdapterRouter:
         self.epoch = epoch
         self.doubling = doubling
         self.epochs = 0
+        self.explore = explore
+        self.pulls = dict.fromkeys(self.names, 0)
         self._queries: list[str] = []
+
+    @property
+    def untried(self) -> tuple[str, ...]:
+        """Adapters observed fewer than ``explore`` times."""
+        return tuple(a for a in self.names if self.pulls[a] < self.explore)
 
     def bounds(self, query: str) -> dict[str, float]:
         """Each adapter's upper confidence bound on its quality for ``query``."""
@@ -140,7 +161,7 @@ class AdapterRouter:
         """The adapter for ``query`` under the current cache; the query counts toward the
         epoch, and the cache is planned again when the epoch is full."""
         choice = choose_adapter(self.bounds(query), self.resident, self.paging,
-                                self.paging_weight)  # fmt: skip
+                                self.paging_weight, self.untried)  # fmt: skip
         self._queries.append(query)
         if len(self._queries) >= self.epoch:
             self.end_epoch()
@@ -152,9 +173,11 @@ class AdapterRouter:
         if adapter not in self.paging:
             raise RoutingError(f"unknown adapter {adapter!r}")
         self.bandit.observe(query, adapter, quality)
+        self.pulls[adapter] += 1
 
     def end_epoch(self) -> tuple[str, ...]:
-        """Plan the cache from the epoch's queries and start the next epoch."""
+        """Plan the cache from the epoch's queries, by the estimates (exploring is the
+        routing's part) and start the next epoch."""
         means = [
             {a: mean for a, (mean, _) in self.bandit.estimates(q, self.names).items()}
             for q in self._queries
