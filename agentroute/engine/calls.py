@@ -212,7 +212,6 @@ class ModelCaller:
         }
         if adapter is not None:
             common["adapter"] = adapter
-        avoid: set[int] = set()
 
         async def attempt(
             number: int, timeout_s: float, endpoint: ModelEndpoint = endpoint,
@@ -234,8 +233,10 @@ class ModelCaller:
                 limit_usd=book.budget.usd,
                 max_tokens=req.max_tokens,
             )
+            # a pool's replica is judged by the health monitors on its own
+            target = model.label if pool is None or slot is None else pool.targets[slot]
+            first: list[float] = []  # when the first piece of a pooled stream came
             started = self._clock()
-            first: list[float] = []
             self.model_calls += 1
             try:
                 try:
@@ -308,7 +309,7 @@ class ModelCaller:
                 )
                 self.outcomes.append(
                     Outcome(
-                        target=model.label if pool is None or slot is None else pool.targets[slot],
+                        target=target,
                         ok=False,
                         cost_usd=billed,
                         latency_s=max(0.0, elapsed),
@@ -318,10 +319,8 @@ class ModelCaller:
                 )
                 raise
             latency = self._clock() - started
-            ttft = None
-            if slot is not None:
-                ttft = first[0] - started if first else latency
-                common["ttft_s"] = ttft
+            if slot is not None:  # the time to first token, or to the whole answer
+                common["ttft_s"] = first[0] - started if first else latency
             usage = completion.usage if completion.usage_reported else None
             actual, overshoot = book.settle(res, model.price, usage)
             self.tracer.emit(
@@ -338,7 +337,6 @@ class ModelCaller:
                 confidence=completion.mean_token_prob(),
                 response=completion.model_dump(mode="json"),
             )
-            target = model.label if pool is None or slot is None else pool.targets[slot]
             self.outcomes.append(
                 Outcome(target=target, ok=True, latency_s=max(0.0, latency), cost_usd=actual)
             )
@@ -403,36 +401,7 @@ class ModelCaller:
                 retry_after_s=exc.retry_after_s,
             )
 
-        async def pooled(number: int, timeout_s: float) -> Completion:
-            """An attempt on the replica the pool's policy picks for it, under that replica's
-            in-flight gate; the pool's counters follow it."""
-            assert pool is not None
-            slot, key = self._replica(pool, request, model, number, avoid, step, agent)
-            ep = self.endpoint(pool.models[slot])
-            ep = ep if adapter is None else _named(ep, adapter)
-            streamer = None if stream is None else getattr(ep, "stream", None) or _whole(ep)
-            common["replica"], common["ttft_s"] = pool.names[slot], None
-            live = self.recorded is None
-            if live:  # in flight from the pick on: the next pick sees it
-                pool.sent(slot, key)
-            try:
-                waited = self._clock()
-                async with getattr(ep, "gate", None) or contextlib.nullcontext():
-                    queued = self._clock() - waited
-                    common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
-                    return await attempt(number, timeout_s, ep, streamer, slot)
-            except BaseException:
-                avoid.add(slot)
-                raise
-            finally:
-                if live:
-                    pool.done(slot, common["ttft_s"])
-
-        if pool is not None:
-            completion = await call_with_retry(
-                pooled, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
-            )
-        else:
+        if pool is None:
             waited = self._clock()
             # one slot per call, its retries included; the wait is not timed out
             async with getattr(endpoint, "gate", None) or contextlib.nullcontext():
@@ -441,6 +410,36 @@ class ModelCaller:
                 completion = await call_with_retry(
                     attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
                 )
+        else:
+            avoid: set[int] = set()  # replicas that failed an attempt of this call
+
+            async def pooled(number: int, timeout_s: float) -> Completion:
+                """An attempt on the replica the pool's policy picks for it, under that
+                replica's in-flight gate; the pool's counters follow it."""
+                slot, key = self._replica(pool, request, model, number, avoid, step, agent)
+                ep = self.endpoint(pool.models[slot])
+                ep = ep if adapter is None else _named(ep, adapter)
+                streamer = None if stream is None else getattr(ep, "stream", None) or _whole(ep)
+                common["replica"], common["ttft_s"] = pool.names[slot], None
+                live = self.recorded is None
+                if live:  # in flight from the pick on: the next pick sees it
+                    pool.sent(slot, key)
+                try:
+                    waited = self._clock()
+                    async with getattr(ep, "gate", None) or contextlib.nullcontext():
+                        queued = self._clock() - waited
+                        common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
+                        return await attempt(number, timeout_s, ep, streamer, slot)
+                except BaseException:
+                    avoid.add(slot)
+                    raise
+                finally:
+                    if live:
+                        pool.done(slot, common["ttft_s"])
+
+            completion = await call_with_retry(
+                pooled, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
+            )
         if adapter is not None and self.recorded is None:
             self.serving.learn(model, request, adapter, completion)
         return completion
@@ -480,8 +479,7 @@ class ModelCaller:
         self.tracer.emit(
             AdapterPick, step=step, agent=agent, model=model.label, chosen=choice.chosen,
             scores=choice.bounds, resident=choice.resident, waived=choice.waived,
-            paged=choice.paged,
-            paging_s=choice.paging_s, reason=choice.reason,
+            paged=choice.paged, paging_s=choice.paging_s, reason=choice.reason,
         )  # fmt: skip
         return choice.chosen
 
