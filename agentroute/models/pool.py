@@ -101,8 +101,8 @@ def prefix_key(messages: Sequence[Message], chars: int) -> tuple[int, int, str]:
     contents in order), and a short hex form of them for the trace."""
     parts: list[str] = []
     left = chars
-    for m in messages:
-        piece = f"{m.role}\x1f{m.content}\x1e"[:left]
+    for m in messages:  # each message cut before it is copied: a long history costs nothing
+        piece = f"{m.role}\x1f{m.content[:left]}\x1e"[:left]
         parts.append(piece)
         left -= len(piece)
         if left <= 0:
