@@ -78,6 +78,11 @@ class StreamBrokenError(TransportError):
     ``partial``, and the next attempt continues from it."""
 
 
+class NoReplicaError(ModelError):
+    """Every replica of a pooled model is down (its health signals say so): no request was
+    sent (``sent`` is False), and the model is routed around like one that failed."""
+
+
 class AttemptTimeoutError(ModelError):
     """One attempt ran past its timeout; another attempt may be faster."""
 

@@ -124,6 +124,57 @@ class ModelCallEvent(EventBase):
     queued_s: float | None = None
     """How long the call waited for a slot at its endpoint (``Model.max_in_flight``) before
     its first attempt, when that was 1 ms or more."""
+    replica: str | None = None
+    """For a pooled model: the replica that served this attempt (a `ReplicaPick` says why)."""
+    adapter: str | None = None
+    """For a model with LoRA adapters: the adapter that served it (an `AdapterPick` says why)."""
+    ttft_s: float | None = None
+    """For a pooled model: seconds to the first piece of a streamed answer, or to the whole
+    answer otherwise (a measurement the replica's balance reads)."""
+
+
+class ReplicaPick(EventBase):
+    """Which replica of a pooled model serves one attempt, and why (`agentroute.models.pool`).
+    ``in_flight``, ``ttft_s`` and ``health`` are the pool's state as the pick saw it, one
+    entry per replica in declared order: a replay makes the pick again from them."""
+
+    kind: Literal["replica_pick"] = "replica_pick"
+    model: str
+    policy: str
+    attempt: int = Field(ge=1)
+    key: str | None = None
+    """The prompt prefix's hash (hash policies)."""
+    candidates: tuple[str, ...] = ()
+    chosen: str | None
+    """None when no replica is usable (the call then fails with no attempt sent)."""
+    rule: str
+    reason: str
+    in_flight: tuple[int, ...]
+    ttft_s: tuple[float, ...]
+    health: tuple[float, ...]
+    warm: str | None = None
+    """The replica that last served this prefix."""
+    turn: int = 0
+    avoided: tuple[str, ...] = ()
+    """Replicas that failed an earlier attempt of this call."""
+
+
+class AdapterPick(EventBase):
+    """Which LoRA adapter serves one call, and why (`agentroute.routers.adapters`):
+    ``scores`` are the bandit's upper confidence bounds on each adapter's quality for this
+    query, ``resident`` what the epoch controller keeps in fast memory; a cold adapter's
+    paging is charged in the choice. A replay makes the choice again from them."""
+
+    kind: Literal["adapter_pick"] = "adapter_pick"
+    model: str
+    chosen: str
+    scores: dict[str, float]
+    resident: tuple[str, ...]
+    waived: tuple[str, ...] = ()
+    """Cold adapters not tried enough yet, chosen without charging their paging."""
+    paged: bool
+    paging_s: float
+    reason: str
 
 
 class RetryEvent(EventBase):
@@ -401,6 +452,8 @@ TraceEvent = Annotated[
     | RunEnd
     | RouteEvent
     | ModelCallEvent
+    | ReplicaPick
+    | AdapterPick
     | RetryEvent
     | ToolCallEvent
     | BudgetReserve

@@ -9,6 +9,8 @@ timed part only), and new TCP connections per 100 calls (counted by the stub). R
 - ``bare``: `openai.AsyncOpenAI`, defaults;
 - ``endpoint``: agentroute's `OpenAICompatibleEndpoint.complete` (translation, response cap);
 - ``caller``: `ModelCaller.call` (budget reserve and settle, retry layer, trace events);
+- ``pool``: the same on a four-replica pool (``dualmap``; four paths of the one stub): a
+  replica pick and its trace event per call (not in the default rows);
 - ``pipeline``: a one-agent `Pipeline.arun` (routing, the graph, run bookkeeping, the trace);
 - ``litellm``: LiteLLM's `Router.acompletion`, in its own virtualenv (``--litellm-python``).
 
@@ -92,6 +94,11 @@ def make_call(
     if row == "caller":
         caller = ModelCaller(Tracer(), Ledger(Budget(usd=1e12)))
         return (lambda: caller.call(model, request, step=0)), caller.aclose
+    if row == "pool":
+        root = url.removesuffix("/v1")
+        pool = Model.openai_compatible([f"{root}/r{i}/v1" for i in range(4)], "m", tier="small")
+        caller = ModelCaller(Tracer(), Ledger(Budget(usd=1e12)))
+        return (lambda: caller.call(pool, request, step=0)), caller.aclose
     if row == "pipeline":
         pipeline = Pipeline([Agent("a", "answers", models=[model], max_tokens=16)], trace_dir=None)
         return (lambda: pipeline.arun("hello")), pipeline.aclose

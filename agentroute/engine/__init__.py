@@ -5,6 +5,7 @@
 - `decide`: the pure step, ``decide(lane, state, graph, weights, plan) -> action``.
 - `choosers`: what decides at branch points (router, switching policy, pheromones).
 - `calls`: the one caller (models, tools, handlers, programs), one `Outcome` per attempt.
+- `serving`: the live state the caller keeps for pooled models and adapter routing.
 - `loop`: `Engine` and `Session`, the loop and its drivers' interface.
 - `streaming`: streamed answers, the budget held as they arrive, continuation at a break.
 - `run_stream`: a run as a stream of its decisions and its answers' text.
@@ -22,6 +23,7 @@ from agentroute.engine.graph import (
 )
 from agentroute.engine.loop import TASK_ATTEMPT, Engine, RunOutcome, Session
 from agentroute.engine.run_stream import RunStream
+from agentroute.engine.serving import Serving
 from agentroute.engine.state import Lane, NodeContext, RunState, Turn
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "RunOutcome",
     "RunState",
     "RunStream",
+    "Serving",
     "Session",
     "Turn",
     "from_agents",

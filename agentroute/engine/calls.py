@@ -18,11 +18,12 @@ import inspect
 import json
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from agentroute.agents import Tool
 from agentroute.budget import Ledger, estimate_input_tokens
+from agentroute.engine.serving import Pool, Serving, choose_for, choose_replica
 from agentroute.engine.streaming import Answer, Listen, continuation, joined, read
 from agentroute.errors import (
     AgentrouteError,
@@ -30,11 +31,13 @@ from agentroute.errors import (
     BadRequestError,
     BudgetExceededError,
     ModelError,
+    NoReplicaError,
     ResponseFormatError,
     RunError,
     ToolError,
 )
 from agentroute.events import (
+    AdapterPick,
     AgentRunEvent,
     AntStepEvent,
     BudgetRefused,
@@ -43,6 +46,7 @@ from agentroute.events import (
     Escalation,
     ModelCallEvent,
     NodeRunEvent,
+    ReplicaPick,
     RetryEvent,
     ToolCallEvent,
 )
@@ -50,7 +54,15 @@ from agentroute.models import Model, ModelEndpoint, connect
 from agentroute.models.replay import ReplayMissError, request_hash
 from agentroute.models.retry import call_with_retry
 from agentroute.trace import Tracer
-from agentroute.types import Completion, Delta, Message, ModelRequest, Outcome, ToolCall
+from agentroute.types import (
+    Completion,
+    Delta,
+    HealthSignal,
+    Message,
+    ModelRequest,
+    Outcome,
+    ToolCall,
+)
 
 MIN_USEFUL_TOKENS = 8
 MAX_CHARS_PER_TOKEN = 64
@@ -79,6 +91,14 @@ class Recorded(Protocol):
         """The recorded ant choice at this colony stage after ``previous``."""
         ...
 
+    def pick(self, agent: str | None, model: str) -> ReplicaPick | None:
+        """The next replica pick recorded for this agent's calls to this model."""
+        ...
+
+    def adapter(self, agent: str | None, model: str) -> AdapterPick | None:
+        """The next adapter pick recorded for this agent's calls to this model."""
+        ...
+
 
 class ModelCaller:
     """Shared by all agents and routers of one run: endpoints, ledger and tracer."""
@@ -94,9 +114,11 @@ class ModelCaller:
         owns_endpoints: bool = True,
         outcomes: list[Outcome] | None = None,
         recorded: Recorded | None = None,
+        serving: Serving | None = None,
     ) -> None:
         """``owns_endpoints=False`` when ``connector`` hands out pooled endpoints that outlive
-        this caller (then `aclose` leaves them open)."""
+        this caller (then `aclose` leaves them open). ``serving``: the live state of pooled
+        models and adapter routing, shared by the runs of one engine."""
         self.tracer = tracer
         self._owns = owns_endpoints
         self.ledger = ledger
@@ -110,6 +132,10 @@ class ModelCaller:
         self.failed_attempts = 0
         self.outcomes: list[Outcome] = [] if outcomes is None else outcomes
         self.recorded = recorded
+        self.serving = serving or Serving()
+        self.signals: Sequence[HealthSignal] = ()
+        """The run's health signals in force (the engine sets them): a pool routes around
+        the replicas they mark down."""
 
     def endpoint(self, model: Model) -> ModelEndpoint:
         found = self._endpoints.get(id(model))
@@ -173,7 +199,12 @@ class ModelCaller:
             )
         if allowed < request.max_tokens:
             request = request.model_copy(update={"max_tokens": allowed})
-        endpoint = self.endpoint(model)
+        pool = self.serving.pool(model) if model.replicas else None
+        endpoint = self.endpoint(model if pool is None else pool.models[0])
+        adapter = None
+        if model.adapters is not None:
+            adapter = self._adapter(model, request, step, agent)
+            endpoint = _named(endpoint, adapter)
         stream = None
         if listen is not None and not request.logprobs:
             stream = getattr(endpoint, "stream", None) or _whole(endpoint)
@@ -187,8 +218,14 @@ class ModelCaller:
             "purpose": purpose,
             "streamed": stream is not None,
         }
+        if adapter is not None:
+            common["adapter"] = adapter
 
-        async def attempt(number: int, timeout_s: float) -> Completion:
+        async def attempt(
+            number: int, timeout_s: float, endpoint: ModelEndpoint = endpoint,
+            stream: Any = stream, slot: int | None = None,
+        ) -> Completion:  # fmt: skip
+            """One attempt on ``endpoint`` (a pool's replica ``slot``, when pooled)."""
             req = continuation(request, answer)
             common["request_hash"] = request_hash(model.label, req)
             common["continues"] = len(req.prefill) if req.prefill else None
@@ -204,15 +241,21 @@ class ModelCaller:
                 limit_usd=book.budget.usd,
                 max_tokens=req.max_tokens,
             )
+            # a pool's replica is judged by the health monitors on its own
+            target = model.label if pool is None or slot is None else pool.targets[slot]
+            first: list[float] = []  # when the first piece of a pooled stream came
             started = self._clock()
             self.model_calls += 1
             try:
                 try:
                     async with asyncio.timeout(timeout_s):
                         if stream is not None and listen is not None:
+                            pieces = stream(req, timeout_s=timeout_s)
+                            if slot is not None:  # a pool measures the time to first token
+                                pieces = _timed(pieces, first, self._clock)
                             completion = await read(
-                                stream(req, timeout_s=timeout_s), answer,
-                                max_tokens=req.max_tokens, listen=listen, label=model.label,
+                                pieces, answer, max_tokens=req.max_tokens, listen=listen,
+                                label=model.label,
                             )  # fmt: skip
                         else:
                             completion = await endpoint.complete(req, timeout_s=timeout_s)
@@ -274,7 +317,7 @@ class ModelCaller:
                 )
                 self.outcomes.append(
                     Outcome(
-                        target=model.label,
+                        target=target,
                         ok=False,
                         cost_usd=billed,
                         latency_s=max(0.0, elapsed),
@@ -284,6 +327,8 @@ class ModelCaller:
                 )
                 raise
             latency = self._clock() - started
+            if slot is not None:  # the time to first token, or to the whole answer
+                common["ttft_s"] = first[0] - started if first else latency
             usage = completion.usage if completion.usage_reported else None
             actual, overshoot = book.settle(res, model.price, usage)
             self.tracer.emit(
@@ -301,7 +346,7 @@ class ModelCaller:
                 response=completion.model_dump(mode="json"),
             )
             self.outcomes.append(
-                Outcome(target=model.label, ok=True, latency_s=max(0.0, latency), cost_usd=actual)
+                Outcome(target=target, ok=True, latency_s=max(0.0, latency), cost_usd=actual)
             )
             self.tracer.emit(
                 BudgetSettle,
@@ -364,14 +409,87 @@ class ModelCaller:
                 retry_after_s=exc.retry_after_s,
             )
 
-        waited = self._clock()
-        # one slot per call, its retries included; the wait is not timed out
-        async with getattr(endpoint, "gate", None) or contextlib.nullcontext():
-            queued = self._clock() - waited
-            common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
-            return await call_with_retry(
-                attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
+        if pool is None:
+            waited = self._clock()
+            # one slot per call, its retries included; the wait is not timed out
+            async with getattr(endpoint, "gate", None) or contextlib.nullcontext():
+                queued = self._clock() - waited
+                common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
+                completion = await call_with_retry(
+                    attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
+                )
+        else:
+            avoid: set[int] = set()  # replicas that failed an attempt of this call
+
+            async def pooled(number: int, timeout_s: float) -> Completion:
+                """An attempt on the replica the pool's policy picks for it, under that
+                replica's in-flight gate; the pool's counters follow it."""
+                slot, key = self._replica(pool, request, model, number, avoid, step, agent)
+                ep = self.endpoint(pool.models[slot])
+                ep = ep if adapter is None else _named(ep, adapter)
+                streamer = None if stream is None else getattr(ep, "stream", None) or _whole(ep)
+                common["replica"], common["ttft_s"] = pool.names[slot], None
+                live = self.recorded is None
+                if live:  # in flight from the pick on: the next pick sees it
+                    pool.sent(slot, key)
+                try:
+                    waited = self._clock()
+                    async with getattr(ep, "gate", None) or contextlib.nullcontext():
+                        queued = self._clock() - waited
+                        common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
+                        return await attempt(number, timeout_s, ep, streamer, slot)
+                except BaseException:
+                    avoid.add(slot)
+                    raise
+                finally:
+                    if live:
+                        pool.done(slot, common["ttft_s"])
+
+            completion = await call_with_retry(
+                pooled, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
             )
+        if adapter is not None and self.recorded is None:
+            self.serving.learn(model, request, adapter, completion)
+        return completion
+
+    def _replica(
+        self, pool: Pool, request: ModelRequest, model: Model, attempt: int,
+        avoid: set[int], step: int, agent: str | None,
+    ) -> tuple[int, int | None]:  # fmt: skip
+        """Pick the replica for one attempt (a ``replica_pick`` event): its index, and the
+        prefix key the pool remembers it by. Raises `NoReplicaError` when none is usable."""
+        recorded = self.recorded.pick(agent, model.label) if self.recorded is not None else None
+        choice, view, key = choose_replica(
+            pool, request.messages, avoid=frozenset(avoid), signals=self.signals,
+            recorded=recorded, replay=self.recorded is not None,
+        )  # fmt: skip
+        names = pool.names
+        self.tracer.emit(
+            ReplicaPick, step=step, agent=agent, model=model.label,
+            policy=model.balance.policy, attempt=attempt, key=key[2] if key else None,
+            candidates=tuple(names[i] for i in choice.candidates),
+            chosen=None if choice.chosen is None else names[choice.chosen], rule=choice.rule,
+            reason=choice.why, in_flight=view.in_flight, ttft_s=view.ttft_s,
+            health=view.health, warm=None if view.warm is None else names[view.warm],
+            turn=view.turn, avoided=tuple(names[i] for i in sorted(avoid)),
+        )  # fmt: skip
+        if choice.chosen is None:
+            raise NoReplicaError(
+                f"{model.label}: every replica is down ({', '.join(names)})",
+                provider=model.provider, model=model.label, sent=False,
+            )  # fmt: skip
+        return choice.chosen, key[0] if key else None
+
+    def _adapter(self, model: Model, request: ModelRequest, step: int, agent: str | None) -> str:
+        """Choose the LoRA adapter for one call (an ``adapter_pick`` event)."""
+        recorded = self.recorded.adapter(agent, model.label) if self.recorded is not None else None
+        choice = choose_for(self.serving, model, request, recorded, self.recorded is not None)
+        self.tracer.emit(
+            AdapterPick, step=step, agent=agent, model=model.label, chosen=choice.chosen,
+            scores=choice.bounds, resident=choice.resident, waived=choice.waived,
+            paged=choice.paged, paging_s=choice.paging_s, reason=choice.reason,
+        )  # fmt: skip
+        return choice.chosen
 
     async def tool(
         self,
@@ -593,6 +711,28 @@ def _recorded_node(rec: NodeRunEvent) -> Any:
     raise type(rec.error_type or "Error", (RecordedNodeError,), {})(
         rec.error_type or "Error", rec.error or ""
     )
+
+
+def _named(endpoint: ModelEndpoint, name: str) -> ModelEndpoint:
+    """``endpoint`` asking for model ``name`` (a LoRA adapter served under its own name) on
+    the same connections, where it can; a replay's endpoint answers by label anyway."""
+    named = getattr(endpoint, "named", None)
+    return endpoint if named is None else named(name)
+
+
+async def _timed(
+    pieces: AsyncIterator[Delta | Completion], first: list[float], clock: Callable[[], float]
+) -> AsyncGenerator[Delta | Completion, None]:
+    """``pieces`` as they come, noting in ``first`` when the first one arrived."""
+    try:
+        async for piece in pieces:
+            if not first:
+                first.append(clock())
+            yield piece
+    finally:
+        close = getattr(pieces, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _whole(endpoint: ModelEndpoint) -> Callable[..., AsyncGenerator[Delta | Completion, None]]:

@@ -242,7 +242,7 @@ def check_labels(models: Sequence[Model]) -> None:
 
 def _endpoint(m: Model) -> tuple[object, ...]:
     """What tells one endpoint from another (tier, price and retry are per use)."""
-    return (m.provider, m.name, m.base_url, m.api_key)
+    return (m.provider, m.name, m.base_url, m.replicas, m.api_key)
 
 
 def _kind(node: Node) -> Literal["agent", "tool", "start", "goal"]:

@@ -62,6 +62,7 @@ from agentroute.engine.graph import (
     handoff_tools,
     handoffs,
 )
+from agentroute.engine.serving import Serving
 from agentroute.engine.state import MAIN, Lane, NodeContext, RunState, Turn
 from agentroute.errors import (
     AgentrouteError,
@@ -188,6 +189,9 @@ class Engine:
     clock: Callable[[], float] = time.monotonic
     endpoints: EndpointPool = field(default_factory=EndpointPool)
     redactor: Redactor = field(default_factory=Redactor)
+    serving: Serving = field(default_factory=Serving)
+    """Pooled models' live state (in flight, TTFT per replica) and adapter routing, shared
+    by the runs (`agentroute.engine.serving`)."""
 
     def __post_init__(self) -> None:
         check_labels(self.models())
@@ -323,6 +327,7 @@ class Engine:
             owns_endpoints=connector is not None,
             outcomes=state.outcomes,
             recorded=recorded,
+            serving=self.serving,
         )
         watched = self.monitors if monitors is None else monitors
         caller.failed_attempts = state.failed_attempts
@@ -580,6 +585,7 @@ class Session:
                 self.monitors, ctx, timeout_s=self.engine.monitor_timeout_s, last=last
             )
             winner, signals = report.winner, report.signals
+            self.caller.signals = signals  # a pool routes around the replicas marked down
             if report is not lane.report:
                 self._trace_signal_changes(lane, report)
                 lane.report = self.engine.report = report

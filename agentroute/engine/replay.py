@@ -23,6 +23,7 @@ from agentroute.engine.graph import DONE
 from agentroute.engine.loop import CLEARED, Engine
 from agentroute.errors import AgentrouteError, TraceError
 from agentroute.events import (
+    AdapterPick,
     AgentRunEvent,
     AntStepEvent,
     FanOutEvent,
@@ -30,6 +31,7 @@ from agentroute.events import (
     HealthStateEvent,
     ModelCallEvent,
     NodeRunEvent,
+    ReplicaPick,
     RunStart,
     ToolCallEvent,
 )
@@ -45,17 +47,24 @@ K = TypeVar("K")
 
 
 class TraceSource:
-    """Serves a trace's tool results, handler results and program answers, each name's in
-    the order they were recorded."""
+    """Serves a trace's tool results, handler results, program answers, and the pool state
+    and adapter bounds behind its replica and adapter picks, each name's in the order they
+    were recorded."""
 
     def __init__(self, trace: Trace, *, tools: bool = True) -> None:
         self._tools: dict[tuple[str | None, str, str], deque[ToolCallEvent]] = defaultdict(deque)
         self._nodes: dict[str, deque[NodeRunEvent]] = defaultdict(deque)
         self._programs: dict[str, deque[AgentRunEvent]] = defaultdict(deque)
         self._ants: dict[tuple[int, str], deque[AntStepEvent]] = defaultdict(deque)
+        self._picks: dict[tuple[str | None, str], deque[ReplicaPick]] = defaultdict(deque)
+        self._adapters: dict[tuple[str | None, str], deque[AdapterPick]] = defaultdict(deque)
         self._serve_tools = tools
         for e in trace:
-            if isinstance(e, ToolCallEvent):
+            if isinstance(e, ReplicaPick):
+                self._picks[(e.agent, e.model)].append(e)
+            elif isinstance(e, AdapterPick):
+                self._adapters[(e.agent, e.model)].append(e)
+            elif isinstance(e, ToolCallEvent):
                 self._tools[(e.agent, e.call_id, e.tool)].append(e)
             elif isinstance(e, NodeRunEvent):
                 self._nodes[e.node].append(e)
@@ -79,6 +88,16 @@ class TraceSource:
 
     def ant_step(self, stage: int, previous: str) -> AntStepEvent:
         return _next(self._ants, (stage, previous), "ant_step")
+
+    def pick(self, agent: str | None, model: str) -> ReplicaPick | None:
+        """The pool's state at the next recorded pick (None past the recording: the pick is
+        then made on an idle pool, and the replay diverges there)."""
+        queue = self._picks.get((agent, model))
+        return queue.popleft() if queue else None
+
+    def adapter(self, agent: str | None, model: str) -> AdapterPick | None:
+        queue = self._adapters.get((agent, model))
+        return queue.popleft() if queue else None
 
 
 def _next(queues: dict[K, deque[E]], key: K, what: str) -> E:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from agentroute.errors import ConfigError
+from agentroute.models.pool import Balance, replica_names
 from agentroute.models.presets import PRESETS
 from agentroute.models.prices import DECLARED, lookup
 from agentroute.types import Price, Tier
@@ -49,6 +51,51 @@ class RetryPolicy(BaseModel):
         return cls(max_attempts=1)
 
 
+class Adapters(BaseModel):
+    """The LoRA adapters a model's server offers (vLLM serves each under its own model name;
+    llama.cpp loads them at start), and how the engine chooses one per call: a cache-aware
+    contextual bandit (`agentroute.routers.adapters`) learns which adapter pays off for which
+    query, and an epoch controller keeps ``capacity`` of them resident, charging the paging of
+    a cold one in the choice. A frozen, printable value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    names: tuple[str, ...] = Field(min_length=1)
+    capacity: int = Field(default=2, ge=1)
+    """How many adapters the server keeps in fast memory at once."""
+    paging_s: float | dict[str, float] = 0.5
+    """Seconds it takes to page in a cold adapter: one figure, or one per adapter."""
+    epoch: int = Field(default=64, ge=1)
+    """Calls between two residency decisions."""
+    alpha: float = Field(default=0.5, ge=0.0)
+    """LinUCB's exploration width."""
+    paging_weight: float = Field(default=1.0, ge=0.0)
+    """Reward one second of paging costs (quality is on a 0..1 scale)."""
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid Adapters: {exc}") from exc
+
+    @model_validator(mode="after")
+    def _check(self) -> Adapters:
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"adapter names repeat: {self.names}")
+        if self.capacity > len(self.names):
+            raise ValueError(f"capacity {self.capacity} exceeds the {len(self.names)} adapters")
+        costs = self.paging_s.values() if isinstance(self.paging_s, dict) else [self.paging_s]
+        if any(not math.isfinite(c) or c < 0 for c in costs):
+            raise ValueError(f"paging_s must be finite seconds >= 0, got {self.paging_s}")
+        if isinstance(self.paging_s, dict) and set(self.paging_s) != set(self.names):
+            raise ValueError("paging_s by adapter must name exactly the adapters")
+        return self
+
+    def paging(self, name: str) -> float:
+        """Seconds to page in ``name``."""
+        return self.paging_s[name] if isinstance(self.paging_s, dict) else self.paging_s
+
+
 class Model(BaseModel):
     """A model endpoint users route work to."""
 
@@ -80,16 +127,29 @@ class Model(BaseModel):
     a hosted model's rate limit may call for fewer still."""
     price_source: str = DECLARED
     """Where ``price`` comes from: ``declared``, or the price database and its entry."""
+    replicas: tuple[str, ...] = ()
+    """Every base URL serving this model when it is a pool (``base_url`` is the first); empty
+    for one server. The engine picks a replica per attempt (`balance`)."""
+    balance: Balance = Balance()
+    """How a pool spreads its calls (`agentroute.models.pool`)."""
+    adapters: Adapters | None = None
+    """LoRA adapters the server offers, chosen per call (`Adapters`)."""
 
     @model_validator(mode="after")
     def _check(self) -> Model:
-        url = self.base_url
-        if (
-            self.provider != "local"
-            and url is not None
-            and not url.startswith(("http://", "https://"))
-        ):
-            raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
+        for url in (self.base_url, *self.replicas):
+            if (
+                self.provider != "local"
+                and url is not None
+                and not url.startswith(("http://", "https://"))
+            ):
+                raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
+        if self.replicas:
+            if self.provider != "openai":
+                raise ValueError("only OpenAI-compatible models can be served by a pool")
+            if len(self.replicas) < 2 or self.base_url != self.replicas[0]:
+                raise ValueError("a pool lists two or more replicas, base_url the first")
+            replica_names(self.replicas)
         return self
 
     def __hash__(self) -> int:
@@ -109,11 +169,22 @@ class Model(BaseModel):
         password or query value in the base URL (some gateways take ``?api-key=...``)."""
         out = [self.api_key.get_secret_value()] if self.api_key is not None else []
         out += [v for k, v in self.headers.items() if _SECRET_HEADER.search(k) and v]
-        if self.base_url:
-            parts = urlsplit(self.base_url)
+        for url in dict.fromkeys(u for u in (self.base_url, *self.replicas) if u):
+            parts = urlsplit(url)
             out += [p for p in (parts.password, parts.username) if p]
             out += [v for _, v in parse_qsl(parts.query) if v]
         return out
+
+    @property
+    def replica_names(self) -> tuple[str, ...]:
+        """What traces and monitors call this pool's replicas (empty for one server); a
+        replica's health target is ``<label>@<name>``."""
+        return replica_names(self.replicas) if self.replicas else ()
+
+    def replica(self, index: int) -> Model:
+        """The model as served by one replica of its pool: the same label, price and
+        policies, one base URL."""
+        return self.model_copy(update={"base_url": self.replicas[index], "replicas": ()})
 
     # -- constructors ---------------------------------------------------------------------
 
@@ -127,7 +198,7 @@ class Model(BaseModel):
     @classmethod
     def openai_compatible(
         cls,
-        base_url: str,
+        base_url: str | Sequence[str],
         name: str,
         *,
         api_key: str | None = None,
@@ -140,15 +211,25 @@ class Model(BaseModel):
         headers: dict[str, str] | None = None,
         extra_body: dict[str, Any] | None = None,
         max_in_flight: int = 100,
+        balance: Balance | None = None,
+        adapters: Adapters | None = None,
     ) -> Model:
         """Any OpenAI-compatible server: vLLM, SGLang, Ollama, llama.cpp, TGI, OpenAI itself
-        (prices default to 0: a self-hosted model; see `preset` for hosted services)."""
+        (prices default to 0: a self-hosted model; see `preset` for hosted services).
+
+        ``base_url`` may list several servers of the same model: a pool, whose replicas the
+        engine picks per call by ``balance`` (`agentroute.models.pool`; ``max_in_flight`` is
+        then per replica). ``adapters``: the LoRA adapters the server offers."""
         _check_prices(price_in, price_out)
+        urls = _urls(base_url)
         return cls._build(
             provider="openai",
             name=name,
             alias=alias,
-            base_url=base_url.rstrip("/"),
+            base_url=urls[0],
+            replicas=urls if len(urls) > 1 else (),
+            balance=balance or Balance(),
+            adapters=adapters,
             api_key=api_key,
             price=Price(input_per_mtok=price_in, output_per_mtok=price_out),
             context_window=context_window,
@@ -166,7 +247,7 @@ class Model(BaseModel):
         name: str,
         *,
         api_key: str | None = None,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         price_in: float | None = None,
         price_out: float | None = None,
         tier: Tier = "large",
@@ -175,6 +256,8 @@ class Model(BaseModel):
         alias: str | None = None,
         headers: dict[str, str] | None = None,
         extra_body: dict[str, Any] | None = None,
+        balance: Balance | None = None,
+        adapters: Adapters | None = None,
     ) -> Model:
         """A model on a named OpenAI-compatible service (`agentroute.models.presets`:
         openai, openrouter, gemini, groq, together, fireworks, deepseek, mistral, ollama,
@@ -192,7 +275,7 @@ class Model(BaseModel):
             base_url or found.base_url, name, api_key=key, price_in=price.input_per_mtok,
             price_out=price.output_per_mtok, context_window=context_window, tier=tier,
             retry=retry, alias=alias, headers={**found.headers, **(headers or {})},
-            extra_body=extra_body,
+            extra_body=extra_body, balance=balance, adapters=adapters,
         )  # fmt: skip
         return model.model_copy(update={"price_source": source})
 
@@ -322,6 +405,14 @@ def _price(
     if price_id is None:
         return Price(), "self-hosted: free unless priced"
     return lookup(price_id, name)
+
+
+def _urls(base_url: str | Sequence[str]) -> tuple[str, ...]:
+    """One base URL, or a pool's, without trailing slashes."""
+    urls = (base_url,) if isinstance(base_url, str) else tuple(base_url)
+    if not urls or not all(isinstance(u, str) for u in urls):
+        raise ConfigError(f"base_url must be a URL or a list of URLs, got {base_url!r}")
+    return tuple(u.rstrip("/") for u in urls)
 
 
 def _check_prices(*prices: float) -> None:

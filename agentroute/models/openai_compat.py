@@ -12,6 +12,7 @@ neither retries: retrying belongs to `agentroute.models.retry` alone.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -177,6 +178,17 @@ class OpenAICompatibleEndpoint:
             self._url, self._params = _joined(base_url, "/chat/completions", {})
             sent["Authorization"] = f"Bearer {key}"
         self._headers = {**sent, **(headers or {})}
+        self._named: dict[str, OpenAICompatibleEndpoint] = {}
+
+    def named(self, model: str) -> OpenAICompatibleEndpoint:
+        """This endpoint asking for another model name on the same connections and in-flight
+        gate: a LoRA adapter, which vLLM serves under its own name next to the base model."""
+        found = self._named.get(model)
+        if found is None:
+            found = copy.copy(self)
+            found.model, found._named = model, {}
+            self._named[model] = found
+        return found
 
     async def complete(self, request: ModelRequest, *, timeout_s: float) -> Completion:
         body = request_to_openai(self.model, request, schema_style=self.schema_style)

@@ -106,12 +106,14 @@ class LinUCBRouter:
         return self._arms[name]
 
     def ucb(self, query: str, names: Sequence[str]) -> dict[str, float]:
+        return {n: mean + self.alpha * width for n, (mean, width) in
+                self.estimates(query, names).items()}  # fmt: skip
+
+    def estimates(self, query: str, names: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """Each arm's estimated reward for ``query`` and the width of its confidence bound
+        (the upper bound is ``mean + alpha * width``)."""
         x = self._x(query)
-        out = {}
-        for n in names:
-            mean, width = self._arm(n).estimate(x)
-            out[n] = mean + self.alpha * width
-        return out
+        return {n: self._arm(n).estimate(x) for n in names}
 
     async def route(
         self, query: str, candidates: Sequence[Candidate], complete: Completer | None

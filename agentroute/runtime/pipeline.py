@@ -23,6 +23,7 @@ from agentroute.engine.graph import ROUTE, check_labels
 from agentroute.engine.loop import Decision
 from agentroute.engine.replay import areplay
 from agentroute.engine.run_stream import RunStream
+from agentroute.engine.serving import Serving
 from agentroute.errors import AgentrouteError, ConfigError, RoutingError, RunError
 from agentroute.health import HealthMonitor
 from agentroute.models import Model
@@ -154,6 +155,16 @@ class Pipeline:
     @monitors.setter
     def monitors(self, value: Sequence[HealthMonitor]) -> None:
         self.engine.monitors = list(value)
+
+    @property
+    def serving(self) -> Serving:
+        """Pooled models' live state and adapter routing (`agentroute.engine.serving`): set
+        one with a ``quality`` scorer and ``features`` to teach adapter routing."""
+        return self.engine.serving
+
+    @serving.setter
+    def serving(self, value: Serving) -> None:
+        self.engine.serving = value
 
     @property
     def origin(self) -> str | None:

@@ -15,7 +15,7 @@ from agentroute.events import TraceEvent
 from agentroute.trace.tracer import Trace
 
 NOT_DECISIONS = frozenset(
-    {"v", "run_id", "seq", "ts", "latency_s", "wall_s", "wait_s", "queued_s", "prices"}
+    {"v", "run_id", "seq", "ts", "latency_s", "wall_s", "wait_s", "queued_s", "prices", "ttft_s"}
 )
 
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from agentroute.events import (
+    AdapterPick,
     AgentRunEvent,
     AntStepEvent,
     BudgetRefused,
@@ -44,6 +45,7 @@ from agentroute.events import (
     PathEvent,
     PauseEvent,
     PheromoneUpdateEvent,
+    ReplicaPick,
     RerouteEvent,
     ResumeEvent,
     RetryEvent,
@@ -289,6 +291,11 @@ def _call_notes(e: ModelCallEvent) -> list[str]:
     if e.ok or e.cost_usd:
         notes.append(_usd(e.cost_usd))
     notes.append(_secs(e.latency_s))
+    if e.replica is not None:
+        first = f", first token {_secs(e.ttft_s)}" if e.ttft_s is not None and e.ok else ""
+        notes.append(f"replica {clean(e.replica, SHORT)}{first}")
+    if e.adapter is not None:
+        notes.append(f"adapter {clean(e.adapter, SHORT)}")
     if e.streamed:
         notes.append("streamed")
     if e.partial is not None:
@@ -314,6 +321,25 @@ def _model_call(e: ModelCallEvent) -> Said:
         what += f" ({', '.join(detail)})"
     text = " · ".join([f"{what}: {_call_outcome(e)}", *_call_notes(e)])
     return text, "cyan" if e.ok else "red"
+
+
+@_formats(ReplicaPick)
+def _replica_pick(e: ReplicaPick) -> Said:
+    chosen = clean(e.chosen, SHORT) if e.chosen is not None else "none (every replica down)"
+    text = f"replica of {clean(e.model, SHORT)} by {clean(e.policy, 20)}: {chosen}"
+    if e.attempt > 1:
+        text += f" (attempt {e.attempt})"
+    text += f" · {clean(e.rule, 20)}: {clean(e.reason, LONG)}"
+    if e.avoided:
+        text += f" · avoided {_names(e.avoided)}"
+    return text, "magenta" if e.chosen is not None else "red"
+
+
+@_formats(AdapterPick)
+def _adapter_pick(e: AdapterPick) -> Said:
+    text = f"adapter of {clean(e.model, SHORT)}: {clean(e.chosen, SHORT)}"
+    text += f" · {clean(e.reason, LONG)} · resident {_names(e.resident)}"
+    return text, "magenta"
 
 
 def _finished(what: str, ok: bool, error: str, result: str, latency_s: float) -> Said:

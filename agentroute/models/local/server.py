@@ -22,6 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from agentroute.errors import LocalModelError
@@ -80,7 +81,14 @@ class LocalServer:
         n_ctx: int = DEFAULT_CTX,
         startup_timeout_s: float = 180.0,
         model_file: Path | None = None,
+        logits_all: bool = True,
+        options: Sequence[str] = (),
+        name: str | None = None,
     ) -> None:
+        """``logits_all``: keep every position's logits (what logprobs need; it costs memory
+        and a little speed). ``options``: more ``llama_cpp.server`` flags (``--cache``,
+        ``--n_batch``...). ``name``: the log file's (default: the tier's), for several
+        servers of one tier."""
         self.tier = tier
         self.spec = spec_for(tier)
         self.port = port
@@ -89,7 +97,9 @@ class LocalServer:
         self.startup_timeout_s = startup_timeout_s
         self.model_file = model_file
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = home() / "logs" / f"server-{tier}.log"
+        self.logits_all = logits_all
+        self.options = tuple(options)
+        self.log_path = home() / "logs" / f"server-{name or tier}.log"
 
     @property
     def url(self) -> str:
@@ -126,7 +136,8 @@ class LocalServer:
             sys.executable, "-m", "agentroute.models.local._child", str(os.getpid()), "--",
             "--model", str(path), "--model_alias", self.tier, "--host", "127.0.0.1",
             "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(self.n_threads), "--logits_all", "true",
+            "--n_threads", str(self.n_threads), "--logits_all", str(self.logits_all).lower(),
+            *self.options,
         ]  # fmt: skip
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
