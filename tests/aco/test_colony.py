@@ -254,6 +254,7 @@ def test_a_colony_run_replays_with_every_choice_made_again(tmp_path: Path) -> No
         assert report.identical, report.first_difference
         assert [e.kind for e in report.replayed].count("ant_step") == 2
     assert colony.memory.to_dict() == tables  # a replay teaches the colony nothing
+    assert len(colony.inflight) == 0  # and sends no ant out
 
     # a trace whose pick does not follow from its probabilities and draw is caught
     lines = traces[0].save(tmp_path / "run.jsonl").read_text().splitlines()
