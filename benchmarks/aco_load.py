@@ -10,10 +10,9 @@ asynchronous, so more tasks in flight means staler pheromones; the question is w
 accuracy holds as concurrency rises. Colonies compared (settings as in `aco_routing`):
 
 - trail rule with the old raw in-flight penalty in eta (``load_penalty`` 0.5), and without;
-- rate rule with the exploration bonus (0.3, the routing benchmark's);
-- rate rule with a stronger bonus (0.5), with the in-flight ledger and with the ledger made
-  blind (it reports no work in flight), to show what counting work in flight as evidence on
-  its way does when exploration is strong.
+- rate rule with the exploration bonus (0.3, the routing benchmark's) and a stronger one
+  (0.5), each with the in-flight ledger and with the ledger made blind (it reports no work
+  in flight): what counting work in flight as evidence on its way does.
 
 Reported for the rate colony: throughput, decision latency (intent inference plus the ant's
 choice, from the trace: first ``ant_step`` minus ``run_start``), p50 / p99; for every colony,
@@ -58,6 +57,7 @@ SETUPS = [  # label, setup, blind ledger
     ("trail + old penalty 0.5", Setup("trail", load_penalty=0.5, bounds=Bounds(), **TRAIL), False),  # type: ignore[arg-type]
     ("trail", Setup("trail", bounds=Bounds(), **TRAIL), False),  # type: ignore[arg-type]
     ("rate, explore 0.3", Setup("rate", explore=0.3, **RATE), False),  # type: ignore[arg-type]
+    ("rate, explore 0.3, blind ledger", Setup("rate", explore=0.3, **RATE), True),  # type: ignore[arg-type]
     ("rate, explore 0.5", Setup("rate", explore=0.5, **RATE), False),  # type: ignore[arg-type]
     ("rate, explore 0.5, blind ledger", Setup("rate", explore=0.5, **RATE), True),  # type: ignore[arg-type]
 ]  # fmt: skip
