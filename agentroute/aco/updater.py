@@ -1,15 +1,20 @@
 """Learning off the serving path: outcomes go to a queue; a background task applies them.
 
 `submit` never blocks and never awaits, so serving does not wait for learning. For each
-outcome the updater evaporates the pheromone of the task types involved (rate ``rho`` times
-the type's weight in the query), then, only if the quality gate passes, deposits
+outcome the updater evaporates the pheromone and traffic of the task types involved (rate
+``rho`` times the type's weight in the query), adds ``w_t(q)`` to the traffic of every edge of
+the path, and, only if the quality gate passes, deposits on those edges
 
-    amount_t = w_t(q) * deposit * quality / (1 + cost / cost_ref)
+    value = quality / (1 + cost / cost_ref)
+    amount_t = w_t(q) * deposit * value      (trail rule)
+    amount_t = w_t(q) * value                (rate rule: credit, read per unit of traffic)
 
-on every edge of the path: quality over cost, where ``cost_ref`` is the cost at which a path
-earns half the pheromone of a free one (a very large ``cost_ref`` learns on quality alone). A
-failing gate deposits nothing. Each update is reported to the
-``on_update`` callback (the runtime turns it into a ``pheromone_update`` trace event).
+quality over cost, where ``cost_ref`` is the cost at which a path earns half the pheromone of
+a free one (a very large ``cost_ref`` learns on quality alone). A failing gate deposits
+nothing; under the rate rule its traffic still counts, so a failure lowers the edge's rate.
+With the rate rule ``1 / rho`` is the memory's length in outcomes of a type. Each update is
+reported to the ``on_update`` callback (the runtime turns it into a ``pheromone_update``
+trace event).
 """
 
 from __future__ import annotations
@@ -90,15 +95,16 @@ class PheromoneUpdater:
         """One update, synchronously (the background task calls this)."""
         weights = self.memory.check_weights(outcome.weights)
         passed = bool(self.gate(outcome))
+        value = outcome.quality / (1.0 + outcome.cost / self.cost_ref)
         deltas: list[Delta] = []
         for t, w in weights.items():
             if w <= 0:
                 continue
             table = self.memory.tables[t]
             deltas += [(t, *c) for c in table.evaporate(self.rho * w)]
-            if passed:
-                amount = w * self.deposit * outcome.quality / (1.0 + outcome.cost / self.cost_ref)
-                deltas += [(t, *c) for c in table.deposit(outcome.path, amount)]
+            amount = w * value * (self.deposit if table.rule == "trail" else 1.0)
+            changes = table.reinforce(outcome.path, w, amount if passed else 0.0)
+            deltas += [(t, *c) for c in changes]
         if passed:
             self.applied += 1
         else:

@@ -224,9 +224,11 @@ class SwitchChooser:
 
 class AntChooser:
     """The ant rule at a colony stage: tau(fused by the task's intent weights)^alpha x
-    eta^beta. The intent weights are inferred once per run. In a replay the pheromone tables
-    of the time are gone: the recorded probabilities and draw stand in for them (as recorded
-    health signals stand in for monitors), and the pick is made again from them."""
+    eta^beta. The intent weights are inferred once per run. A live pick goes into the colony's
+    in-flight ledger under the run's id until the run's outcome settles it
+    (`ColonyRunner`). In a replay the pheromone tables and the ledger of the time are gone:
+    the recorded probabilities and draw stand in for them (as recorded health signals stand
+    in for monitors), the pick is made again from them, and the ledger is left alone."""
 
     def __init__(self, colony: Colony, stage: int, intent: Callable[[str], Any]) -> None:
         self.colony, self.stage, self.intent = colony, stage, intent
@@ -244,6 +246,8 @@ class AntChooser:
         if draw is None:
             raise TraceError(f"the ant step at stage {self.stage} records no draw to pick again")
         pick = ant_pick(p, draw)
+        if recorded is None:
+            self.colony.dispatch(session.tracer.run_id, previous, pick, weights)
         session.tracer.emit(
             AntStepEvent,
             step=lane.step,

@@ -3,6 +3,11 @@
 runs as a node, the result is judged, and the outcome goes to the background updater without
 waiting for it.
 
+The colony keeps no clock or counter of its own: each ant step the engine's `AntChooser` draws
+is in the colony's in-flight ledger until the run's outcome is submitted (or the run is given
+up), and the stages' latencies come from the engine's `Outcome` records (one per attempt,
+timed by the engine's caller), read when the run ends.
+
 Each run is traced like any other (``run_start``, one ``ant_step`` per stage with the
 candidates' probabilities, a ``node_run`` per stage, ``run_end``). Pheromone updates happen
 later, off the serving path, so they go to the runner's own learning trace as
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentroute.aco import AntOutcome, Colony, PheromoneUpdater, Update
-from agentroute.engine import Engine, NodeContext, from_stages
+from agentroute.engine import Engine, NodeContext, RunState, Session, from_stages
 from agentroute.engine.choosers import AntChooser, Chooser
 from agentroute.engine.graph import DONE, START
 from agentroute.engine.replay import areplay
@@ -88,12 +93,7 @@ class ColonyRunner:
     def _stage(self, node: str) -> Callable[[NodeContext], Awaitable[dict[str, Any]]]:
         async def run(ctx: NodeContext) -> dict[str, Any]:
             before = ctx.results.get(ctx.previous or "", {})
-            self.colony.load.start(node)
-            started = time.perf_counter()
-            try:
-                result = await self.execute(node, ctx.task, before.get("output", ""))
-            finally:
-                self.colony.load.finish(node, time.perf_counter() - started)
+            result = await self.execute(node, ctx.task, before.get("output", ""))
             return {"output": result.output, "cost": result.cost}
 
         return run
@@ -120,15 +120,40 @@ class ColonyRunner:
         return await areplay(self.engine, trace)
 
     async def run(self, query: str) -> ColonyResult:
-        outcome = await self.engine.arun(query)
-        st = outcome.state
-        path = tuple(n for n in st.main.taken if n not in (START, DONE))
-        weights = dict(st.intent or {})
-        cost = sum(float(st.results[n]["cost"]) for n in path)
-        if outcome.status != "completed":
-            self.updater.submit(AntOutcome(path or ("?",), weights, 0.0, cost))
-            raise RunError(f"the colony's run did not finish: {outcome.reason}")
-        output = str(st.results[path[-1]]["output"])
-        quality = float(await _maybe_await(self.judge(query, output)))  # type: ignore[arg-type]
-        self.updater.submit(AntOutcome(path, weights, min(1.0, max(0.0, quality)), cost))
-        return ColonyResult(output, path, quality, cost, weights, outcome.trace)
+        """Serve ``query``: choose, run and judge each stage, then hand the outcome to the
+        learner. The run's steps leave the in-flight ledger as its outcome is submitted, or
+        when the run fails, whatever the failure; a run that did not finish teaches quality 0
+        to the steps it drew (the last one is the stage that failed)."""
+        session = self.engine.open(query)
+        quality: float | None = None  # None: the run raised, there is nothing to learn
+        try:
+            outcome = await session.run()
+            st = outcome.state
+            if outcome.status != "completed":
+                quality = 0.0
+                raise RunError(f"the colony's run did not finish: {outcome.reason}")
+            path = tuple(n for n in st.main.taken if n not in (START, DONE))
+            output = str(st.results[path[-1]]["output"])
+            judged = float(await _maybe_await(self.judge(query, output)))  # type: ignore[arg-type]
+            quality = min(1.0, max(0.0, judged))
+            weights = dict(st.intent or {})
+            return ColonyResult(output, path, judged, _cost(st, path), weights, outcome.trace)
+        finally:
+            self._settle(session, quality)
+
+    def _settle(self, session: Session, quality: float | None) -> None:
+        """The run is over: its steps leave the in-flight ledger, its stages' latencies come
+        from the engine's outcomes, and the path its ants drew learns ``quality``."""
+        steps = self.colony.settle(session.tracer.run_id)
+        st = session.state
+        for o in st.outcomes:
+            if o.target in self.colony.nodes:
+                self.colony.load.observe(o)
+        if quality is not None and steps:
+            path = tuple(d.edge[1] for d in steps)
+            self.updater.submit(AntOutcome(path, dict(st.intent or {}), quality, _cost(st, path)))
+
+
+def _cost(state: RunState, path: Sequence[str]) -> float:
+    """What the stages of ``path`` that produced a result reported they cost."""
+    return sum(float(state.results[n]["cost"]) for n in path if n in state.results)

@@ -30,6 +30,7 @@ from agentroute.routers.conformance import check_router
 from agentroute.runtime.colony_run import ColonyRunner, StageResult
 from agentroute.testing import FakeModelServer, Reply
 from agentroute.trace import MemorySink, Trace
+from agentroute.types import Outcome
 from tests.conftest import run
 from tests.routers.helpers import reasoning_complete, toy_embed
 
@@ -56,14 +57,21 @@ def test_probabilities_follow_tau_alpha_eta_beta() -> None:
 
 def test_load_and_latency_lower_a_nodes_chances() -> None:
     colony = _colony()
-    before = colony.probabilities(START, colony.stages[0], MATH)["strong"]
-    colony.load.start("strong")
-    colony.load.start("strong")
-    busy = colony.probabilities(START, colony.stages[0], MATH)["strong"]
-    colony.load.finish("strong", 3.0)
-    colony.load.finish("strong", 3.0)
-    slow = colony.probabilities(START, colony.stages[0], MATH)["strong"]
-    assert busy < before and slow < before
+    stage = colony.stages[0]
+    before = colony.probabilities(START, stage, MATH)["strong"]
+    colony.dispatch("run-1", START, "strong", MATH)
+    colony.dispatch("run-2", START, "strong", MATH)
+    assert colony.probabilities(START, stage, MATH)["strong"] == before  # no penalty by default
+    colony.load_penalty = 0.5  # a capacity limit: calls in flight count against the node
+    busy = colony.probabilities(START, stage, MATH)["strong"]
+    assert busy < before
+    assert {d.edge for d in colony.settle("run-1") + colony.settle("run-2")} == {(START, "strong")}
+    assert colony.probabilities(START, stage, MATH)["strong"] == before
+    # latency comes from the engine's outcome records, one per attempt
+    colony.load.observe(Outcome("strong", ok=True, latency_s=3.0))
+    colony.load.observe(Outcome("strong", ok=False, latency_s=3.0, error_type="TimeoutError"))
+    assert colony.load.latency_s["strong"] == 3.0
+    assert colony.probabilities(START, stage, MATH)["strong"] < before
 
 
 def test_a_seeded_colony_walks_the_same_paths() -> None:
@@ -194,9 +202,13 @@ def test_runner_traces_choices_and_learns_off_the_serving_path() -> None:
     runner, served, learned = _runner(colony, lambda q, out: 1.0 if "strong" in out else 0.0)
 
     async def go() -> list[str]:
+        results = []
         async with runner.updater:
-            results = await asyncio.gather(*(runner.run(f"task {i}") for i in range(200)))
-            await runner.updater.drain()
+            for wave in range(4):  # 50 at once; each wave decides on what the last one taught
+                runs = (runner.run(f"task {wave * 50 + i}") for i in range(50))
+                results += await asyncio.gather(*runs)
+                assert not len(colony.inflight)  # every step settled as its run ended
+                await runner.updater.drain()
         return [r.path[0] for r in results]
 
     firsts = run(go())
@@ -242,6 +254,7 @@ def test_a_colony_run_replays_with_every_choice_made_again(tmp_path: Path) -> No
         assert report.identical, report.first_difference
         assert [e.kind for e in report.replayed].count("ant_step") == 2
     assert colony.memory.to_dict() == tables  # a replay teaches the colony nothing
+    assert len(colony.inflight) == 0  # and sends no ant out
 
     # a trace whose pick does not follow from its probabilities and draw is caught
     lines = traces[0].save(tmp_path / "run.jsonl").read_text().splitlines()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -82,10 +83,35 @@ def test_saved_tables_reload_identically_and_bad_files_are_refused(tmp_path: Pat
             PheromoneMemory.load(path)
     data = memory.to_dict()
     data["tables"]["math"][0][2] = 50.0  # type: ignore[index]
-    import json
-
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="outside the bounds"):
+        PheromoneMemory.load(path)
+
+
+def test_rate_tables_and_traffic_reload_and_version_1_files_still_load(tmp_path: Path) -> None:
+    memory = PheromoneMemory(["math", "code"], rule="rate", prior=0.4, prior_weight=3.0)
+    memory.tables["math"].reinforce(["a", "b"], 2.0, 1.5)
+    memory.tables["code"].reinforce(["c"], 1.0, 0.0)
+    memory.tables["code"].evaporate(0.25)
+    path = tmp_path / "rate.json"
+    memory.save(path)
+    again = PheromoneMemory.load(path)
+    assert again.to_dict() == memory.to_dict() and again.rule == "rate"
+    for t in ("math", "code"):
+        assert again.tables[t].edges() == memory.tables[t].edges()
+        assert again.tables[t].stored() == memory.tables[t].stored()
+    assert again.tables["code"].traffic((START, "c")) == 0.75
+    # a version 1 file: trail rule, three columns, no traffic
+    old = {"format": "agentroute.pheromones", "version": 1, "bounds": [0.1, 4.0, 1.0],
+           "tables": {"math": [[START, "a", 2.5]]}}  # fmt: skip
+    path.write_text(json.dumps(old))
+    v1 = PheromoneMemory.load(path)
+    assert v1.rule == "trail" and v1.tables["math"].get((START, "a")) == 2.5
+    assert v1.tables["math"].traffic((START, "a")) == 0.0
+    bad = memory.to_dict()
+    bad["tables"]["code"][0][3] = -1.0  # type: ignore[index]
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ConfigError, match="must be finite and >= 0"):
         PheromoneMemory.load(path)
 
 
