@@ -25,6 +25,11 @@ class SwitchDecision:
 
 
 class SwitchPolicy(Protocol):
+    """Chooses a tier from signals. Optional members the engine reads when present:
+    ``sigma_probes`` (sample that many small answers and add their disagreement as ``sigma``)
+    and ``prompt_signals(text) -> dict[str, float]`` (called with the step's last user message;
+    its result joins the signals, as `PromptPolicy` in ``agentroute.budget.prompted`` uses)."""
+
     @property
     def name(self) -> str: ...
 

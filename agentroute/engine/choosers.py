@@ -3,8 +3,9 @@
 - `RouteChooser` at ``^route``: a `Router` (reasoning, semantic, ant colony, ...) picks the
   agents; the agents they hand off to stand by.
 - `SwitchChooser` at an agent: the switching policy picks the tier (after a one-token probe or
-  sigma probes when it wants them), the ledger downshifts what the budget cannot pay for; the
-  agent's failover order stands by.
+  sigma probes when it wants them, and with the step's prompt read into signals when the policy
+  has ``prompt_signals``), the ledger downshifts what the budget cannot pay for; the agent's
+  failover order stands by.
 - `AntChooser` at a colony stage: pheromones fused by the task's intent weights, the ant rule.
 
 The decisions themselves are the routers', policies' and colony's pure functions; a chooser
@@ -29,7 +30,7 @@ from agentroute.events import AntStepEvent, Escalation, ModelSwitch, RouteEvent
 from agentroute.models import Model
 from agentroute.routers import Candidate, Router, normalize, sigma
 from agentroute.trace import Tracer
-from agentroute.types import Completion, ModelRequest, RouteDecision
+from agentroute.types import Completion, Message, ModelRequest, RouteDecision
 
 
 class Session(Protocol):
@@ -119,6 +120,9 @@ class SwitchChooser:
         tiers = tuple(m.tier for m in agent.models)
         ledger = session.ledger_for(agent.name)
         signals = self._signals(lane, session)
+        read_prompt = getattr(policy, "prompt_signals", None)
+        if read_prompt is not None and len(tiers) > 1:
+            signals.update(read_prompt(step_text(messages)))
         smallest = agent.models[0]
         if policy.probe_top_logprobs and len(tiers) > 1 and smallest.provider != "anthropic":
             request = ModelRequest(
@@ -220,6 +224,11 @@ class SwitchChooser:
         keys = [normalize(c.text) for c in done]
         s = sigma(keys)
         return s, (done[0].text if s == 0.0 and keys[0] else None)
+
+
+def step_text(messages: Sequence[Message]) -> str:
+    """What a step answers: its last user message (the task, on an agent's first step)."""
+    return next((m.content for m in reversed(messages) if m.role == "user"), "")
 
 
 class AntChooser:
