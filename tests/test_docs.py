@@ -62,6 +62,7 @@ PRINTS = {
     "durable.md": "Your trip to Lisbon is booked.",
     "scale-out.md": "'done'",
     "local-models.md": "http://127.0.0.1:11434/v1",
+    "model-pools.md": ("affinity", "True inf", "identical", "med ('sql',) True"),
 }
 """Per page, the text (or texts) that what its blocks print (those that run anywhere) must
 contain."""

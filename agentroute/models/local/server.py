@@ -137,6 +137,8 @@ class LocalServer:
             "--model", str(path), "--model_alias", self.tier, "--host", "127.0.0.1",
             "--port", str(self.port), "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads), "--logits_all", str(self.logits_all).lower(),
+            # by default the server cuts a running stream when another request arrives
+            "--interrupt_requests", "false",
             *self.options,
         ]  # fmt: skip
         with self.log_path.open("wb") as log:
