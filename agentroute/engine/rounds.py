@@ -43,6 +43,7 @@ from agentroute.routers.multi_round import (
     MultiRoundRouter,
     RouteAction,
     effect,
+    ranked,
     values,
 )
 from agentroute.trace import Tracer
@@ -79,14 +80,13 @@ def opening(agent: Agent, history: Sequence[Message], prompt: str) -> list[Messa
 
 
 def offered(agent: Agent, state: RunState, report: MonitorReport | None) -> tuple[str, ...]:
-    """The pool models a round may route to: not failed in this task, not down by the
-    monitors."""
+    """The pool models a round may route to, best value first (the order the router reads
+    them in, and the schema's): not failed in this task, not down by the monitors."""
     down = {s.target for s in report.signals if s.down} if report is not None else set()
     out = []
-    for p in agent.pool:
-        label = p.model.label
-        if label not in state.excluded and label not in down:
-            out.append(label)
+    for m in ranked(agent.members, router(agent).cost_weight):
+        if m.name not in state.excluded and m.name not in down:
+            out.append(m.name)
     return tuple(out)
 
 
