@@ -34,7 +34,7 @@ from agentroute.agents import Agent
 from agentroute.budget import Ledger, estimate_input_tokens
 from agentroute.engine.calls import ENDPOINT_DOWN, MIN_USEFUL_TOKENS, ModelCaller
 from agentroute.engine.state import Lane, RunState, Turn
-from agentroute.errors import ActionFormatError, ModelError, ResponseFormatError
+from agentroute.errors import ActionFormatError, ConfigError, ModelError, ResponseFormatError
 from agentroute.events import BudgetRefused, RoundEvent
 from agentroute.health import MonitorReport
 from agentroute.models import Model
@@ -43,6 +43,7 @@ from agentroute.routers.multi_round import (
     MultiRoundRouter,
     RouteAction,
     effect,
+    ranked,
     values,
 )
 from agentroute.trace import Tracer
@@ -79,14 +80,13 @@ def opening(agent: Agent, history: Sequence[Message], prompt: str) -> list[Messa
 
 
 def offered(agent: Agent, state: RunState, report: MonitorReport | None) -> tuple[str, ...]:
-    """The pool models a round may route to: not failed in this task, not down by the
-    monitors."""
+    """The pool models a round may route to, best value first (the order the router reads
+    them in, and the schema's): not failed in this task, not down by the monitors."""
     down = {s.target for s in report.signals if s.down} if report is not None else set()
     out = []
-    for p in agent.pool:
-        label = p.model.label
-        if label not in state.excluded and label not in down:
-            out.append(label)
+    for m in ranked(agent.members, router(agent).cost_weight):
+        if m.name not in state.excluded and m.name not in down:
+            out.append(m.name)
     return tuple(out)
 
 
@@ -131,8 +131,7 @@ def read(
                     error=str(exc), effect=effect(None, worth, policy.cost_weight))  # fmt: skip
         if final:
             raise ResponseFormatError(
-                f"{agent.name}: the last round's action could not be followed: {exc}",
-                model=turn.node,
+                f"{agent.name}: the last round's action could not be followed: {exc}"
             ) from exc
         told = policy.correction(str(exc), turn.rounds)
         turn.messages += [Message.assistant(text), Message.user(told)]
@@ -159,7 +158,10 @@ async def consult(
     policy = router(agent)
     call = turn.pending.pop(0)
     asked = json.loads(call.arguments)
-    model = next(p.model for p in agent.pool if p.model.label == asked["model"])
+    found = [p.model for p in agent.pool if p.model.label == asked["model"]]
+    if not found:  # only a checkpoint taken under another declaration can say this
+        raise ConfigError(f"{agent.name}: {asked['model']!r} is no longer in the pool")
+    model = found[0]
     req = ModelRequest(
         messages=(Message.system(policy.consult_instructions), Message.user(asked["query"])),
         max_tokens=policy.consult_tokens,

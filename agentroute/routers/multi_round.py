@@ -428,7 +428,7 @@ class MultiRoundRouter:
         ]
 
     def choice_prompt(self, query: str, members: Sequence[Member]) -> ModelRequest:
-        names = [m.name for m in members]
+        names = [m.name for m in ranked(members, self.cost_weight)]  # as the listing orders them
         schema = {
             "type": "object",
             "properties": {"think": {"type": "string", "maxLength": THINK_CHARS},

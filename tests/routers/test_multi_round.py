@@ -226,6 +226,10 @@ def test_a_format_error_ends_its_round_visibly_and_the_model_is_told(
     assert result.output == "277"
     first, second = result.trace.events(RoundEvent)
     assert first.action == "format_error" and first.problem == "no_action" and first.error
+    # offered best value first: at cost weight 0 the better model leads, in the schema too
+    assert first.offered == ("openai:large", "openai:small")
+    schema = server.calls()[0].body["response_format"]["json_schema"]["schema"]
+    assert schema["anyOf"][0]["properties"]["model"]["enum"] == list(first.offered)
     assert second.action == "answer" and second.round == 2
     told = server.calls()[1].body["messages"]
     assert told[-2] == {"role": "assistant", "content": "the answer is probably 277"}
