@@ -11,6 +11,11 @@ A query counts as correct when its gold agent is in the chosen set, or, for an o
 query, when the router chose nothing. Reported: accuracy, in-scope accuracy, average set size,
 "none fits" precision and recall, and latency per decision (p50 / p95).
 
+Off-topic examples (``off-topic`` rows, ``--reasoning gated``): the dev split's out-of-scope
+queries are given to the semantic router as requests no agent should take; nothing fits when a
+test query is closer to one of them than to every agent (margin 0, not tuned). The gated
+reasoning router says "none" on that verdict without a model call and reasons otherwise.
+
     .venv/bin/python benchmarks/intent_routing.py [--models small,large] [--limit N]
 """
 
@@ -97,7 +102,8 @@ async def main() -> None:
     parser.add_argument(
         "--reasoning", default="plain,tuned",
         help="plain: the catalogue and free text; tuned: semantic shortlist of 3, an example "
-        "per agent, output constrained to catalogue names or none, the closest agent kept",
+        "per agent, output constrained to catalogue names or none, the closest agent kept; "
+        "gated: tuned, with none decided by off-topic examples before any model call",
     )  # fmt: skip
     args = parser.parse_args()
     agents, dev, test = load()
@@ -122,6 +128,11 @@ async def main() -> None:
     ):
         await router.route("warm-up", agents, None)  # embeds the catalogue once
         scores.append(await score(label, lambda text, r=router: r.route(text, agents, None), test))
+    off_topic = tuple(q.text for q in dev if q.gold is None)
+    guarded = SemanticRouter(embed=vectors, off_topic=off_topic, margin=0.02, max_agents=2)
+    await guarded.route("warm-up", agents, None)
+    scores.append(await score("semantic, set (margin 0.02, up to 2), off-topic examples",
+                              lambda text: guarded.route(text, agents, None), test))  # fmt: skip
     shortlist = SemanticRouter(embed=vectors, threshold=threshold)
     configs = {
         "plain": ("up to 2, may say none", ReasoningRouter(max_agents=2, allow_none=True,
@@ -130,6 +141,11 @@ async def main() -> None:
                   ReasoningRouter(max_agents=2, allow_none=True, max_tokens=96,
                                   shortlist=shortlist, shortlist_size=3, examples=1,
                                   constrained=True, keep_top=True)),
+        "gated": ("tuned, none by off-topic examples before any model call, up to 2",
+                  ReasoningRouter(max_agents=2, allow_none=True, max_tokens=96,
+                                  shortlist=SemanticRouter(embed=vectors, off_topic=off_topic),
+                                  shortlist_size=3, examples=1, constrained=True,
+                                  keep_top=True, gate=True)),
     }  # fmt: skip
     for tier in args.models.split(","):
         async with ModelCandidates([Model.local(tier)]) as (model,):  # type: ignore[misc]

