@@ -28,11 +28,22 @@ def _answers(body: dict[str, object]) -> Reply:
         return PROBE
     if "by consulting the language models" in text:  # a multi-round router's next action
         return _round(body, text)
+    if "Routes:" in text and "Conversation:" in text:  # a preference router
+        return _preference(text)
     if "Agents:" in text and "Reason" in text:
         return Reply("Reason: it is about a charge\nAgents: billing")
     if "Python" in text:
         return Reply("```python\ndef is_even(n):\n    return n % 2 == 0\n```")
     return Reply("Answer: 16. All set.")
+
+
+def _preference(text: str) -> Reply:
+    """The route the conversation's last line asks for, by a keyword; "other" for the rest."""
+    last = text.rsplit("Conversation:", 1)[1].strip().splitlines()[-1].lower()
+    for word, route in (("parcel", "delivery / track"), ("charged", "billing / refund")):
+        if word in last:
+            return Reply(json.dumps({"route": route}))
+    return Reply(json.dumps({"route": "other"}))
 
 
 def _round(body: dict[str, Any], text: str) -> Reply:

