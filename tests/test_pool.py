@@ -195,8 +195,9 @@ def test_every_replica_down_fails_over_to_the_next_model_with_no_call(
 
         async def go() -> list[Trace]:
             out = []
-            for i in range(4):  # one call per replica: each dies before its call
+            for i in range(4):  # every replica dies; failed attempts open their breakers
                 replicas.kill(i)
+            for i in range(4):  # (which replicas a question tries depends on the ports)
                 out.append((await p.arun(f"question {i}")).trace)
             out.append((await p.arun("after the pool is gone")).trace)
             await p.aclose()
@@ -275,3 +276,71 @@ def test_a_streamed_call_measures_the_time_to_its_first_token(replicas: Replicas
 
     (c,) = calls(run(go()))
     assert c.streamed and c.ttft_s is not None and c.ttft_s < c.latency_s / 2
+
+
+VLLM = """# HELP vllm:num_requests_running Number of requests currently running on GPU.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{{model_name="m"}} {running}
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{{model_name="m"}} {waiting}
+vllm:gpu_cache_usage_perc{{model_name="m"}} 0.5
+"""
+
+
+def test_server_load_reads_the_queue_gauges_of_each_server_kind() -> None:
+    from agentroute.models.pool import metrics_url, server_load
+
+    assert server_load(VLLM.format(running=8.0, waiting=40.0)) == 48
+    sglang = 'sglang:num_running_reqs{model_name="m"} 3\nsglang:num_queue_reqs{model_name="m"} 5\n'
+    assert server_load(sglang) == 8
+    assert server_load("llamacpp:requests_processing 1\nllamacpp:requests_deferred 2\n") == 3
+    assert server_load("tgi_queue_size 4\ntgi_batch_current_size 2\n") == 6
+    assert server_load("# only comments\nprocess_cpu_seconds_total 12.5\n") is None
+    assert server_load("vllm:num_requests_waiting NaN\n") is None  # not a count: ignored whole
+    assert server_load("<html>not metrics</html>") is None
+    assert metrics_url("http://gpu-1:8000/v1") == "http://gpu-1:8000/metrics"
+    assert metrics_url("https://h/serve/v1/?x=1") == "https://h/serve/metrics"
+
+
+def test_queues_the_servers_report_steer_the_picks_and_are_replayed(replicas: Replicas) -> None:
+    """Three replicas are busy with another client's work (their /metrics say so); this
+    process sends nothing to them once it has read that, and a replay picks from the
+    recorded reports."""
+    for i, s in enumerate(replicas.servers):
+        busy = i != 3
+        s.metrics = VLLM.format(running=8 * busy, waiting=40 * busy)
+    model = replicas.model("least_loaded", server_load_every_s=0.05)
+    p = pipeline(model)
+
+    async def go() -> tuple[Trace, list[Trace]]:
+        first = await p.arun("warm up")  # starts the first read; the pick does not wait for it
+        await asyncio.sleep(0.3)
+        later = [(await p.arun(f"question {i}")).trace for i in range(6)]
+        await p.aclose()
+        return first.trace, later
+
+    first, later = run(go())
+    assert picks(first)[0].reported == (0, 0, 0, 0)
+    assert {calls(t)[0].replica for t in later} == {model.replica_names[3]}
+    assert picks(later[0])[0].reported == (48, 48, 48, 0)
+    reads = sum(len(s.calls("/metrics")) for s in replicas.servers)
+    assert 4 <= reads <= 4 * 7  # every replica read, and not more than once a pick
+    report = p.replay(later[0])
+    assert report.identical, report.describe()
+
+
+def test_a_server_without_metrics_counts_as_this_processs_load_only(replicas: Replicas) -> None:
+    model = replicas.model("round_robin", server_load_every_s=0.05)  # the fake serves 404
+    p = pipeline(model)
+
+    async def go() -> list[Trace]:
+        out = [(await p.arun(f"q {i}")).trace for i in range(4)]
+        await asyncio.sleep(0.1)
+        out += [(await p.arun(f"r {i}")).trace for i in range(4)]
+        await p.aclose()
+        return out
+
+    traces = run(go())
+    assert all(picks(t)[0].reported == (0, 0, 0, 0) for t in traces)
+    assert len({calls(t)[0].replica for t in traces}) == 4
