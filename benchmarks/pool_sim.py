@@ -16,7 +16,14 @@ Zipf-skewed, and asks for ``--tokens`` output tokens.
 Capacity: the highest arrival rate whose p90 TTFT stays within the SLO (bisection, each
 point a fresh simulation of ``--requests`` requests, the first tenth not counted).
 
+``--clients K`` splits the requests over K client processes, each with its own `Pool` (its
+own requests in flight, its own memory of prefixes), as K agentroute processes sharing the
+replicas would; ``--server-load S`` also gives each client the replicas' true load (requests
+running and queued, as vLLM's ``/metrics`` reports them) read every S seconds, stale in
+between, as ``Balance(server_load_every_s=S)`` does.
+
     .venv/bin/python benchmarks/pool_sim.py [--replicas 8,16,32,64] [--speedup 100]
+        [--clients 4 --server-load 0.05 --policies least_loaded,dualmap]
 """
 
 from __future__ import annotations
@@ -72,13 +79,16 @@ class Replica:
 
 def simulate(
     policy: str, n: int, rate: float, requests: int, times: Times, *, slots: int, cache: int,
-    tokens: int, slo: float, zipf: float, seed: int = 1,
+    tokens: int, slo: float, zipf: float, seed: int = 1, clients: int = 1,
+    server_load: float | None = None,
 ) -> tuple[float, float, float]:  # fmt: skip
     """One run: (p50 TTFT, p90 TTFT, cache hit rate) of the counted requests."""
     urls = [f"http://replica{i}:8000/v1" for i in range(n)]
-    balance = Balance(policy=policy, ttft_slo_s=slo)  # type: ignore[arg-type]
+    balance = Balance(policy=policy, ttft_slo_s=slo,  # type: ignore[arg-type]
+                      server_load_every_s=server_load)  # fmt: skip
     model = Model.openai_compatible(urls, "m", balance=balance)
-    pool = Pool(model)
+    pools = [Pool(model) for _ in range(clients)]
+    read_at = [-1.0] * clients
     health = (1.0,) * n
     rng = random.Random(seed)
     groups = 8 * n
@@ -113,7 +123,11 @@ def simulate(
 
     while events:
         at, _, kind, r = heapq.heappop(events)
-        if kind == 0:  # arrival: the engine's pick on the pool's live state
+        if kind == 0:  # arrival: the engine's pick on its client's live state
+            pool = pools[r % clients]
+            if server_load is not None and at - read_at[r % clients] >= server_load:
+                read_at[r % clients] = at  # what each replica's /metrics says now
+                pool.reported = [slots - x.free + len(x.queue) for x in replicas]
             key = keys[prefix_of[r]]
             hashed = key[:2] if pool.hashed else None
             chosen = pick(model.balance, pool.ring, hashed, pool.view(key[0], health)).chosen
@@ -127,7 +141,7 @@ def simulate(
                 rep.queue.append((r, at))
         else:  # done: the slot takes the next in line
             i = where[r]
-            pool.done(i, ttft[r])
+            pools[r % clients].done(i, ttft[r])
             rep = replicas[i]
             rep.free += 1
             if rep.queue:
@@ -142,7 +156,8 @@ def run(
     policy: str, n: int, rate: float, times: Times, args: argparse.Namespace, slo: float
 ) -> tuple[float, float, float]:
     return simulate(policy, n, rate, args.requests, times, slots=args.slots, cache=args.cache,
-                    tokens=args.tokens, slo=slo, zipf=args.zipf)  # fmt: skip
+                    tokens=args.tokens, slo=slo, zipf=args.zipf, clients=args.clients,
+                    server_load=args.server_load)  # fmt: skip
 
 
 def capacity(policy: str, n: int, times: Times, args: argparse.Namespace, slo: float) -> float:
@@ -168,7 +183,12 @@ def main() -> None:
     ap.add_argument("--slo-x", type=float, default=2.5,
                     help="the TTFT SLO, in multiples of one uncached prefill")  # fmt: skip
     ap.add_argument("--times", default=str(HERE / "data" / "pool_service_times.json"))
+    ap.add_argument("--clients", type=int, default=1, help="client processes, each its own pool")
+    ap.add_argument("--server-load", type=float, default=None,
+                    help="read the replicas' true load every this many seconds")  # fmt: skip
+    ap.add_argument("--policies", default=",".join(POLICIES))
     args = ap.parse_args()
+    policies = tuple(args.policies.split(","))
     times = Times.load(Path(args.times), args.speedup)
     slo = args.slo_x * times.miss_s
     print(f"service (after /{args.speedup:g}): prefill {1000 * times.miss_s:.1f} ms uncached, "
@@ -177,18 +197,21 @@ def main() -> None:
           f"TTFT SLO {1000 * slo:.0f} ms (p90)\n")  # fmt: skip
     sizes = [int(x) for x in args.replicas.split(",")]
     began = time.perf_counter()
-    caps = {n: {p: capacity(p, n, times, args, slo) for p in POLICIES} for n in sizes}
-    print("| replicas | " + " | ".join(POLICIES) + " | dualmap / best other |")
-    print("|---|" + "---|" * (len(POLICIES) + 1))
+    print(f"{args.clients} client(s); server load read every {args.server_load} s\n")
+    caps = {n: {p: capacity(p, n, times, args, slo) for p in policies} for n in sizes}
+    print("| replicas | " + " | ".join(policies) + " | dualmap / best other |")
+    print("|---|" + "---|" * (len(policies) + 1))
     for n in sizes:
-        best = max(v for p, v in caps[n].items() if p != "dualmap")
-        print(f"| {n} | " + " | ".join(f"{caps[n][p]:.0f} rps" for p in POLICIES)
-              + f" | {caps[n]['dualmap'] / best:.2f}x |")  # fmt: skip
+        best = max((v for p, v in caps[n].items() if p != "dualmap"), default=0.0)
+        ratio = f"{caps[n]['dualmap'] / best:.2f}x" if best and "dualmap" in caps[n] else "-"
+        print(f"| {n} | " + " | ".join(f"{caps[n][p]:.0f} rps" for p in policies)
+              + f" | {ratio} |")  # fmt: skip
     n = sizes[-1]
-    load = 0.8 * caps[n]["least_loaded"]
-    print(f"\nat {load:.0f} rps on {n} replicas (80% of least-loaded's capacity):")
+    base = "least_loaded" if "least_loaded" in caps[n] else max(caps[n], key=caps[n].__getitem__)
+    load = 0.8 * caps[n][base]
+    print(f"\nat {load:.0f} rps on {n} replicas (80% of {base}'s capacity):")
     print("| policy | TTFT p50 ms | TTFT p90 ms | prefix cache hits |\n|---|---|---|---|")
-    for p in POLICIES:
+    for p in policies:
         p50, p90, hit = run(p, n, load, times, args, slo)
         print(f"| {p} | {1000 * p50:.1f} | {1000 * p90:.1f} | {100 * hit:.0f}% |")
     print(f"\nsimulated in {time.perf_counter() - began:.0f} s")
