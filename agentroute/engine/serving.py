@@ -102,15 +102,14 @@ class Pool:
 
     async def poll(self) -> None:
         """Read each replica's ``/metrics`` once. A replica that does not answer, or exposes
-        no load gauge, keeps its last report (the health monitors judge its calls)."""
+        no load gauge, reports 0: its load is this process's count (the health monitors judge
+        its calls), and no stale report keeps work away from it."""
         import httpx  # only pools that read their servers' load need it
 
         every = self.model.balance.server_load_every_s or 1.0
         async with httpx.AsyncClient(timeout=min(every, 2.0)) as client:
             loads = await asyncio.gather(*(self._read(client, m) for m in self.models))
-        for i, load in enumerate(loads):
-            if load is not None:
-                self.reported[i] = load
+        self.reported = [load or 0 for load in loads]
 
     @staticmethod
     async def _read(client: httpx.AsyncClient, model: Model) -> int | None:
