@@ -157,9 +157,6 @@ class ReplicaPick(EventBase):
     turn: int = 0
     avoided: tuple[str, ...] = ()
     """Replicas that failed an earlier attempt of this call."""
-    reported: tuple[int, ...] = ()
-    """Requests running and waiting that each server last reported (empty when the pool
-    does not read its servers' load)."""
 
 
 class AdapterPick(EventBase):

@@ -112,8 +112,6 @@ class FakeModelServer:
 
     def __init__(self, *, responder: Responder | None = None, host: str = "127.0.0.1") -> None:
         self.responder: Responder = responder or (lambda body: Reply("ok"))
-        self.metrics: str | None = None
-        """Prometheus text served at ``/metrics`` (None: 404, as a server without metrics)."""
         self.requests: list[RecordedRequest] = []
         self._scripts: dict[str, deque[Action]] = {}
         self._lock = threading.Lock()
@@ -351,11 +349,7 @@ def _make_handler(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
         def do_GET(self) -> None:
-            if self.path.rstrip("/") == "/metrics" and server.metrics is not None:
-                with server._lock:
-                    server.requests.append(RecordedRequest(self.path, {}, {}, time.time()))
-                self._send(200, server.metrics.encode(), "text/plain; version=0.0.4")
-            elif self.path.rstrip("/").endswith("/models"):
+            if self.path.rstrip("/").endswith("/models"):
                 self._send(
                     200,
                     json.dumps(

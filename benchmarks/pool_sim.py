@@ -18,9 +18,13 @@ point a fresh simulation of ``--requests`` requests, the first tenth not counted
 
 ``--clients K`` splits the requests over K client processes, each with its own `Pool` (its
 own requests in flight, its own memory of prefixes), as K agentroute processes sharing the
-replicas would; ``--server-load S`` also gives each client the replicas' true load (requests
-running and queued, as vLLM's ``/metrics`` reports them) read every S seconds, stale in
-between, as ``Balance(server_load_every_s=S)`` does.
+replicas would. ``--foreign F``: a share F of the requests comes from a client that does not
+use agentroute and sends everything to the first quarter of the replicas in turn (another
+team's job); only agentroute's requests are counted. ``--server-load S`` is an experiment,
+not a library feature: each client also reads the replicas' true load (requests running and
+queued, as vLLM's ``/metrics`` reports them) every S seconds and counts a replica's requests
+in flight as the larger of its own count and that report moved on by its own sends and
+finishes since the read (see BENCHMARKS.md for why agentroute does not do this).
 
     .venv/bin/python benchmarks/pool_sim.py [--replicas 8,16,32,64] [--speedup 100]
         [--clients 4 --server-load 0.05 --policies least_loaded,dualmap]
@@ -34,7 +38,7 @@ import json
 import random
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentroute.engine.serving import Pool
@@ -80,15 +84,15 @@ class Replica:
 def simulate(
     policy: str, n: int, rate: float, requests: int, times: Times, *, slots: int, cache: int,
     tokens: int, slo: float, zipf: float, seed: int = 1, clients: int = 1,
-    server_load: float | None = None,
+    server_load: float | None = None, foreign: float = 0.0,
 ) -> tuple[float, float, float]:  # fmt: skip
     """One run: (p50 TTFT, p90 TTFT, cache hit rate) of the counted requests."""
     urls = [f"http://replica{i}:8000/v1" for i in range(n)]
-    balance = Balance(policy=policy, ttft_slo_s=slo,  # type: ignore[arg-type]
-                      server_load_every_s=server_load)  # fmt: skip
+    balance = Balance(policy=policy, ttft_slo_s=slo)  # type: ignore[arg-type]
     model = Model.openai_compatible(urls, "m", balance=balance)
     pools = [Pool(model) for _ in range(clients)]
     read_at = [-1.0] * clients
+    reports = [([0] * n, [0] * n) for _ in range(clients)]  # (server loads, own then)
     health = (1.0,) * n
     rng = random.Random(seed)
     groups = 8 * n
@@ -98,6 +102,7 @@ def simulate(
     events: list[tuple[float, int, int, int]] = []  # (time, order, kind, request)
     order = 0
     prefix_of: list[int] = []
+    outside: list[bool] = []  # sent by the foreign client
     arrived: list[float] = []
     ttft: list[float] = [0.0] * requests
     hits = 0
@@ -106,6 +111,7 @@ def simulate(
         now += rng.expovariate(rate)
         arrived.append(now)
         prefix_of.append(rng.choices(range(groups), weights)[0])
+        outside.append(foreign > 0 and rng.random() < foreign)
         heapq.heappush(events, (now, order, 0, r))
         order += 1
     where = [0] * requests
@@ -115,25 +121,39 @@ def simulate(
         rep = replicas[i]
         rep.free -= 1
         hit = rep.prefill_hit(prefix_of[r])
-        hits += int(hit and r >= requests // 10)
+        hits += int(hit and r >= requests // 10 and not outside[r])
         prefill = times.hit_s if hit else times.miss_s
         ttft[r] = at + prefill - arrived[r]
         heapq.heappush(events, (at + prefill + tokens * times.decode_s, order, 1, r))
         order += 1
 
+    def engine_pick(r: int, at: float) -> int:
+        """The engine's pick on the live state of request ``r``'s client."""
+        c = r % clients
+        pool = pools[c]
+        key = keys[prefix_of[r]]
+        hashed = key[:2] if pool.hashed else None
+        view = pool.view(key[0], health)
+        if server_load is not None:
+            if at - read_at[c] >= server_load:  # what each replica's /metrics says now
+                read_at[c] = at
+                reports[c] = (
+                    [slots - x.free + len(x.queue) for x in replicas],
+                    list(pool.in_flight),
+                )
+            said, then = reports[c]
+            seen = [max(f, s + f - t) for f, s, t in zip(view.in_flight, said, then, strict=True)]
+            view = replace(view, in_flight=tuple(seen))
+        chosen = pick(model.balance, pool.ring, hashed, view).chosen
+        assert chosen is not None
+        pool.sent(chosen, key[0])
+        return chosen
+
     while events:
         at, _, kind, r = heapq.heappop(events)
-        if kind == 0:  # arrival: the engine's pick on its client's live state
-            pool = pools[r % clients]
-            if server_load is not None and at - read_at[r % clients] >= server_load:
-                read_at[r % clients] = at  # what each replica's /metrics says now
-                pool.reported = [slots - x.free + len(x.queue) for x in replicas]
-            key = keys[prefix_of[r]]
-            hashed = key[:2] if pool.hashed else None
-            chosen = pick(model.balance, pool.ring, hashed, pool.view(key[0], health)).chosen
-            assert chosen is not None
+        if kind == 0:  # arrival; the foreign client takes the first quarter in turn
+            chosen = r % max(1, n // 4) if outside[r] else engine_pick(r, at)
             where[r] = chosen
-            pool.sent(chosen, key[0])
             rep = replicas[chosen]
             if rep.free:
                 begin(chosen, r, at)
@@ -141,13 +161,14 @@ def simulate(
                 rep.queue.append((r, at))
         else:  # done: the slot takes the next in line
             i = where[r]
-            pools[r % clients].done(i, ttft[r])
+            if not outside[r]:
+                pools[r % clients].done(i, ttft[r])
             rep = replicas[i]
             rep.free += 1
             if rep.queue:
                 nxt, _ = rep.queue.popleft()
                 begin(i, nxt, at)
-    counted = sorted(ttft[requests // 10 :])
+    counted = sorted(ttft[r] for r in range(requests // 10, requests) if not outside[r])
     m = len(counted)
     return counted[m // 2], counted[int(0.9 * (m - 1))], hits / m
 
@@ -157,7 +178,7 @@ def run(
 ) -> tuple[float, float, float]:
     return simulate(policy, n, rate, args.requests, times, slots=args.slots, cache=args.cache,
                     tokens=args.tokens, slo=slo, zipf=args.zipf, clients=args.clients,
-                    server_load=args.server_load)  # fmt: skip
+                    server_load=args.server_load, foreign=args.foreign)  # fmt: skip
 
 
 def capacity(policy: str, n: int, times: Times, args: argparse.Namespace, slo: float) -> float:
@@ -186,6 +207,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=1, help="client processes, each its own pool")
     ap.add_argument("--server-load", type=float, default=None,
                     help="read the replicas' true load every this many seconds")  # fmt: skip
+    ap.add_argument("--foreign", type=float, default=0.0,
+                    help="share of requests from a client outside agentroute")  # fmt: skip
     ap.add_argument("--policies", default=",".join(POLICIES))
     args = ap.parse_args()
     policies = tuple(args.policies.split(","))
@@ -197,7 +220,8 @@ def main() -> None:
           f"TTFT SLO {1000 * slo:.0f} ms (p90)\n")  # fmt: skip
     sizes = [int(x) for x in args.replicas.split(",")]
     began = time.perf_counter()
-    print(f"{args.clients} client(s); server load read every {args.server_load} s\n")
+    print(f"{args.clients} client(s); server load read every {args.server_load} s; "
+          f"{args.foreign:.0%} of requests from a client outside agentroute\n")  # fmt: skip
     caps = {n: {p: capacity(p, n, times, args, slo) for p in policies} for n in sizes}
     print("| replicas | " + " | ".join(policies) + " | dualmap / best other |")
     print("|---|" + "---|" * (len(policies) + 1))

@@ -459,8 +459,6 @@ class ModelCaller:
         """Pick the replica for one attempt (a ``replica_pick`` event): its index, and the
         prefix key the pool remembers it by. Raises `NoReplicaError` when none is usable."""
         recorded = self.recorded.pick(agent, model.label) if self.recorded is not None else None
-        if self.recorded is None and pool.poll_due(now := self._clock()):
-            pool.start_poll(now)
         choice, view, key = choose_replica(
             pool, request.messages, avoid=frozenset(avoid), signals=self.signals,
             recorded=recorded, replay=self.recorded is not None,
@@ -474,7 +472,6 @@ class ModelCaller:
             reason=choice.why, in_flight=view.in_flight, ttft_s=view.ttft_s,
             health=view.health, warm=None if view.warm is None else names[view.warm],
             turn=view.turn, avoided=tuple(names[i] for i in sorted(avoid)),
-            reported=view.reported,
         )  # fmt: skip
         if choice.chosen is None:
             raise NoReplicaError(

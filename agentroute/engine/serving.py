@@ -7,38 +7,20 @@ and which adapter serves a call. The decisions are pure functions (`agentroute.m
 went to, the adapter bandits and caches) and is told when an attempt is sent and when it ends.
 One `Serving` belongs to an engine and is shared by its runs, as the replicas are. In a replay
 the snapshot comes from the trace instead, and nothing live is touched.
-
-With ``Balance(server_load_every_s=...)`` a pool also reads its replicas' ``/metrics`` in the
-background (`Pool.start_poll`, at most one read of the pool at a time, started by a pick that
-finds the last one old); a pick uses whatever was read last and never waits for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from agentroute.events import AdapterPick, ReplicaPick
 from agentroute.models import Model
-from agentroute.models.pool import (
-    HASHED,
-    DualRing,
-    Pick,
-    PoolView,
-    metrics_url,
-    pick,
-    prefix_key,
-    server_load,
-)
+from agentroute.models.pool import HASHED, DualRing, Pick, PoolView, pick, prefix_key
 from agentroute.routers.adapters import AdapterChoice, AdapterRouter, choose_adapter
 from agentroute.routers.bandit import Features, query_features
 from agentroute.types import Completion, HealthSignal, Message, ModelRequest
-
-if TYPE_CHECKING:
-    import httpx
 
 PENALTIES = frozenset({"half_open", "degraded", "rate_limit"})
 """Health signals whose factor a pool applies to a replica's load: the circuit breaker's and
@@ -65,10 +47,6 @@ class Pool:
         self.ttft_s = [0.0] * len(self.names)
         self.turn = 0
         self.warm: OrderedDict[int, int] = OrderedDict()
-        self.reported = [0] * len(self.names)
-        """Requests running and waiting that each server last reported (its ``/metrics``)."""
-        self.polled_at = -math.inf
-        self._polls: set[asyncio.Task[None]] = set()
 
     def health(self, signals: Sequence[HealthSignal]) -> tuple[float, ...]:
         """Each replica's health factor from the run's signals about it: infinity when any
@@ -83,43 +61,8 @@ class Pool:
         return tuple(factors)
 
     def view(self, key: int | None, health: tuple[float, ...]) -> PoolView:
-        reported = tuple(self.reported) if self.model.balance.server_load_every_s else ()
         return PoolView(tuple(self.in_flight), tuple(self.ttft_s), health,
-                        self.warm.get(key) if key is not None else None, self.turn,
-                        reported)  # fmt: skip
-
-    def poll_due(self, now: float) -> bool:
-        """Whether the servers' load should be read again (none being read now)."""
-        every = self.model.balance.server_load_every_s
-        return every is not None and not self._polls and now - self.polled_at >= every
-
-    def start_poll(self, now: float) -> None:
-        """Read every replica's load in the background; the current pick goes on without it."""
-        self.polled_at = now
-        task = asyncio.get_running_loop().create_task(self.poll())
-        self._polls.add(task)
-        task.add_done_callback(self._polls.discard)
-
-    async def poll(self) -> None:
-        """Read each replica's ``/metrics`` once. A replica that does not answer, or exposes
-        no load gauge, reports 0: its load is this process's count (the health monitors judge
-        its calls), and no stale report keeps work away from it."""
-        import httpx  # only pools that read their servers' load need it
-
-        every = self.model.balance.server_load_every_s or 1.0
-        async with httpx.AsyncClient(timeout=min(every, 2.0)) as client:
-            loads = await asyncio.gather(*(self._read(client, m) for m in self.models))
-        self.reported = [load or 0 for load in loads]
-
-    @staticmethod
-    async def _read(client: httpx.AsyncClient, model: Model) -> int | None:
-        import httpx
-
-        try:
-            reply = await client.get(metrics_url(model.base_url or ""))
-        except httpx.HTTPError:
-            return None
-        return server_load(reply.text) if reply.status_code == 200 else None
+                        self.warm.get(key) if key is not None else None, self.turn)  # fmt: skip
 
     def sent(self, i: int, key: int | None) -> None:
         self.in_flight[i] += 1
@@ -141,7 +84,7 @@ class Pool:
 def recorded_view(event: ReplicaPick, names: Sequence[str]) -> PoolView:
     """The pool's state as a trace recorded it for one pick."""
     warm = names.index(event.warm) if event.warm in names else None
-    return PoolView(event.in_flight, event.ttft_s, event.health, warm, event.turn, event.reported)
+    return PoolView(event.in_flight, event.ttft_s, event.health, warm, event.turn)
 
 
 class Serving:

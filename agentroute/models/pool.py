@@ -27,12 +27,6 @@ and ``round_robin``. Load is requests in flight, times the replica's health fact
 half-open circuit breaker's penalty of 4 makes a replica look four times as busy); a replica
 marked down is never picked; a replica that failed an earlier attempt of the same call is
 avoided while another is usable. A hotspot is judged on requests in flight alone.
-
-This process counts only its own requests. Where several clients share the replicas, the
-servers' own queue signals say more: with ``Balance(server_load_every_s=...)`` the engine reads
-each replica's Prometheus ``/metrics`` that often (vLLM, SGLang, TGI, llama.cpp's server; see
-`SERVER_LOAD`) and a replica's requests in flight are the larger of this process's count and
-what the server last reported running and waiting (`server_load` parses the text).
 """
 
 from __future__ import annotations
@@ -40,9 +34,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -75,53 +68,12 @@ class Balance(BaseModel):
     """Points per replica on each hash ring: more spread keys more evenly."""
     ewma: float = Field(default=0.3, gt=0.0, le=1.0)
     """Weight of the newest TTFT in each replica's running measure."""
-    server_load_every_s: float | None = Field(default=None, gt=0.0)
-    """Read each replica's ``/metrics`` this often and count the requests it reports running
-    and waiting (None: count this process's requests only). A pick never waits for it."""
 
     def __init__(self, **data: Any) -> None:
         try:
             super().__init__(**data)
         except ValidationError as exc:
             raise ConfigError(f"invalid Balance: {exc}") from exc
-
-
-SERVER_LOAD: frozenset[str] = frozenset({
-    "vllm:num_requests_running", "vllm:num_requests_waiting",
-    "sglang:num_running_reqs", "sglang:num_queue_reqs",
-    "tgi_batch_current_size", "tgi_queue_size",
-    "llamacpp:requests_processing", "llamacpp:requests_deferred",
-})  # fmt: skip
-"""The Prometheus gauges that count a server's requests running and waiting."""
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)")
-
-
-def server_load(text: str) -> int | None:
-    """Requests running and waiting on a server, from its Prometheus ``/metrics`` text: the
-    sum of the `SERVER_LOAD` gauges it exposes (over all their label sets); None when it
-    exposes none of them or a value is not a finite number >= 0."""
-    total, seen = 0.0, False
-    for line in text.splitlines():
-        found = _SAMPLE.match(line)
-        if found is None or found.group(1) not in SERVER_LOAD:
-            continue
-        try:
-            value = float(found.group(2))
-        except ValueError:
-            return None
-        if not (math.isfinite(value) and value >= 0):
-            return None
-        total, seen = total + value, True
-    return round(total) if seen else None
-
-
-def metrics_url(base_url: str) -> str:
-    """Where an OpenAI-compatible server at ``base_url`` publishes its metrics: ``/metrics``
-    at the root (a trailing ``/v1`` is not part of it)."""
-    parts = urlsplit(base_url)
-    path = parts.path.rstrip("/")
-    path = path[: -len("/v1")] if path.endswith("/v1") else path
-    return parts._replace(path=f"{path}/metrics", query="", fragment="").geturl()
 
 
 def replica_names(urls: Sequence[str]) -> tuple[str, ...]:
@@ -193,22 +145,13 @@ class DualRing:
 class PoolView:
     """The pool as one pick sees it: per replica (in declared order) the requests in flight,
     the measured TTFT (0 before any), the health factor (1 healthy, more when penalised,
-    infinity when down); which replica last served this prefix; the round-robin turn; and
-    what each server last reported running and waiting (empty when not read)."""
+    infinity when down); which replica last served this prefix; the round-robin turn."""
 
     in_flight: tuple[int, ...]
     ttft_s: tuple[float, ...]
     health: tuple[float, ...]
     warm: int | None = None
     turn: int = 0
-    reported: tuple[int, ...] = ()
-
-    def busy(self) -> PoolView:
-        """This view with each replica's requests in flight raised to what its server
-        reported (the servers see every client; this process only its own requests)."""
-        if not self.reported:
-            return self
-        return replace(self, in_flight=tuple(map(max, self.in_flight, self.reported)), reported=())
 
 
 @dataclass(frozen=True)
@@ -234,7 +177,6 @@ def pick(
     """Which replica serves this attempt. ``key``: the prefix's two hashes (hash policies);
     ``avoid``: replicas that failed earlier attempts of this call (avoided while another is
     usable); ``names``: for the reasons' words."""
-    view = view.busy()
     n = ring.size
     label = names or [str(i) for i in range(n)]
     healthy = [i for i in range(n) if view.health[i] != math.inf]
