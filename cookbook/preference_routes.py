@@ -4,9 +4,10 @@ Each route is a plain-language domain / action policy mapped to an agent; the ro
 reads the routes and the conversation and names one route or "other" (held to those names by
 a JSON schema the server enforces, llama.cpp included). A new route is one more line, with
 nothing to train. The conversation changes its mind in the second turn (from a refund to a
-parcel), and the router follows its last message; an off-topic question ends as "none fits",
-an explicit escalation, not a guess. Each turn is one run with its own trace; all replay with
-zero model calls.
+parcel), and the router follows its last message. An off-topic question should be "other",
+which ends the run as "none fits", an explicit escalation, not a guess (the fake model says
+it; the embedded 1.5B model often names a route anyway, as BENCHMARKS.md measures). Each turn
+is one run with its own trace; all replay with zero model calls.
 
     python cookbook/preference_routes.py [--base-url URL --small M --large M]
 """
