@@ -16,6 +16,11 @@ queries are given to the semantic router as requests no agent should take; nothi
 test query is closer to one of them than to every agent (margin 0, not tuned). The gated
 reasoning router says "none" on that verdict without a model call and reasons otherwise.
 
+Labelled examples (``--reasoning knn``): the dev split's in-scope queries join their gold
+agent's examples, and nothing fits when an off-topic example is among a test query's k nearest
+texts. k is chosen on dev by leave-one-out (each dev query judged without itself among the
+examples), ties to the smaller k, before any test query is seen.
+
     .venv/bin/python benchmarks/intent_routing.py [--models small,large] [--limit N]
 """
 
@@ -95,6 +100,38 @@ async def score(
     return Score(name, out)
 
 
+def with_examples(agents: Sequence[Candidate], labelled: Sequence[Query]) -> list[Candidate]:
+    """The agents with the labelled in-scope queries added to their gold agent's examples."""
+    return [
+        Candidate(
+            a.name, a.description, (*a.examples, *(q.text for q in labelled if q.gold == a.name))
+        )
+        for a in agents
+    ]
+
+
+def choose_k(
+    embed: Callable[[Sequence[str]], list[list[float]]],
+    agents: Sequence[Candidate],
+    dev: Sequence[Query],
+    ks: Sequence[int] = (1, 2, 3, 4, 5),
+) -> tuple[int, dict[int, int]]:
+    """The off-topic k with the most right fits / nothing-fits verdicts on dev, each query
+    judged leave-one-out; ties go to the smaller k. Returns k and the count per k."""
+    right = {}
+    for k in ks:
+        n = 0
+        for i, q in enumerate(dev):
+            rest = [d for j, d in enumerate(dev) if j != i]
+            router = SemanticRouter(
+                embed=embed, off_topic_k=k, off_topic=tuple(d.text for d in rest if d.gold is None)
+            )
+            fits = router.assess(q.text, with_examples(agents, rest)).fits
+            n += fits == (q.gold is not None)
+        right[k] = n
+    return max(ks, key=lambda k: (right[k], -k)), right
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="small,large")
@@ -112,8 +149,13 @@ async def main() -> None:
     print(f"{len(agents)} agents; dev {len(dev)} queries, test {len(test)} "
           f"({sum(q.gold is None for q in test)} out of scope)")  # fmt: skip
 
+    known: dict[str, list[float]] = {}
+
     def vectors(texts: Sequence[str]) -> list[list[float]]:
-        return [list(map(float, v)) for v in embed(texts)]
+        new = [t for t in dict.fromkeys(texts) if t not in known]
+        if new:
+            known.update(zip(new, ([float(x) for x in v] for v in embed(new)), strict=True))
+        return [known[t] for t in texts]
 
     scores = []
     base = SemanticRouter(embed=vectors)
@@ -133,6 +175,14 @@ async def main() -> None:
     await guarded.route("warm-up", agents, None)
     scores.append(await score("semantic, set (margin 0.02, up to 2), off-topic examples",
                               lambda text: guarded.route(text, agents, None), test))  # fmt: skip
+    k, per_k = choose_k(vectors, agents, dev)
+    print(f"off-topic k chosen on dev (leave-one-out right verdicts per k): {k} {per_k}")
+    labelled = with_examples(agents, [q for q in dev if q.gold])
+    voted = SemanticRouter(embed=vectors, off_topic=off_topic, off_topic_k=k, margin=0.02,
+                           max_agents=2)  # fmt: skip
+    await voted.route("warm-up", labelled, None)
+    scores.append(await score(f"semantic, set (margin 0.02, up to 2), dev examples, k={k}",
+                              lambda text: voted.route(text, labelled, None), test))  # fmt: skip
     shortlist = SemanticRouter(embed=vectors, threshold=threshold)
     configs = {
         "plain": ("up to 2, may say none", ReasoningRouter(max_agents=2, allow_none=True,
@@ -146,17 +196,25 @@ async def main() -> None:
                                   shortlist=SemanticRouter(embed=vectors, off_topic=off_topic),
                                   shortlist_size=3, examples=1, constrained=True,
                                   keep_top=True, gate=True)),
+        "knn": (f"tuned, dev examples, none by the {k} nearest texts before any model call",
+                ReasoningRouter(max_agents=2, allow_none=True, max_tokens=96,
+                                shortlist=SemanticRouter(embed=vectors, off_topic=off_topic,
+                                                         off_topic_k=k),
+                                shortlist_size=3, examples=1, constrained=True,
+                                keep_top=True, gate=True)),
     }  # fmt: skip
+    catalogue = {"knn": labelled}
     for tier in args.models.split(","):
         async with ModelCandidates([Model.local(tier)]) as (model,):  # type: ignore[misc]
             assert model.complete is not None
             for key in args.reasoning.split(","):
                 label, router = configs[key]
-                await router.route("warm-up", agents, model.complete)  # start, fill caches
+                cands = catalogue.get(key, agents)
+                await router.route("warm-up", cands, model.complete)  # start, fill caches
                 scores.append(
                     await score(
                         f"reasoning on local {tier} ({label})",
-                        lambda text, r=router, c=model.complete: r.route(text, agents, c),
+                        lambda text, r=router, c=model.complete, a=cands: r.route(text, a, c),
                         test,
                     )
                 )

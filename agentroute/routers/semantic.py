@@ -13,8 +13,12 @@ A threshold alone separates poorly when in-scope requests look like general ques
 many people does this tent sleep?" scores lower than "who painted the Mona Lisa?"). ``off_topic``
 gives example requests that no agent should take (trivia, recipes, the weather); nothing fits
 when the query is closer to one of them than to every candidate, by more than
-``off_topic_margin``. `assess` returns the scores and that verdict from one embedding of the
-query; a `ReasoningRouter` reads it to say "none" without asking its model.
+``off_topic_margin``. With ``off_topic_k`` above 1 an off-topic example need only be among the
+query's ``off_topic_k`` nearest texts (descriptions, examples and off-topic examples together):
+a nearest-neighbour vote, which works best when the candidates carry many labelled example
+requests, so that off-topic and in-scope examples are matched like with like. `assess` returns
+the scores and that verdict from one embedding of the query; a `ReasoningRouter` reads it to
+say "none" without asking its model.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class SemanticRouter:
     max_agents: int = 1
     off_topic: tuple[str, ...] = ()
     off_topic_margin: float = 0.0
+    off_topic_k: int = 1
     name: str = "semantic"
     _cache: dict[tuple[tuple[str, ...], ...], list[list[list[float]]]] = field(
         default_factory=dict, repr=False, compare=False
@@ -79,6 +84,8 @@ class SemanticRouter:
             raise ConfigError("off_topic must be a sequence of non-empty example requests")
         if not math.isfinite(self.off_topic_margin):
             raise ConfigError("off_topic_margin must be a finite number")
+        if self.off_topic_k < 1:
+            raise ConfigError(f"off_topic_k must be at least 1, not {self.off_topic_k}")
         object.__setattr__(self, "off_topic", tuple(self.off_topic))
 
     def _catalogue(self, candidates: Sequence[Candidate]) -> list[list[list[float]]]:
@@ -108,25 +115,36 @@ class SemanticRouter:
         qn = unit(q)
         if any(len(v) != len(qn) for group in (*catalogue, *off) for v in group):
             raise RoutingError("embed returned vectors of different lengths")
-        scores = {
-            c.name: max(sum(map(operator.mul, qn, v)) for v in vecs)
-            for c, vecs in zip(candidates, catalogue, strict=True)
-        }
-        off_score = max(sum(map(operator.mul, qn, v)) for v in off[0]) if off else None
-        return self.judge(scores, off_score)
+        each = [[sum(map(operator.mul, qn, v)) for v in vecs] for vecs in catalogue]
+        scores = {c.name: max(s) for c, s in zip(candidates, each, strict=True)}
+        if not off:
+            return self.judge(scores)
+        off_score = max(sum(map(operator.mul, qn, v)) for v in off[0])
+        ranked = sorted((s for group in each for s in group), reverse=True)
+        return self.judge(scores, off_score, ranked[min(self.off_topic_k, len(ranked)) - 1])
 
     def _off_topic_candidate(self) -> Candidate:
         return Candidate("off topic", self.off_topic[0], self.off_topic[1:])
 
-    def judge(self, scores: dict[str, float], off_topic: float | None = None) -> Assessment:
-        """Whether any candidate fits, from the scores alone (pure)."""
+    def judge(
+        self, scores: dict[str, float], off_topic: float | None = None, rival: float | None = None
+    ) -> Assessment:
+        """Whether any candidate fits, from the scores alone (pure). ``rival`` is the score
+        the closest off-topic example must beat: the ``off_topic_k``-th nearest in-scope
+        text's (the best candidate's score when not given)."""
         best_name = max(scores, key=lambda k: scores[k])
         best = scores[best_name]
         if best < self.threshold:
             why = f"best {best_name!r} at {best:.3f} < {self.threshold:.3f}"
             return Assessment(scores, off_topic, False, why)
-        if off_topic is not None and off_topic > best + self.off_topic_margin:
-            why = f"an off-topic example ({off_topic:.3f}) beats {best_name!r} ({best:.3f})"
+        bar = best if rival is None else rival
+        if off_topic is not None and off_topic > bar + self.off_topic_margin:
+            why = (
+                f"an off-topic example ({off_topic:.3f}) beats {best_name!r} ({best:.3f})"
+                if bar == best
+                else f"an off-topic example ({off_topic:.3f}) is among the "
+                f"{self.off_topic_k} nearest texts (best {best_name!r} at {best:.3f})"
+            )
             return Assessment(scores, off_topic, False, why)
         return Assessment(scores, off_topic, True, "")
 

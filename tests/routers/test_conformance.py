@@ -64,6 +64,18 @@ AGENT_ROUTERS: dict[str, tuple[Callable[[], Router], str]] = {
         ),
         '{"route": "money / refund"}',
     ),
+    "preference-gated": (
+        lambda: PreferenceRouter(
+            (
+                Route("money / refund", "asks for money back", "billing"),
+                Route("parcel / track", "asks where a parcel is", "shipping"),
+            ),
+            shortlist=SemanticRouter(embed=toy_embed, off_topic=("a recipe for banana bread",)),
+            shortlist_size=1,
+            gate=True,
+        ),
+        '{"route": "money / refund"}',
+    ),
     "multi-round": (
         lambda: MultiRoundRouter(
             members=(Member("billing", "answers money questions", price_in=1, price_out=2),),
@@ -89,6 +101,12 @@ AGENT_ROUTERS: dict[str, tuple[Callable[[], Router], str]] = {
     "semantic": (lambda: SemanticRouter(embed=toy_embed, threshold=0.2), "unused"),
     "semantic-off-topic": (
         lambda: SemanticRouter(embed=toy_embed, off_topic=("a recipe for banana bread",)),
+        "unused",
+    ),
+    "semantic-off-topic-k": (
+        lambda: SemanticRouter(
+            embed=toy_embed, off_topic=("a recipe for banana bread",), off_topic_k=3
+        ),
         "unused",
     ),
     "bandit": (lambda: LinUCBRouter(rng=random.Random(3)), "unused"),

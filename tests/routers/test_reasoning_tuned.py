@@ -4,13 +4,15 @@ a real fake server: what the model is shown, what it is held to, and what is cho
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from agentroute import ReasoningRouter
 from agentroute.errors import ConfigError
-from agentroute.routers import SemanticRouter
+from agentroute.routers import Candidate, SemanticRouter
 from agentroute.testing import FakeModelServer, Reply
 from agentroute.types import RouteDecision
 from tests.conftest import run
@@ -106,3 +108,24 @@ def test_bad_off_topic_and_gate_settings_are_typed_errors() -> None:
         SemanticRouter(embed=toy_embed, off_topic=("", "recipes"))
     with pytest.raises(ConfigError, match="gate"):
         ReasoningRouter(gate=True)  # no shortlist, no allow_none
+
+
+def test_off_topic_k_needs_an_off_topic_example_among_the_k_nearest_texts() -> None:
+    # each text at a set cosine from the query: two in-scope texts above the off-topic one
+    cosines = {"q": 1.0, "parcels": 0.9, "late parcels": 0.8, "refunds": 0.5, "weather": 0.85}
+
+    def embed(texts: Sequence[str]) -> list[list[float]]:
+        return [[cosines[t], math.sqrt(1 - cosines[t] ** 2)] for t in texts]
+
+    agents = [Candidate("shipping", "parcels", ("late parcels",)), Candidate("billing", "refunds")]
+    nearest = SemanticRouter(embed=embed, off_topic=("weather",))
+    assert nearest.assess("q", agents).fits  # the closest text is in scope
+    voted = SemanticRouter(embed=embed, off_topic=("weather",), off_topic_k=2)
+    assessed = voted.assess("q", agents)
+    assert not assessed.fits and "among the 2 nearest" in assessed.why
+    assert (
+        SemanticRouter(embed=embed, off_topic=("weather",), off_topic_k=9).assess("q", agents).fits
+        is False
+    )  # k past the catalogue: the farthest in-scope text is the bar
+    with pytest.raises(ConfigError, match="off_topic_k"):
+        SemanticRouter(embed=embed, off_topic=("weather",), off_topic_k=0)
