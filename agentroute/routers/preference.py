@@ -11,18 +11,28 @@ new route is one more line: nothing is trained.
 
 ``other`` goes to ``default`` when one is set, or is an empty choice (no agent fits: the
 runtime escalates). A route whose agent is not among the candidates is left out of the prompt.
+
+Small models tell neighbouring policies apart poorly and rarely say ``other`` (measured in
+``benchmarks/preference_routing.py``). ``shortlist``, a `SemanticRouter`, scores the routes
+(policy and examples) against the conversation and keeps the ``shortlist_size`` closest, so
+the model chooses among few; with ``gate`` the shortlist also decides whether any route fits
+(its ``threshold`` or ``off_topic`` examples): when none does the answer is ``other`` with no
+model call, and when one does the model's ``other`` gives way to the closest route. The routes
+are ranked by the whole conversation; whether any fits is judged on the new message alone (an
+off-topic question late in a conversation about parcels is still off topic).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentroute.errors import ConfigError, RoutingError
 from agentroute.routers.base import Candidate, check_candidates
-from agentroute.types import Completer, Message, ModelRequest, RouteDecision
+from agentroute.routers.semantic import Assessment, SemanticRouter
+from agentroute.types import Completer, Message, ModelRequest, RouteDecision, new_message
 
 OTHER = "other"
 _SYSTEM = (
@@ -62,6 +72,9 @@ class PreferenceRouter:
     routes: tuple[Route, ...]
     default: str | None = None
     max_tokens: int = 32
+    shortlist: SemanticRouter | None = None
+    shortlist_size: int = 3
+    gate: bool = False
     name: str = "preference"
 
     def __post_init__(self) -> None:
@@ -72,11 +85,31 @@ class PreferenceRouter:
             raise ConfigError(f"route names must be unique: {names}")
         if self.max_tokens < 8:
             raise ConfigError(f"max_tokens must be at least 8, not {self.max_tokens}")
+        if self.shortlist_size < 1:
+            raise ConfigError(f"shortlist_size must be at least 1, not {self.shortlist_size}")
+        if self.gate and self.shortlist is None:
+            raise ConfigError("gate needs a shortlist (a SemanticRouter)")
 
     def usable(self, candidates: Sequence[Candidate]) -> list[Route]:
         """The routes whose agent is among ``candidates``."""
         present = {c.name for c in candidates}
         return [r for r in self.routes if r.to in present]
+
+    def narrow(
+        self, conversation: str, routes: Sequence[Route]
+    ) -> tuple[list[Route], Assessment | None]:
+        """The routes the model reads (the shortlist's closest, in the routes' order) and the
+        shortlist's assessment (None without a shortlist)."""
+        if self.shortlist is None:
+            return list(routes), None
+        as_candidates = [Candidate(r.name, r.policy, r.examples) for r in routes]
+        assessed = self.shortlist.assess(conversation, as_candidates)
+        kept = sorted(assessed.scores, key=lambda n: -assessed.scores[n])[: self.shortlist_size]
+        asked = new_message(conversation)
+        if asked != conversation:  # whether anything fits is a matter of what is asked now
+            now = self.shortlist.assess(asked, as_candidates)
+            assessed = replace(assessed, fits=now.fits, why=now.why)
+        return [r for r in routes if r.name in kept], assessed
 
     def prompt(self, conversation: str, routes: Sequence[Route]) -> ModelRequest:
         listed = "\n".join([*(_line(r) for r in routes), _OTHER_LINE])
@@ -123,17 +156,26 @@ class PreferenceRouter:
         routes = self.usable(candidates)
         if not routes:
             raise RoutingError("no route of the preference router goes to one of these agents")
-        found = self.parse((await complete(self.prompt(query, routes))).text, routes)
+        kept, assessed = self.narrow(query, routes)
+        if self.gate and assessed is not None and not assessed.fits:
+            return self._otherwise(None, candidates, f"no route fits: {assessed.why}")
+        found = self.parse((await complete(self.prompt(query, kept))).text, kept)
+        why = ""
+        if found is None and self.gate and assessed is not None:
+            closest = max(kept, key=lambda r: assessed.scores[r.name])
+            found, why = closest, " (the model said other; the closest route by meaning)"
         if isinstance(found, Route):
             return RouteDecision(
                 router=self.name, chosen=(found.to,), scores={found.to: 1.0},
-                reason=f"route {found.name!r}: {found.policy}",
+                reason=f"route {found.name!r}: {found.policy}{why}",
             )  # fmt: skip
         return self._otherwise(found, candidates)
 
-    def _otherwise(self, found: str | None, candidates: Sequence[Candidate]) -> RouteDecision:
+    def _otherwise(
+        self, found: str | None, candidates: Sequence[Candidate], said: str = ""
+    ) -> RouteDecision:
         """``other`` (found is None) or an answer that named no route."""
-        said = "no route fits" if found is None else f"no route in the answer {found!r}"
+        said = said or ("no route fits" if found is None else f"no route in the answer {found!r}")
         if self.default is not None and self.default in {c.name for c in candidates}:
             return RouteDecision(
                 router=self.name, chosen=(self.default,), fallback=found is not None,

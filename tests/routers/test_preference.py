@@ -10,11 +10,12 @@ import pytest
 
 from agentroute import Agent, FixedTierPolicy, Pipeline
 from agentroute.errors import ConfigError, RoutingError
-from agentroute.routers import PreferenceRouter, Route
+from agentroute.routers import PreferenceRouter, Route, SemanticRouter
 from agentroute.runtime import Conversation
 from agentroute.testing import FakeModelServer, Reply
+from agentroute.types import NEW_MESSAGE, RouteDecision, new_message, routing_text
 from tests.conftest import fake_model, run
-from tests.routers.helpers import AGENTS, reasoning_complete
+from tests.routers.helpers import AGENTS, reasoning_complete, toy_embed
 
 ROUTES = (
     Route("billing / refund", "asks for money back for a charge or an order", "billing"),
@@ -93,3 +94,64 @@ def test_routes_to_absent_agents_only_is_a_routing_error(server: FakeModelServer
     router = PreferenceRouter((ROUTES[3],))
     with pytest.raises(RoutingError, match="no route"):
         run(router.route("summarise this", AGENTS, reasoning_complete(server)))
+
+
+OFF_TOPIC = ("what is the weather in madrid tomorrow", "give me a recipe for banana bread")
+
+
+def test_the_shortlist_narrows_the_routes_and_the_gate_decides_other(
+    server: FakeModelServer,
+) -> None:
+    shortlist = SemanticRouter(embed=toy_embed, off_topic=OFF_TOPIC)
+    router = PreferenceRouter(ROUTES, shortlist=shortlist, shortlist_size=1, gate=True)
+    complete = reasoning_complete(server)
+    server.script(said("delivery / track"), said("other"))
+
+    async def three() -> list[RouteDecision]:
+        return [
+            await router.route(query, AGENTS, complete)
+            for query in ("when will the courier come with my parcel?",
+                          "what is the weather like tomorrow",
+                          "where is my parcel, the courier is late")
+        ]  # fmt: skip
+
+    near, far, kept = run(three())
+    assert near.chosen == ("shipping",)
+    enum = server.calls()[0].body["response_format"]["json_schema"]["schema"]["properties"]
+    assert enum["route"]["enum"] == ["delivery / track", "other"]  # the closest route only
+    assert far.chosen == () and "off-topic example" in far.reason
+    assert len(server.calls()) == 2  # the gate made no model call for the weather
+    # something fits, so the model's "other" gives way to the closest route
+    assert kept.chosen == ("shipping",) and "the model said other" in kept.reason
+
+
+def test_without_the_gate_the_models_other_stands(server: FakeModelServer) -> None:
+    router = PreferenceRouter(ROUTES, shortlist=SemanticRouter(embed=toy_embed))
+    server.script(said("other"))
+    decision = run(router.route("where is my parcel?", AGENTS, reasoning_complete(server)))
+    assert decision.chosen == () and decision.reason.startswith("none fits")
+    assert len(server.calls()[0].body["messages"][1]["content"].splitlines()) == 3 + 5
+
+
+def test_a_gate_needs_a_shortlist() -> None:
+    with pytest.raises(ConfigError, match="gate"):
+        PreferenceRouter(ROUTES, gate=True)
+    with pytest.raises(ConfigError, match="shortlist_size"):
+        PreferenceRouter(ROUTES, shortlist=SemanticRouter(embed=toy_embed), shortlist_size=0)
+
+
+def test_the_gate_judges_the_new_message_and_the_shortlist_the_conversation(
+    server: FakeModelServer,
+) -> None:
+    shortlist = SemanticRouter(embed=toy_embed, off_topic=OFF_TOPIC)
+    router = PreferenceRouter(ROUTES, shortlist=shortlist, gate=True)
+    agents = [Agent(c.name, c.description, models=[fake_model(server)]) for c in AGENTS]
+    chat = Conversation(Pipeline(agents, router=router, policy=FixedTierPolicy("small")))
+    server.script(said("delivery / track"), Reply("It arrives Friday, the courier says."))
+    assert chat.ask("when will the courier come with my parcel?").agents == ("shipping",)
+    with pytest.raises(RoutingError, match="off-topic example"):
+        chat.ask("what is the weather like tomorrow")  # the parcel talk before does not count
+    assert len(server.calls()) == 2  # no routing call for the weather
+    assert routing_text(["user: hi"], "what now?").endswith(NEW_MESSAGE + "what now?")
+    assert new_message(routing_text(["user: hi"], "what now?")) == "what now?"
+    assert new_message("New message: a plain task") == "New message: a plain task"
