@@ -21,7 +21,7 @@ agent's examples, and nothing fits when an off-topic example is among a test que
 texts. k is chosen on dev by leave-one-out (each dev query judged without itself among the
 examples), ties to the smaller k, before any test query is seen.
 
-    .venv/bin/python benchmarks/intent_routing.py [--models small,large] [--limit N]
+    .venv/bin/python benchmarks/intent_routing.py [--models small,large|none] [--limit N]
 """
 
 from __future__ import annotations
@@ -149,12 +149,16 @@ async def main() -> None:
     print(f"{len(agents)} agents; dev {len(dev)} queries, test {len(test)} "
           f"({sum(q.gold is None for q in test)} out of scope)")  # fmt: skip
 
+    def vectors(texts: Sequence[str]) -> list[list[float]]:
+        return [[float(x) for x in v] for v in embed(texts)]
+
     known: dict[str, list[float]] = {}
 
-    def vectors(texts: Sequence[str]) -> list[list[float]]:
+    def remembered(texts: Sequence[str]) -> list[list[float]]:
+        """`vectors`, each text embedded once: choosing k builds a router per dev query."""
         new = [t for t in dict.fromkeys(texts) if t not in known]
         if new:
-            known.update(zip(new, ([float(x) for x in v] for v in embed(new)), strict=True))
+            known.update(zip(new, vectors(new), strict=True))
         return [known[t] for t in texts]
 
     scores = []
@@ -175,7 +179,7 @@ async def main() -> None:
     await guarded.route("warm-up", agents, None)
     scores.append(await score("semantic, set (margin 0.02, up to 2), off-topic examples",
                               lambda text: guarded.route(text, agents, None), test))  # fmt: skip
-    k, per_k = choose_k(vectors, agents, dev)
+    k, per_k = choose_k(remembered, agents, dev)
     print(f"off-topic k chosen on dev (leave-one-out right verdicts per k): {k} {per_k}")
     labelled = with_examples(agents, [q for q in dev if q.gold])
     voted = SemanticRouter(embed=vectors, off_topic=off_topic, off_topic_k=k, margin=0.02,
@@ -204,7 +208,7 @@ async def main() -> None:
                                 keep_top=True, gate=True)),
     }  # fmt: skip
     catalogue = {"knn": labelled}
-    for tier in args.models.split(","):
+    for tier in args.models.split(",") if args.models != "none" else ():
         async with ModelCandidates([Model.local(tier)]) as (model,):  # type: ignore[misc]
             assert model.complete is not None
             for key in args.reasoning.split(","):

@@ -76,7 +76,8 @@ async def main() -> None:
     parser.add_argument("--configs", default="policies,shortlist,gated",
                         help="policies: every route to the model; shortlist: the 3 closest "
                         "routes by meaning; gated: shortlist, other decided by off-topic "
-                        "examples with no model call")  # fmt: skip
+                        "examples with no model call; gated-all: gated, every route listed and "
+                        "the answer held to the shortlist")  # fmt: skip
     args = parser.parse_args()
     routes = tuple(
         Route(r["name"], r["policy"], r["to"], tuple(r["examples"][: args.examples]))
@@ -98,6 +99,7 @@ async def main() -> None:
         "policies": PreferenceRouter(routes),
         "shortlist": PreferenceRouter(routes, shortlist=SemanticRouter(embed=vectors)),
         "gated": PreferenceRouter(routes, shortlist=semantic, gate=True),
+        "gated-all": PreferenceRouter(routes, shortlist=semantic, gate=True, list_all=True),
     }
 
     async def run(route: Callable[[str], Awaitable[RouteDecision]]) -> list[Row]:
@@ -115,11 +117,11 @@ async def main() -> None:
         return await router.route(text, agents, complete)
 
     async def closest(text: str) -> RouteDecision:
-        """The closest route by meaning alone, other by the off-topic examples (no model)."""
-        kept, assessed = configs["gated"].narrow(text, routes)
-        assert assessed is not None
-        best = max(kept, key=lambda r: assessed.scores[r.name])
-        return RouteDecision(router="semantic", chosen=(best.to,) if assessed.fits else ())
+        """The closest route by meaning alone; other when the off-topic examples are closer
+        for both the new message and the whole conversation (no model)."""
+        short = configs["gated"].narrow(text, routes)
+        chosen = () if short.verdict == "none" else (short.closest.to,)
+        return RouteDecision(router="semantic", chosen=chosen)
 
     print(f"{len(off_topic)} off-topic examples; {len(cases)} conversations\n")
     print("| router | accuracy | one message | two messages | other: precision (said) | "

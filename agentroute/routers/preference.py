@@ -16,25 +16,30 @@ Small models tell neighbouring policies apart poorly and rarely say ``other`` (m
 ``benchmarks/preference_routing.py``). ``shortlist``, a `SemanticRouter`, scores the routes
 (policy and examples) against the conversation and keeps the ``shortlist_size`` closest, so
 the model chooses among few; with ``gate`` the shortlist also decides whether any route fits
-(its ``threshold`` or ``off_topic`` examples): when none does the answer is ``other`` with no
-model call, and when one does the model's ``other`` gives way to the closest route. The routes
-are ranked by the whole conversation; whether any fits is judged on the new message alone (an
-off-topic question late in a conversation about parcels is still off topic).
+(its ``threshold`` or ``off_topic`` examples). The routes are ranked by the whole
+conversation; whether any fits is judged on the new message and on the whole conversation.
+When both say none does, the answer is ``other`` with no model call; when both say one does,
+the model's ``other`` gives way to the closest route; when they disagree (a follow-up such as
+"where is it?", or an off-topic question late in a conversation about parcels) the model
+decides, ``other`` included. With ``list_all`` the prompt lists every route and only the
+answer is held to the shortlist: the prompt's prefix is the same for every request, so a
+server that caches prefixes (llama.cpp) answers 2.6 times faster, at some accuracy (measured).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from agentroute.errors import ConfigError, RoutingError
 from agentroute.routers.base import Candidate, check_candidates
-from agentroute.routers.semantic import Assessment, SemanticRouter
+from agentroute.routers.semantic import SemanticRouter
 from agentroute.types import Completer, Message, ModelRequest, RouteDecision, new_message
 
 OTHER = "other"
+Verdict = Literal["fits", "none", "unsure"]
 _SYSTEM = (
     "You match a conversation with a user to one of the routes below, each a domain and an "
     "action with a policy that says when it applies. Read the conversation, mostly its last "
@@ -68,6 +73,24 @@ def _line(route: Route) -> str:
 
 
 @dataclass(frozen=True)
+class Shortlisted:
+    """What the shortlist made of a conversation: the ``routes`` the model reads, every
+    route's ``scores``, and the ``verdict`` on whether any route fits: ``"fits"`` or
+    ``"none"`` when the new message and the whole conversation agree, ``"unsure"`` when they
+    do not (a follow-up such as "where is it?" fits only with what came before; an off-topic
+    question late in a conversation about parcels fits only with it), with ``why`` not."""
+
+    routes: list[Route]
+    scores: dict[str, float]
+    verdict: Verdict
+    why: str
+
+    @property
+    def closest(self) -> Route:
+        return max(self.routes, key=lambda r: self.scores.get(r.name, 0.0))
+
+
+@dataclass(frozen=True)
 class PreferenceRouter:
     routes: tuple[Route, ...]
     default: str | None = None
@@ -75,6 +98,7 @@ class PreferenceRouter:
     shortlist: SemanticRouter | None = None
     shortlist_size: int = 3
     gate: bool = False
+    list_all: bool = False
     name: str = "preference"
 
     def __post_init__(self) -> None:
@@ -95,23 +119,24 @@ class PreferenceRouter:
         present = {c.name for c in candidates}
         return [r for r in self.routes if r.to in present]
 
-    def narrow(
-        self, conversation: str, routes: Sequence[Route]
-    ) -> tuple[list[Route], Assessment | None]:
+    def narrow(self, conversation: str, routes: Sequence[Route]) -> Shortlisted:
         """The routes the model reads (the shortlist's closest, in the routes' order) and the
-        shortlist's assessment (None without a shortlist)."""
+        shortlist's verdict on whether any fits (``"unsure"`` without a shortlist)."""
         if self.shortlist is None:
-            return list(routes), None
+            return Shortlisted(list(routes), {}, "unsure", "")
         as_candidates = [Candidate(r.name, r.policy, r.examples) for r in routes]
-        assessed = self.shortlist.assess(conversation, as_candidates)
-        kept = sorted(assessed.scores, key=lambda n: -assessed.scores[n])[: self.shortlist_size]
+        whole = self.shortlist.assess(conversation, as_candidates)
+        kept = sorted(whole.scores, key=lambda n: -whole.scores[n])[: self.shortlist_size]
         asked = new_message(conversation)
-        if asked != conversation:  # whether anything fits is a matter of what is asked now
-            now = self.shortlist.assess(asked, as_candidates)
-            assessed = replace(assessed, fits=now.fits, why=now.why)
-        return [r for r in routes if r.name in kept], assessed
+        now = whole if asked == conversation else self.shortlist.assess(asked, as_candidates)
+        verdict: Verdict = "unsure" if now.fits != whole.fits else "fits" if now.fits else "none"
+        kept_routes = [r for r in routes if r.name in kept]
+        return Shortlisted(kept_routes, whole.scores, verdict, now.why or whole.why)
 
-    def prompt(self, conversation: str, routes: Sequence[Route]) -> ModelRequest:
+    def prompt(
+        self, conversation: str, routes: Sequence[Route], allowed: Sequence[Route] | None = None
+    ) -> ModelRequest:
+        """The routes listed in full, the answer held to ``allowed`` (all when None) or other."""
         listed = "\n".join([*(_line(r) for r in routes), _OTHER_LINE])
         return ModelRequest(
             messages=(
@@ -120,7 +145,7 @@ class PreferenceRouter:
             ),
             max_tokens=self.max_tokens,
             temperature=0.0,
-            json_schema=self.schema(routes),
+            json_schema=self.schema(routes if allowed is None else allowed),
         )
 
     @staticmethod
@@ -156,14 +181,14 @@ class PreferenceRouter:
         routes = self.usable(candidates)
         if not routes:
             raise RoutingError("no route of the preference router goes to one of these agents")
-        kept, assessed = self.narrow(query, routes)
-        if self.gate and assessed is not None and not assessed.fits:
-            return self._otherwise(None, candidates, f"no route fits: {assessed.why}")
-        found = self.parse((await complete(self.prompt(query, kept))).text, kept)
+        short = self.narrow(query, routes)
+        if self.gate and short.verdict == "none":
+            return self._otherwise(None, candidates, f"no route fits: {short.why}")
+        asked = self.prompt(query, routes if self.list_all else short.routes, short.routes)
+        found = self.parse((await complete(asked)).text, short.routes)
         why = ""
-        if found is None and self.gate and assessed is not None:
-            closest = max(kept, key=lambda r: assessed.scores[r.name])
-            found, why = closest, " (the model said other; the closest route by meaning)"
+        if found is None and self.gate and short.verdict == "fits":
+            found, why = short.closest, " (the model said other; the closest route by meaning)"
         if isinstance(found, Route):
             return RouteDecision(
                 router=self.name, chosen=(found.to,), scores={found.to: 1.0},

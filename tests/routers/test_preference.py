@@ -140,18 +140,40 @@ def test_a_gate_needs_a_shortlist() -> None:
         PreferenceRouter(ROUTES, shortlist=SemanticRouter(embed=toy_embed), shortlist_size=0)
 
 
-def test_the_gate_judges_the_new_message_and_the_shortlist_the_conversation(
+def test_when_the_new_message_and_the_conversation_disagree_the_model_decides(
     server: FakeModelServer,
 ) -> None:
     shortlist = SemanticRouter(embed=toy_embed, off_topic=OFF_TOPIC)
     router = PreferenceRouter(ROUTES, shortlist=shortlist, gate=True)
     agents = [Agent(c.name, c.description, models=[fake_model(server)]) for c in AGENTS]
     chat = Conversation(Pipeline(agents, router=router, policy=FixedTierPolicy("small")))
-    server.script(said("delivery / track"), Reply("It arrives Friday, the courier says."))
+    server.script(said("delivery / track"), Reply("It arrives Friday, the courier says."),
+                  said("other"))  # fmt: skip
     assert chat.ask("when will the courier come with my parcel?").agents == ("shipping",)
-    with pytest.raises(RoutingError, match="off-topic example"):
-        chat.ask("what is the weather like tomorrow")  # the parcel talk before does not count
-    assert len(server.calls()) == 2  # no routing call for the weather
+    # off topic on its own, in scope with the parcel talk before it: unsure, so the model is
+    # asked, and its "other" stands
+    with pytest.raises(RoutingError, match="no route fits"):
+        chat.ask("what is the weather like tomorrow")
+    assert len(server.calls()) == 3
+    whole = routing_text(["user: where is my parcel, the courier"], "the weather tomorrow?")
+    assert router.narrow(whole, ROUTES[:3]).verdict == "unsure"
+    assert router.narrow("the weather in madrid tomorrow", ROUTES[:3]).verdict == "none"
+    assert router.narrow("when will the courier come?", ROUTES[:3]).verdict == "fits"
     assert routing_text(["user: hi"], "what now?").endswith(NEW_MESSAGE + "what now?")
     assert new_message(routing_text(["user: hi"], "what now?")) == "what now?"
     assert new_message("New message: a plain task") == "New message: a plain task"
+
+
+def test_list_all_shows_every_route_and_holds_the_answer_to_the_shortlist(
+    server: FakeModelServer,
+) -> None:
+    shortlist = SemanticRouter(embed=toy_embed)
+    router = PreferenceRouter(ROUTES, shortlist=shortlist, shortlist_size=1, list_all=True)
+    server.script(said("delivery / track"))
+    query = "when will the courier come with my parcel?"
+    assert run(router.route(query, AGENTS, reasoning_complete(server))).chosen == ("shipping",)
+    body = server.calls()[0].body
+    shown = body["messages"][1]["content"]
+    assert "billing / refund" in shown and "billing / invoice" in shown  # every usable route
+    enum = body["response_format"]["json_schema"]["schema"]["properties"]["route"]["enum"]
+    assert enum == ["delivery / track", "other"]
