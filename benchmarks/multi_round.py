@@ -156,15 +156,11 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="per-question rows (JSONL)")
-    parser.add_argument("--pool", default="small,large",
-                        help="the pool models: small,large or one of them (large: the rounds "
-                        "only decompose, every sub-question goes to the large model)")  # fmt: skip
     args = parser.parse_args()
     cases = [json.loads(line) for line in (DATA / "multi_hop.jsonl").open()][: args.limit]
     small, large = Model.local("small"), Model.local("large")
     await prepare([small, large])  # servers started before any clock runs
-    tiers = {"small": small, "large": large}
-    described = tuple([await measure(tiers[t]) for t in args.pool.split(",")])
+    described = (await measure(small), await measure(large))
     for p in described:
         print(f"pool: {p.model.label}: {p.performance}; {p.latency_s} s; score {p.score:.2f}")
     lines = []
