@@ -7,7 +7,7 @@ decided. They are immutable so a value recorded in a trace is the value that was
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -194,7 +194,7 @@ CONVERSATION = "Conversation so far:\n"
 NEW_MESSAGE = "\n\nNew message: "
 
 
-def routing_text(said: list[str], task: str) -> str:
+def routing_text(said: Sequence[str], task: str) -> str:
     """What routers read: ``task`` alone, or after the conversation's lines (``role: text``)
     when there is one."""
     if not said:

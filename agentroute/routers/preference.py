@@ -121,14 +121,16 @@ class PreferenceRouter:
 
     def narrow(self, conversation: str, routes: Sequence[Route]) -> Shortlisted:
         """The routes the model reads (the shortlist's closest, in the routes' order) and the
-        shortlist's verdict on whether any fits (``"unsure"`` without a shortlist)."""
+        shortlist's verdict on whether any fits (``"unsure"`` without a shortlist; on the whole
+        conversation alone without ``gate``, which is all that reads the new message's)."""
         if self.shortlist is None:
             return Shortlisted(list(routes), {}, "unsure", "")
         as_candidates = [Candidate(r.name, r.policy, r.examples) for r in routes]
         whole = self.shortlist.assess(conversation, as_candidates)
         kept = sorted(whole.scores, key=lambda n: -whole.scores[n])[: self.shortlist_size]
         asked = new_message(conversation)
-        now = whole if asked == conversation else self.shortlist.assess(asked, as_candidates)
+        alone = asked == conversation or not self.gate
+        now = whole if alone else self.shortlist.assess(asked, as_candidates)
         verdict: Verdict = "unsure" if now.fits != whole.fits else "fits" if now.fits else "none"
         kept_routes = [r for r in routes if r.name in kept]
         return Shortlisted(kept_routes, whole.scores, verdict, now.why or whole.why)

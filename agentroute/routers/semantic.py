@@ -23,6 +23,7 @@ say "none" without asking its model.
 
 from __future__ import annotations
 
+import heapq
 import math
 import operator
 from collections.abc import Callable, Sequence
@@ -120,8 +121,10 @@ class SemanticRouter:
         if not off:
             return self.judge(scores)
         off_score = max(sum(map(operator.mul, qn, v)) for v in off[0])
-        ranked = sorted((s for group in each for s in group), reverse=True)
-        return self.judge(scores, off_score, ranked[min(self.off_topic_k, len(ranked)) - 1])
+        if self.off_topic_k == 1:
+            return self.judge(scores, off_score)
+        nearest = heapq.nlargest(self.off_topic_k, (s for group in each for s in group))
+        return self.judge(scores, off_score, nearest[-1])
 
     def _off_topic_candidate(self) -> Candidate:
         return Candidate("off topic", self.off_topic[0], self.off_topic[1:])
@@ -141,7 +144,7 @@ class SemanticRouter:
         if off_topic is not None and off_topic > bar + self.off_topic_margin:
             why = (
                 f"an off-topic example ({off_topic:.3f}) beats {best_name!r} ({best:.3f})"
-                if bar == best
+                if rival is None
                 else f"an off-topic example ({off_topic:.3f}) is among the "
                 f"{self.off_topic_k} nearest texts (best {best_name!r} at {best:.3f})"
             )
