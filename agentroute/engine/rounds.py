@@ -43,8 +43,8 @@ from agentroute.routers.multi_round import (
     MultiRoundRouter,
     RouteAction,
     effect,
-    ranked,
     values,
+    within,
 )
 from agentroute.trace import Tracer
 from agentroute.types import Completion, Message, ModelRequest, ToolCall
@@ -81,13 +81,12 @@ def opening(agent: Agent, history: Sequence[Message], prompt: str) -> list[Messa
 
 def offered(agent: Agent, state: RunState, report: MonitorReport | None) -> tuple[str, ...]:
     """The pool models a round may route to, best value first (the order the router reads
-    them in, and the schema's): not failed in this task, not down by the monitors."""
+    them in, and the schema's): not failed in this task, not down by the monitors, and
+    within the router's ``value_margin`` of the best of those."""
     down = {s.target for s in report.signals if s.down} if report is not None else set()
-    out = []
-    for m in ranked(agent.members, router(agent).cost_weight):
-        if m.name not in state.excluded and m.name not in down:
-            out.append(m.name)
-    return tuple(out)
+    policy = router(agent)
+    unusable = set(state.excluded) | down
+    return tuple(within(agent.members, policy.cost_weight, policy.value_margin, unusable))
 
 
 def is_final(agent: Agent, turn: Turn, offers: Sequence[str]) -> bool:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +165,22 @@ def ranked(members: Sequence[Member], cost_weight: float) -> list[Member]:
     """Members by value, best first (declared order among equals)."""
     v = values(members, cost_weight)
     return sorted(members, key=lambda m: -v[m.name])
+
+
+def within(
+    members: Sequence[Member],
+    cost_weight: float,
+    margin: float | None,
+    unusable: Collection[str] = frozenset(),
+) -> list[str]:
+    """The names of the members not ``unusable`` whose value is within ``margin`` of the best
+    of those, best value first (all of them when ``margin`` is None). Values are those of the
+    whole pool, as the router reads them."""
+    worth = values(members, cost_weight)
+    order = [m.name for m in ranked(members, cost_weight) if m.name not in unusable]
+    if margin is None or not order:
+        return order
+    return [name for name in order if worth[name] >= worth[order[0]] - margin]
 
 
 def effect(chosen: str | None, worth: dict[str, float], cost_weight: float) -> str:
@@ -326,6 +342,13 @@ class MultiRoundRouter:
     JSON actions held to a schema (``constrained``) or Router-R1's tags, and what a pool model
     is told and may write (``consult_instructions``, ``consult_tokens``).
 
+    ``value_margin`` holds the cost weight in code rather than in the prompt: a round is
+    offered only the pool models whose value is within the margin of the best value among
+    those usable now (not failed in the task, not down), so a small prompted router cannot
+    spend its sub-questions on a model the weight ranks far lower, and when the best model
+    goes down the next ones come within reach. None (the default) offers every usable model,
+    as a trained Router-R1 checkpoint expects.
+
     For the one-round form (``route``, a `Router` over agents): ``members`` describe the
     candidates by name (a candidate without one is described by its description and cost),
     ``default`` is taken when the answer names no candidate (else `ActionFormatError`, a
@@ -336,6 +359,7 @@ class MultiRoundRouter:
     constrained: bool = True
     consult_tokens: int = 160
     consult_instructions: str = CONSULT
+    value_margin: float | None = None
     members: tuple[Member, ...] = ()
     default: str | None = None
     max_tokens: int = 128
@@ -346,6 +370,10 @@ class MultiRoundRouter:
             raise ConfigError(f"cost_weight must lie in [0, 1], not {self.cost_weight}")
         if not 1 <= self.max_rounds <= MAX_ROUNDS:
             raise ConfigError(f"max_rounds must lie in [1, {MAX_ROUNDS}], not {self.max_rounds}")
+        if self.value_margin is not None and not (
+            math.isfinite(self.value_margin) and self.value_margin >= 0.0
+        ):
+            raise ConfigError(f"value_margin must be None or >= 0, not {self.value_margin}")
         if self.consult_tokens < 8 or self.max_tokens < 8:
             raise ConfigError("consult_tokens and max_tokens must be at least 8")
         names = [m.name for m in self.members]

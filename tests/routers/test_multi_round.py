@@ -26,7 +26,7 @@ from agentroute.routers import (
     parse_choice,
 )
 from agentroute.routers.conformance import HOSTILE_OUTPUTS
-from agentroute.routers.multi_round import effect, ranked, values
+from agentroute.routers.multi_round import effect, ranked, values, within
 from agentroute.runtime.langgraph_backend import DurablePipeline
 from agentroute.testing import Fail, FakeModelServer, Reply
 from agentroute.types import RouteDecision
@@ -153,6 +153,17 @@ def test_the_cost_weight_moves_value_from_quality_to_price() -> None:
     assert listing.index("- cheap:") < listing.index("- dear:") and "cost weight 0.7" in listing
 
 
+def test_the_value_margin_keeps_only_models_near_the_best_usable_value() -> None:
+    members = [Member("cheap", "facts", price_in=0.1, price_out=0.2, score=0.4),
+               Member("dear", "sums", price_in=2.0, price_out=8.0, score=0.8)]  # fmt: skip
+    assert within(members, 0.0, None) == ["dear", "cheap"]
+    assert within(members, 0.0, 0.3) == ["dear"]  # 0.4 below the best
+    assert within(members, 0.0, 0.4) == ["dear", "cheap"]  # exactly at the margin
+    assert within(members, 0.7, 0.3) == ["cheap"]  # price weighs most: the dear one drops
+    assert within(members, 0.0, 0.3, unusable={"dear"}) == ["cheap"]  # the next comes in reach
+    assert within(members, 0.0, 0.3, unusable={"dear", "cheap"}) == []
+
+
 def test_declarations_are_checked_when_declared(server: FakeModelServer) -> None:
     m = fake_model(server, "m")
     pool = [PoolModel(fake_model(server, "small"), "facts")]
@@ -163,6 +174,8 @@ def test_declarations_are_checked_when_declared(server: FakeModelServer) -> None
         lambda: Agent("a", "d", models=[m], pool=[m]),  # type: ignore[list-item]
         lambda: MultiRoundRouter(cost_weight=1.5),
         lambda: MultiRoundRouter(max_rounds=0),
+        lambda: MultiRoundRouter(value_margin=-0.1),
+        lambda: MultiRoundRouter(value_margin=float("nan")),
         lambda: PoolModel(m, "   "),
         lambda: PoolModel(m, "facts", score=2.0),
     ):
@@ -314,6 +327,22 @@ def test_a_pool_model_a_monitor_holds_down_is_not_offered_in_the_next_run(
     assert first.offered == ("openai:large",) and later.output == "9"
     enum = server.calls()[-1].body["response_format"]["json_schema"]["schema"]["anyOf"][0]
     assert enum["properties"]["model"]["enum"] == ["openai:large"]
+
+
+def test_a_value_margin_offers_the_best_model_until_it_fails(server: FakeModelServer) -> None:
+    """At cost weight 0 a margin of 0.2 leaves only the large model (value 0.8 against 0.4) in
+    the schema; when it fails for good the small one comes within reach, visibly."""
+    server.script(route("openai:large", "legs?"), route("openai:small", "legs?"), answer("8"),
+                  model="router")  # fmt: skip
+    server.script(Fail(500), Fail(500), Fail(500), model="large")
+    server.script(Reply("8 legs"), model="small")
+    result = Pipeline([solver(server, value_margin=0.2)]).run("How many legs has a spider?")
+    assert result.output == "8"
+    first, second, _ = result.trace.events(RoundEvent)
+    assert first.offered == ("openai:large",) and second.offered == ("openai:small",)
+    routers = [c.body for c in server.calls() if c.body["model"] == "router"]
+    enum = routers[0]["response_format"]["json_schema"]["schema"]["anyOf"][0]["properties"]
+    assert enum["model"]["enum"] == ["openai:large"]
 
 
 def test_router_r1_tags_for_a_trained_checkpoint(server: FakeModelServer) -> None:
