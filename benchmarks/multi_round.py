@@ -11,7 +11,8 @@ exactly (`final_number` of the output). Rows:
   model) reads the pool's description and picks the one model that answers the whole question.
 - ``multi``: multi-round routing: an agent on the large model with the pool (small, large)
   sends sub-questions round by round and writes the answer (`Agent.pool`, at most
-  ``--rounds`` rounds, JSON actions held to a schema).
+  ``--rounds`` rounds, JSON actions held to a schema; ``--value-margin``: offered only the
+  models within that of the best value, `MultiRoundRouter.value_margin`).
 
 Both routing rows describe the pool the same way, as Router-R1 does: price (the embedded
 models' notional prices), latency and example performance, both measured first on 16 example
@@ -22,7 +23,7 @@ model calls, rounds, format errors, failed runs, where the sub-questions went, l
 
     flock /tmp/agentroute-heavy.lock .venv/bin/python benchmarks/multi_round.py \\
         [--modes small,large,single,multi] [--cost-weight 0.3] [--limit N] [--out FILE.jsonl]
-        [--pool small,large]
+        [--pool small,large] [--value-margin 0.2]
 """
 
 from __future__ import annotations
@@ -76,7 +77,13 @@ async def measure(model: Model) -> PoolModel:
     return PoolModel(model, said, latency_s=round(statistics.median(walls), 1), score=score)
 
 
-def build(mode: str, cost_weight: float, rounds: int, described: tuple[PoolModel, ...]) -> Pipeline:
+def build(
+    mode: str,
+    cost_weight: float,
+    rounds: int,
+    described: tuple[PoolModel, ...],
+    margin: float | None = None,
+) -> Pipeline:
     small, large = Model.local("small"), Model.local("large")
     if mode in ("small", "large"):
         return alone(small if mode == "small" else large)
@@ -93,7 +100,8 @@ def build(mode: str, cost_weight: float, rounds: int, described: tuple[PoolModel
         return Pipeline(agents, router=router, router_model=large)
     solver = Agent(
         "solver", "answers questions that take several steps", models=[large],
-        pool=described, rounds=MultiRoundRouter(cost_weight=cost_weight, max_rounds=rounds),
+        pool=described,
+        rounds=MultiRoundRouter(cost_weight=cost_weight, max_rounds=rounds, value_margin=margin),
         max_tokens=192,
     )  # fmt: skip
     return Pipeline([solver])
@@ -163,6 +171,12 @@ async def main() -> None:
         help="the multi row's pool: small,large or one of them (large: the "
         "rounds only decompose, every sub-question goes to the large model)",
     )
+    parser.add_argument(
+        "--value-margin",
+        type=float,
+        default=None,
+        help="the multi row offers only pool models within this of the best value",
+    )
     args = parser.parse_args()
     if args.pool != "small,large" and "single" in args.modes.split(","):
         parser.error("the single row routes between both models: --pool small,large")
@@ -175,7 +189,7 @@ async def main() -> None:
         print(f"pool: {p.model.label}: {p.performance}; {p.latency_s} s; score {p.score:.2f}")
     lines = []
     for mode in args.modes.split(","):
-        pipeline = build(mode, args.cost_weight, args.rounds, described)
+        pipeline = build(mode, args.cost_weight, args.rounds, described, args.value_margin)
         rows = []
         for case in cases:
             row = await one(pipeline, case)
@@ -183,12 +197,13 @@ async def main() -> None:
             print(json.dumps({"mode": mode, **row}), flush=True)
             if args.out is not None:
                 with args.out.open("a") as f:
-                    f.write(json.dumps({"mode": mode, "cost_weight": args.cost_weight, **row})
-                            + "\n")  # fmt: skip
+                    said = {"mode": mode, "cost_weight": args.cost_weight,
+                            "value_margin": args.value_margin, **row}  # fmt: skip
+                    f.write(json.dumps(said) + "\n")
         await pipeline.aclose()
         lines.append(table_row(mode, rows))
-    print(f"\ncost weight {args.cost_weight:g}, at most {args.rounds} rounds, {len(cases)} "
-          "questions\n")  # fmt: skip
+    print(f"\ncost weight {args.cost_weight:g}, value margin {args.value_margin}, at most "
+          f"{args.rounds} rounds, {len(cases)} questions\n")  # fmt: skip
     print("| row | right | cost / question | model calls | rounds | format errors | "
           "failed runs | routed to | latency p50 / mean (s) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")

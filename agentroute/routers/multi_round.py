@@ -347,7 +347,7 @@ class MultiRoundRouter:
     those usable now (not failed in the task, not down), so a small prompted router cannot
     spend its sub-questions on a model the weight ranks far lower, and when the best model
     goes down the next ones come within reach. None (the default) offers every usable model,
-    as a trained Router-R1 checkpoint expects.
+    as a trained Router-R1 checkpoint expects. The one-round form chooses among the same.
 
     For the one-round form (``route``, a `Router` over agents): ``members`` describe the
     candidates by name (a candidate without one is described by its description and cost),
@@ -456,7 +456,7 @@ class MultiRoundRouter:
         ]
 
     def choice_prompt(self, query: str, members: Sequence[Member]) -> ModelRequest:
-        names = [m.name for m in ranked(members, self.cost_weight)]  # as the listing orders them
+        names = within(members, self.cost_weight, self.value_margin)  # in the listing's order
         schema = {
             "type": "object",
             "properties": {"think": {"type": "string", "maxLength": THINK_CHARS},
@@ -485,7 +485,9 @@ class MultiRoundRouter:
         worth = values(members, self.cost_weight)
         completion = await complete(self.choice_prompt(query, members))
         try:
-            chosen, think = parse_choice(completion.text, names)
+            chosen, think = parse_choice(
+                completion.text, within(members, self.cost_weight, self.value_margin)
+            )
         except ActionFormatError as exc:
             if self.default not in names:
                 raise

@@ -19,6 +19,7 @@ from agentroute.errors import ActionFormatError, ConfigError, ResponseFormatErro
 from agentroute.events import BudgetRefused, ModelCallEvent, ModelSwitch, RoundEvent, RunStart
 from agentroute.routers import (
     AnswerAction,
+    Candidate,
     Member,
     MultiRoundRouter,
     RouteAction,
@@ -31,6 +32,7 @@ from agentroute.runtime.langgraph_backend import DurablePipeline
 from agentroute.testing import Fail, FakeModelServer, Reply
 from agentroute.types import RouteDecision
 from tests.conftest import fake_model, run
+from tests.routers.helpers import reasoning_complete
 
 POOL = ("openai:small", "openai:large")
 
@@ -400,10 +402,27 @@ def test_the_one_round_router_picks_one_agent_by_the_same_description(
     assert "large ranks 1 of 2 by value" in decision.reason  # type: ignore[union-attr]
 
 
+def test_the_one_round_choice_keeps_to_the_value_margin(server: FakeModelServer) -> None:
+    """The schema names only the models within the margin, and a model outside it that the
+    answer names anyway is not taken: the default is, visibly."""
+    members = (Member("small", "facts", price_in=0.1, price_out=0.2, score=0.4),
+               Member("large", "sums", price_in=2.0, price_out=8.0, score=0.8))  # fmt: skip
+    candidates = [Candidate(m.name, m.performance) for m in members]
+    router = MultiRoundRouter(members=members, value_margin=0.2, default="large")
+    server.script(Reply('{"think": "cheap", "model": "small"}'), model="router")
+
+    d = run(router.route(QUESTION, candidates, reasoning_complete(server)))
+    assert d.chosen == ("large",) and d.fallback
+    body = server.calls()[-1].body
+    assert body["response_format"]["json_schema"]["schema"]["properties"]["model"] == {
+        "enum": ["large"]
+    }
+
+
 def test_an_unreadable_one_round_choice_is_a_routing_error_or_the_default(
     server: FakeModelServer,
 ) -> None:
-    from tests.routers.helpers import AGENTS, reasoning_complete
+    from tests.routers.helpers import AGENTS
 
     server.script(Reply("hmm"), Reply("hmm"), model="router")
     complete = reasoning_complete(server)
