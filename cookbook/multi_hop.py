@@ -12,6 +12,7 @@ model names for any OpenAI-compatible server.
     python cookbook/multi_hop.py
     python cookbook/multi_hop.py --cost-weight 0.8 \\
         --task "Take the number of keys on a piano, add 17, then multiply the sum by 9."
+    python cookbook/multi_hop.py --cost-weight 0 --value-margin 0.2   # the weight, held in code
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ SMALL_SAYS = "common facts and one-step sums; multi-step arithmetic often wrong"
 LARGE_SAYS = "common facts, and multi-step arithmetic when it writes the steps"
 
 
-def solver(small: Model, large: Model, *, cost_weight: float, tags: bool) -> Pipeline:
+def solver(
+    small: Model, large: Model, *, cost_weight: float, tags: bool, margin: float | None = None
+) -> Pipeline:
     agent = Agent(
         "solver",
         "answers questions that take several steps",
@@ -41,7 +44,9 @@ def solver(small: Model, large: Model, *, cost_weight: float, tags: bool) -> Pip
             PoolModel(small, SMALL_SAYS, latency_s=5.0, score=0.5),
             PoolModel(large, LARGE_SAYS, latency_s=10.0, score=1.0),
         ],
-        rounds=MultiRoundRouter(cost_weight=cost_weight, max_rounds=4, constrained=not tags),
+        rounds=MultiRoundRouter(
+            cost_weight=cost_weight, max_rounds=4, constrained=not tags, value_margin=margin
+        ),
         max_tokens=192,
     )
     return Pipeline([agent], budget_usd=0.01, trace_dir="traces")
@@ -51,8 +56,15 @@ def main() -> None:
     parser = cookbook_parser(__doc__, task=DEFAULT_TASK)
     parser.add_argument("--cost-weight", type=float, default=0.3)
     parser.add_argument("--tags", action="store_true", help="Router-R1's tags instead of JSON")
+    parser.add_argument(
+        "--value-margin", type=float, default=None,
+        help="offer each round only the models within this of the best value",
+    )  # fmt: skip
     args = parser.parse_args()
-    pipeline = solver(*small_and_large(args), cost_weight=args.cost_weight, tags=args.tags)
+    pipeline = solver(
+        *small_and_large(args), cost_weight=args.cost_weight, tags=args.tags,
+        margin=args.value_margin,
+    )  # fmt: skip
     result = pipeline.run(args.task)
     for r in result.trace.events(RoundEvent):
         if r.action == "route":

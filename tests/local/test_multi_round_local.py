@@ -19,7 +19,7 @@ QUESTION = (
 )
 
 
-def pipeline(cost_weight: float = 0.3) -> Pipeline:
+def pipeline(cost_weight: float = 0.3, margin: float | None = None, rounds: int = 3) -> Pipeline:
     small, large = Model.local("small"), Model.local("large")
     agent = Agent(
         "solver",
@@ -29,7 +29,9 @@ def pipeline(cost_weight: float = 0.3) -> Pipeline:
             PoolModel(small, "common facts; multi-step sums often wrong", latency_s=5.0, score=0.5),
             PoolModel(large, "facts and multi-step sums", latency_s=10.0, score=1.0),
         ],
-        rounds=MultiRoundRouter(cost_weight=cost_weight, max_rounds=3, consult_tokens=96),
+        rounds=MultiRoundRouter(
+            cost_weight=cost_weight, max_rounds=rounds, consult_tokens=96, value_margin=margin
+        ),
         max_tokens=160,
     )
     return Pipeline([agent], budget_usd=0.05)
@@ -56,3 +58,16 @@ def test_rounds_on_the_local_models_are_well_formed_and_replay(small_and_large: 
     assert purposes.count("consult") == sum(r.action == "route" for r in rounds)
     report = p.replay(trace)  # on recorded responses only: a request not recorded would fail
     assert report.identical, report.describe()
+
+
+def test_the_grammar_holds_a_round_to_the_value_margin(small_and_large: None) -> None:
+    """At cost weight 0 a margin of 0.2 leaves only the large model (value 1.0 against 0.5):
+    llama.cpp's grammar lets the router name no other."""
+    p = pipeline(cost_weight=0.0, margin=0.2, rounds=2)
+    try:
+        trace: Trace = p.run(QUESTION).trace
+    except RunError as exc:
+        trace = exc.trace  # type: ignore[attr-defined]
+    first = trace.events(RoundEvent)[0]
+    assert first.offered == ("local:large",)
+    assert first.action == "answer" or first.model == "local:large"
