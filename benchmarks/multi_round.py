@@ -1,10 +1,11 @@
 """Multi-round routing (Router-R1) against one-round routing, on two-hop questions, on the
 embedded models.
 
-36 questions (``benchmarks/data/multi_hop.jsonl``, written for this benchmark), each built from
-one fact a model must know (the legs of a spider, the year the Berlin Wall fell) and a two-step
-calculation on it ("multiply it by 37, then subtract 19"); the answer is a whole number, checked
-exactly (`final_number` of the output). Rows:
+72 questions (``benchmarks/data/multi_hop.jsonl``, written for this benchmark: 1-36 by hand,
+37-72 from 36 more facts, the same four calculation templates and a seeded draw of numbers),
+each built from one fact a model must know (the legs of a spider, the year the Berlin Wall
+fell) and a two-step calculation on it ("multiply it by 37, then subtract 19"); the answer is a
+whole number, checked exactly (`final_number` of the output). Rows:
 
 - ``small`` / ``large``: one model answers the whole question (one call).
 - ``single``: one-round routing: `MultiRoundRouter` as the pipeline's router (on the large
@@ -22,7 +23,8 @@ instruction everywhere (`CONSULT`). Reported per row: accuracy, notional cost pe
 model calls, rounds, format errors, failed runs, where the sub-questions went, latency.
 
     flock /tmp/agentroute-heavy.lock .venv/bin/python benchmarks/multi_round.py \\
-        [--modes small,large,single,multi] [--cost-weight 0.3] [--limit N] [--out FILE.jsonl]
+        [--modes small,large,single,multi] [--cost-weight 0.3] [--offset N] [--limit N]
+        [--out FILE.jsonl]
         [--pool small,large] [--value-margin 0.2]
 """
 
@@ -163,6 +165,7 @@ async def main() -> None:
     parser.add_argument("--modes", default="small,large,single,multi")
     parser.add_argument("--cost-weight", type=float, default=0.3)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--offset", type=int, default=0, help="skip the first N questions")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="per-question rows (JSONL)")
     parser.add_argument(
@@ -180,7 +183,8 @@ async def main() -> None:
     args = parser.parse_args()
     if args.pool != "small,large" and "single" in args.modes.split(","):
         parser.error("the single row routes between both models: --pool small,large")
-    cases = [json.loads(line) for line in (DATA / "multi_hop.jsonl").open()][: args.limit]
+    every = [json.loads(line) for line in (DATA / "multi_hop.jsonl").open()]
+    cases = every[args.offset :][: args.limit]
     small, large = Model.local("small"), Model.local("large")
     await prepare([small, large])  # servers started before any clock runs
     tiers = {"small": small, "large": large}
