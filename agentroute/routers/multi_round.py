@@ -455,12 +455,14 @@ class MultiRoundRouter:
             for c in candidates
         ]
 
-    def choice_prompt(self, query: str, members: Sequence[Member]) -> ModelRequest:
-        names = within(members, self.cost_weight, self.value_margin)  # in the listing's order
+    def choice_prompt(
+        self, query: str, members: Sequence[Member], offered: Sequence[str]
+    ) -> ModelRequest:
+        """The one-round choice: the pool listed in full, the answer held to ``offered``."""
         schema = {
             "type": "object",
             "properties": {"think": {"type": "string", "maxLength": THINK_CHARS},
-                           "model": {"enum": names}},
+                           "model": {"enum": list(offered)}},
             "required": ["think", "model"],
         }  # fmt: skip
         system = _CHOOSE_JSON if self.constrained else _CHOOSE_TAGS
@@ -483,11 +485,10 @@ class MultiRoundRouter:
         members = self.describe(candidates)
         names = [m.name for m in members]
         worth = values(members, self.cost_weight)
-        completion = await complete(self.choice_prompt(query, members))
+        offered = within(members, self.cost_weight, self.value_margin)  # the listing's order
+        completion = await complete(self.choice_prompt(query, members, offered))
         try:
-            chosen, think = parse_choice(
-                completion.text, within(members, self.cost_weight, self.value_margin)
-            )
+            chosen, think = parse_choice(completion.text, offered)
         except ActionFormatError as exc:
             if self.default not in names:
                 raise
