@@ -26,6 +26,7 @@ model calls, rounds, format errors, failed runs, where the sub-questions went, l
         [--modes small,large,single,multi] [--cost-weight 0.3] [--offset N] [--limit N]
         [--out FILE.jsonl]
         [--pool small,large] [--value-margin 0.2]
+    .venv/bin/python benchmarks/multi_round.py --paired MULTI.jsonl LARGE.jsonl
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
+import random
 import statistics
 import time
 from collections import Counter
@@ -160,6 +163,29 @@ def table_row(mode: str, rows: list[dict[str, Any]]) -> str:
     )
 
 
+def paired(a_path: Path, b_path: Path, resamples: int = 10_000) -> str:
+    """Two rows' saved answers (``--out`` files) compared question by question: right in each,
+    right in one only, the exact two-sided McNemar p and a paired bootstrap 95% interval of
+    the difference in accuracy."""
+    a, b = ({r["id"]: r["ok"] for r in map(json.loads, p.open())} for p in (a_path, b_path))
+    ids = sorted(a.keys() & b.keys())
+    only_a = sum(a[i] and not b[i] for i in ids)
+    only_b = sum(b[i] and not a[i] for i in ids)
+    n, k = only_a + only_b, min(only_a, only_b)
+    p = min(1.0, 2 * sum(math.comb(n, j) for j in range(k + 1)) / 2**n)
+    rng = random.Random(0)
+    diffs = sorted(
+        sum(a[i] - b[i] for i in (rng.choice(ids) for _ in ids)) / len(ids)
+        for _ in range(resamples)
+    )
+    low, high = diffs[int(0.025 * resamples)], diffs[int(0.975 * resamples)]
+    return (
+        f"{len(ids)} questions: {a_path.name} {sum(a[i] for i in ids)} right, {b_path.name} "
+        f"{sum(b[i] for i in ids)}; right only in the first {only_a}, only in the second "
+        f"{only_b}; McNemar p = {p:.2f}; difference 95% interval [{low:+.1%}, {high:+.1%}]"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", default="small,large,single,multi")
@@ -180,7 +206,14 @@ async def main() -> None:
         default=None,
         help="the multi row offers only pool models within this of the best value",
     )
+    parser.add_argument(
+        "--paired", nargs=2, type=Path, metavar=("A.jsonl", "B.jsonl"),
+        help="compare two --out files question by question (no model runs) and exit",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.paired:
+        print(paired(*args.paired))
+        return
     if args.pool != "small,large" and "single" in args.modes.split(","):
         parser.error("the single row routes between both models: --pool small,large")
     every = [json.loads(line) for line in (DATA / "multi_hop.jsonl").open()]
